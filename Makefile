@@ -1,0 +1,55 @@
+# Luxx: `make run` serves it on http://127.0.0.1:8000 (SQLite, no other service);
+# `make test` runs the linters, the type checker and the whole suite on SQLite and on
+# PostgreSQL + Redis.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test venv deps dev-deps migrate lint typecheck schema fakellm bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.deps: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.deps $@
+
+venv: $(BIN)/python
+deps: $(VENV)/.deps
+dev-deps: $(VENV)/.dev-deps
+
+migrate: deps
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	$(BIN)/python manage.py check --deploy --fail-level ERROR >/dev/null || true
+	$(BIN)/daphne -b $(HOST) -p $(PORT) luxx.asgi:application
+
+fakellm: deps
+	$(BIN)/python manage.py fakellm
+
+lint: dev-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: dev-deps
+	$(BIN)/mypy .
+
+schema: dev-deps
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+test: dev-deps
+	bash scripts/test.sh
+
+bench: dev-deps
+	$(BIN)/python bench/stream.py
+
+clean:
+	rm -rf $(VENV) data

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.models import PermissionLevel, User
+from luxx.fields import StrictBooleanField, StrictCharField, StrictEmailField, StrictIntegerField, StrictObjectSerializer
+
+
+class UserSerializer(serializers.ModelSerializer):
+    role = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "nickname", "avatar", "role", "permission_level", "workspace_path", "is_active", "created_at"]
+        read_only_fields = fields
+
+
+class RegisterInput(StrictObjectSerializer):
+    username = StrictCharField(max_length=150)
+    email = StrictEmailField(max_length=254)
+    password = StrictCharField(max_length=128, trim_whitespace=False)
+    nickname = StrictCharField(max_length=64, required=False, allow_blank=True)
+
+    def validate_username(self, value: str) -> str:
+        if not all(c.isalnum() or c in "._-@+" for c in value):
+            raise serializers.ValidationError("Use letters, digits and . _ - @ + only.")
+        return value
+
+
+class RegisterOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+
+
+class LoginInput(StrictObjectSerializer):
+    username = StrictCharField(max_length=254, help_text="A username or an email address.")
+    password = StrictCharField(max_length=128, trim_whitespace=False)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    token_type = serializers.CharField(default="bearer")
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+
+
+class LoginOutput(TokenPairSerializer):
+    user = UserSerializer()
+
+
+class RefreshInput(StrictObjectSerializer):
+    refresh_token = StrictCharField()
+
+
+class LogoutInput(StrictObjectSerializer):
+    refresh_token = StrictCharField(required=False, allow_blank=True)
+
+
+class UserListOutput(serializers.Serializer):
+    users = UserSerializer(many=True)
+    total = serializers.IntegerField()
+
+
+class UserAdminUpdateInput(StrictObjectSerializer):
+    permission_level = StrictIntegerField(required=False, min_value=PermissionLevel.READ_ONLY, max_value=PermissionLevel.ADMIN)
+    is_active = StrictBooleanField(required=False)
+    workspace_path = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=500)
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs:
+            raise serializers.ValidationError({"non_field_errors": ["Give at least one of permission_level, is_active, workspace_path."]})
+        return attrs
+
+
+# --- v1 dialect ---------------------------------------------------------------------
+
+
+class V1RegisterInput(StrictObjectSerializer):
+    email = StrictEmailField(max_length=254)
+    password = StrictCharField(max_length=128, trim_whitespace=False)
+    nickname = StrictCharField(max_length=64, required=False, allow_blank=True)
+
+
+class V1UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email", "nickname", "avatar", "created_at"]
+        read_only_fields = fields
+
+
+class V1RegisterOutput(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email", "nickname", "created_at"]
+        read_only_fields = fields
+
+
+class V1LoginInput(StrictObjectSerializer):
+    email = StrictEmailField(max_length=254)
+    password = StrictCharField(max_length=128, trim_whitespace=False)

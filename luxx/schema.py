@@ -1,0 +1,104 @@
+"""OpenAPI generation that documents what clients actually receive: every body inside
+its dialect's envelope, and the error envelope for the failures each endpoint can have."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
+from rest_framework.permissions import AllowAny
+
+from luxx.api import is_v1_path
+
+_LUXX_ERROR = {
+    "type": "object",
+    "required": ["success", "message"],
+    "properties": {
+        "success": {"type": "boolean", "example": False},
+        "message": {"type": "string", "example": "email: This field is required."},
+        "errors": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "description": "Per-field messages, for validation errors only.",
+        },
+    },
+}
+_V1_ERROR = {
+    "type": "object",
+    "required": ["code", "message", "data"],
+    "properties": {
+        "code": {"type": "integer", "example": 40000},
+        "message": {"type": "string", "example": "email: This field is required."},
+        "data": {"type": "object", "nullable": True, "example": None},
+    },
+}
+_ERROR_DESCRIPTIONS = {
+    "400": "Bad input; the message names the field.",
+    "401": "Missing, expired or revoked token.",
+    "403": "Not allowed for this user.",
+    "404": "Unknown, or not yours.",
+    "409": "The resource's state does not allow this.",
+    "413": "Too large.",
+    "415": "Unsupported file type.",
+    "429": "Throttled.",
+}
+
+
+class EnvelopeAutoSchema(AutoSchema):
+    def _is_v1(self) -> bool:
+        return is_v1_path(self.path)
+
+    def _wrap(self, schema: dict[str, Any]) -> dict[str, Any]:
+        if self._is_v1():
+            return {
+                "type": "object",
+                "required": ["code", "message", "data"],
+                "properties": {
+                    "code": {"type": "integer", "example": 200},
+                    "message": {"type": "string", "example": "success"},
+                    "data": schema,
+                },
+            }
+        return {
+            "type": "object",
+            "required": ["success", "message", "data"],
+            "properties": {
+                "success": {"type": "boolean", "example": True},
+                "message": {"type": "string", "example": "success"},
+                "data": schema,
+            },
+        }
+
+    def _get_response_for_code(self, serializer: Any, status_code: str, media_types: Any = None, direction: str = "response") -> dict[str, Any]:
+        response = super()._get_response_for_code(serializer, status_code, media_types, direction)
+        if getattr(self.view, "luxx_raw_schema", False) or "luxx.views" == type(self.view).__module__:
+            return response
+        for media_type, body in response.get("content", {}).items():
+            if media_type != "application/json" or "schema" not in body:
+                continue
+            if str(status_code) >= "400":
+                body["schema"] = _V1_ERROR if self._is_v1() else _LUXX_ERROR
+            else:
+                body["schema"] = self._wrap(body["schema"])
+        return response
+
+    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        if "luxx.views" == type(self.view).__module__:
+            return responses
+        error_codes = ["400"] if self.method in ("POST", "PUT", "PATCH") or self._has_query_params() else []
+        if not any(isinstance(p, type) and issubclass(p, AllowAny) for p in getattr(self.view, "permission_classes", [])):
+            error_codes.append("401")
+        if "{" in self.path:
+            error_codes.append("404")
+        error_codes.extend(getattr(self.view, "luxx_error_codes", {}).get(self.method, []))
+        schema = _V1_ERROR if self._is_v1() else _LUXX_ERROR
+        for code in error_codes:
+            responses.setdefault(
+                code,
+                {"description": _ERROR_DESCRIPTIONS.get(code, "Error."), "content": {"application/json": {"schema": schema}}},
+            )
+        return responses
+
+    def _has_query_params(self) -> bool:
+        return bool(self._get_paginator()) or bool(getattr(self.view, "luxx_query_params", False))

@@ -1,0 +1,311 @@
+"""Luxx settings: every value comes from the environment (12-factor).
+
+The helpers below fail loudly on a malformed value instead of silently falling back,
+so a typo in a deployment's environment stops start-up with a clear message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+
+
+def env_choice(name: str, default: str, choices: set[str]) -> str:
+    value = os.environ.get(name) or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+# --- core -------------------------------------------------------------------------
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and env_bool("LUXX_REQUIRE_SECRET_KEY", False):
+        raise ImproperlyConfigured("SECRET_KEY must be set")
+    # A stable per-installation fallback so a fresh checkout runs with zero set-up;
+    # production deployments set SECRET_KEY explicitly.
+    SECRET_KEY = "luxx-insecure-" + hashlib.sha256(str(BASE_DIR).encode()).hexdigest()
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+LUXX_VERSION = "1.0.0"
+LUXX_DATA_DIR = Path(env_str("LUXX_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+LUXX_WORKSPACE_ROOT = Path(env_str("LUXX_WORKSPACE_ROOT", str(LUXX_DATA_DIR / "workspaces"))).resolve()
+LUXX_UPLOAD_DIR = LUXX_DATA_DIR / "uploads"
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "django_eventstream",
+    "accounts",
+    "agents",
+    "chat",
+    "rooms",
+    "knowledge",
+    "toolbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "luxx.urls"
+ASGI_APPLICATION = "luxx.asgi.application"
+WSGI_APPLICATION = "luxx.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database and channel layer ---------------------------------------------------
+
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": LUXX_DATA_DIR / "luxx.sqlite3",
+            "OPTIONS": {
+                # WAL lets readers go on while a stream writes; a busy timeout instead of
+                # instant "database is locked" under concurrent streams.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("LUXX_CHANNEL_PREFIX", "luxx")},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- auth ---------------------------------------------------------------------------
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.validators.LettersAndDigitsValidator"},
+]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+
+LUXX_DEFAULT_PERMISSION_LEVEL = env_int("LUXX_DEFAULT_PERMISSION_LEVEL", 1, minimum=1, maximum=4)
+LUXX_FIRST_USER_ADMIN = env_bool("LUXX_FIRST_USER_ADMIN", True)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.LuxxJWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["luxx.api.LuxxRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "luxx.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "luxx.api.LuxxPagination",
+    "DEFAULT_SCHEMA_CLASS": "luxx.schema.EnvelopeAutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": env_str("LUXX_AUTH_THROTTLE_RATE", "20/min"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("LUXX_ACCESS_TOKEN_MINUTES", 30, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("LUXX_REFRESH_TOKEN_DAYS", 7, minimum=1)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Luxx API",
+    "DESCRIPTION": (
+        "Luxx, a self-hosted AI agent platform. Two dialects over the same services: the Luxx "
+        "API under /api/ (envelope {success, message, data}) and the agent-platform API under "
+        "/api/v1/ (envelope {code, message, data})."
+    ),
+    "VERSION": LUXX_VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# --- i18n, static -----------------------------------------------------------------
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = LUXX_DATA_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve straight from the finders when collectstatic has not run (a fresh checkout).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- security -------------------------------------------------------------------------
+
+
+def _fernet_key_from(secret: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(("luxx-fernet:" + secret).encode()).digest()).decode()
+
+
+LUXX_ENCRYPTION_KEY = env_str("LUXX_ENCRYPTION_KEY", "") or _fernet_key_from(SECRET_KEY)
+LUXX_PROVIDER_PRIVATE_URLS = env_choice("LUXX_PROVIDER_PRIVATE_URLS", "admin", {"admin", "all", "none"})
+LUXX_FETCH_ALLOW_PRIVATE = env_bool("LUXX_FETCH_ALLOW_PRIVATE", False)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- uploads and knowledge ------------------------------------------------------------
+
+LUXX_MAX_UPLOAD_MB = env_int("LUXX_MAX_UPLOAD_MB", 20, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+LUXX_EMBEDDINGS_PROVIDER_ID = env_int("LUXX_EMBEDDINGS_PROVIDER_ID", 0, minimum=0)
+LUXX_EMBEDDINGS_MODEL = env_str("LUXX_EMBEDDINGS_MODEL", "text-embedding-3-small")
+
+# --- LLM calls ------------------------------------------------------------------------
+
+LUXX_LLM_CONNECT_TIMEOUT = env_float("LUXX_LLM_CONNECT_TIMEOUT", 10.0)
+LUXX_LLM_FIRST_TOKEN_TIMEOUT = env_float("LUXX_LLM_FIRST_TOKEN_TIMEOUT", 60.0)
+LUXX_LLM_IDLE_TIMEOUT = env_float("LUXX_LLM_IDLE_TIMEOUT", 60.0)
+LUXX_LLM_MAX_RETRIES = env_int("LUXX_LLM_MAX_RETRIES", 2, minimum=0, maximum=10)
+LUXX_AGENT_MAX_ITERATIONS = env_int("LUXX_AGENT_MAX_ITERATIONS", 8, minimum=1, maximum=50)
+LUXX_SSE_HEARTBEAT_SECONDS = env_float("LUXX_SSE_HEARTBEAT_SECONDS", 15.0)
+
+# --- tools ----------------------------------------------------------------------------
+
+LUXX_WEB_SEARCH_BACKEND = env_str("LUXX_WEB_SEARCH_BACKEND", "ddgs")
+LUXX_WORKSPACE_QUOTA_MB = env_int("LUXX_WORKSPACE_QUOTA_MB", 200, minimum=1)
+LUXX_SANDBOX_TIMEOUT_SECONDS = env_float("LUXX_SANDBOX_TIMEOUT_SECONDS", 30.0)
+LUXX_SANDBOX_MAX_CONCURRENT = env_int("LUXX_SANDBOX_MAX_CONCURRENT", 8, minimum=1)
+LUXX_SANDBOX_MAX_PER_USER = env_int("LUXX_SANDBOX_MAX_PER_USER", 2, minimum=1)
+
+# --- logging --------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from luxx import views
+
+v1_patterns = [
+    path("health", views.V1HealthView.as_view(), name="v1-health"),
+    path("users/", include("accounts.urls_v1")),
+    path("agents", include("agents.urls_v1")),
+    path("conversations", include("chat.urls_v1")),
+    path("knowledge/", include("knowledge.urls_v1")),
+    re_path(r"^.*$", views.UnknownEndpointView.as_view()),
+]
+
+api_patterns = [
+    path("", views.InfoView.as_view(), name="api-info"),
+    path("health", views.HealthView.as_view(), name="health"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("v1/", include(v1_patterns)),
+    path("auth/", include("accounts.urls")),
+    path("providers/", include("agents.urls_providers")),
+    path("agents/", include("agents.urls")),
+    path("conversations/", include("chat.urls_conversations")),
+    path("messages/", include("chat.urls")),
+    path("chat-rooms/", include("rooms.urls")),
+    path("knowledge/", include("knowledge.urls")),
+    path("tools/", include("toolbox.urls")),
+    re_path(r"^.*$", views.UnknownEndpointView.as_view()),
+]
+
+urlpatterns = [
+    path("api/", include(api_patterns)),
+    path("docs", RedirectView.as_view(url="/api/docs/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("", include("luxx.urls_pages")),
+]
+
+if settings.DEBUG or getattr(settings, "LUXX_TEST_VIEWS", False):
+    from luxx import test_views
+
+    urlpatterns.insert(0, path("api/__test__/", include(test_views.urlpatterns)))

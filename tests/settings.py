@@ -1,0 +1,17 @@
+"""Settings for the test suite: the real settings, with a throw-away data directory,
+a fast password hasher and test-only views. DATABASE_URL / REDIS_URL still choose the
+database and channel layer, so the same suite runs on SQLite and on PostgreSQL + Redis."""
+
+import os
+import tempfile
+
+os.environ.setdefault("LUXX_DATA_DIR", tempfile.mkdtemp(prefix="luxx-test-"))
+os.environ.setdefault("LUXX_AUTH_THROTTLE_RATE", "10000/min")
+os.environ.setdefault("LUXX_CHANNEL_PREFIX", f"luxx-test-{os.getpid()}")
+
+from luxx.settings import *  # noqa: E402,F403
+from luxx.settings import LUXX_DATA_DIR  # noqa: E402
+
+LUXX_TEST_VIEWS = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LUXX_DATA_DIR.mkdir(parents=True, exist_ok=True)
