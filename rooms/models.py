@@ -1,1 +1,66 @@
-from django.db import models  # noqa: F401
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from luxx.ids import new_room_id
+
+
+class RoomStatus(models.TextChoices):
+    IDLE = "idle"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    ERROR = "error"
+
+
+class ChatRoomQuerySet(models.QuerySet["ChatRoom"]):
+    def owned_by(self, user: Any) -> ChatRoomQuerySet:
+        return self.filter(user=user)
+
+
+class ChatRoom(models.Model):
+    """Several agents discussing a task, round by round."""
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_room_id, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_rooms")
+    title = models.CharField(max_length=200)
+    task = models.TextField()
+    status = models.CharField(max_length=16, choices=RoomStatus.choices, default=RoomStatus.IDLE)
+    max_rounds = models.PositiveSmallIntegerField(default=5)
+    current_round = models.PositiveSmallIntegerField(default=0)
+    next_turn_index = models.PositiveSmallIntegerField(default=0, help_text="Where a paused run resumes in the current round.")
+    stop_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ChatRoomQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class RoomAgent(models.Model):
+    """An agent's seat in a room: from a template (``agent``) with overrides, or inline."""
+
+    room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="agents")
+    agent = models.ForeignKey("agents.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="room_seats")
+    name = models.CharField(max_length=100)
+    role = models.CharField(max_length=500, blank=True)
+    provider = models.ForeignKey("agents.Provider", null=True, blank=True, on_delete=models.SET_NULL, related_name="room_seats")
+    model = models.CharField(max_length=200, blank=True)
+    system_prompt = models.TextField(blank=True)
+    color = models.CharField(max_length=7, default="#10b981")
+    turn_order = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["turn_order", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} in {self.room_id}"
