@@ -1,5 +1,12 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from chat import views
+
+urlpatterns = [
+    path("", views.MessageListView.as_view(), name="message-list"),
+    path("stream", views.MessageStreamView.as_view(), name="message-stream"),
+    path("<str:message_id>", views.MessageDetailView.as_view(), name="message-detail"),
+    path("<str:message_id>/stop", views.MessageStopView.as_view(), name="message-stop"),
+]

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from chat import views
+
+urlpatterns = [
+    path("", views.ConversationListView.as_view(), name="conversation-list"),
+    path("<str:conversation_id>", views.ConversationDetailView.as_view(), name="conversation-detail"),
+]

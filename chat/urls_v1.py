@@ -1,5 +1,10 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from chat import views_v1
+
+urlpatterns = [
+    path("conversations", views_v1.V1ConversationCreateView.as_view(), name="v1-conversation-create"),
+    path("conversations/<str:conversation_id>/messages", views_v1.V1MessagesView.as_view(), name="v1-conversation-messages"),
+]

@@ -12,7 +12,7 @@ v1_patterns = [
     path("health", views.V1HealthView.as_view(), name="v1-health"),
     path("users/", include("accounts.urls_v1")),
     path("agents", include("agents.urls_v1")),
-    path("conversations", include("chat.urls_v1")),
+    path("", include("chat.urls_v1")),
     path("knowledge/", include("knowledge.urls_v1")),
     re_path(r"^.*$", views.UnknownEndpointView.as_view()),
 ]

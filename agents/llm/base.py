@@ -1,0 +1,116 @@
+"""Luxx's own view of a model call: the request, the normalized stream events, the error.
+
+Adapters (one per SDK) turn a provider's stream into these events; nothing outside
+``agents.llm`` sees an SDK type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """A plain snapshot of a Provider, safe to carry into async code and worker threads."""
+
+    id: int | None
+    provider_type: str
+    base_url: str
+    api_key: str
+    api_version: str = ""
+    default_model: str = ""
+    max_tokens: int = 8192
+    context_window: int = 32768
+
+    @classmethod
+    def from_provider(cls, provider: Any) -> ProviderConfig:
+        return cls(
+            id=provider.pk,
+            provider_type=provider.provider_type,
+            base_url=provider.base_url,
+            api_key=provider.api_key,
+            api_version=provider.api_version,
+            default_model=provider.default_model,
+            max_tokens=provider.max_tokens,
+            context_window=provider.context_window,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """Messages use the OpenAI shape (role, content, tool_calls, tool_call_id); the
+    Anthropic adapter converts. ``system`` is kept apart so each adapter places it."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    system: str = ""
+    tools: list[ToolSpec] = field(default_factory=list)
+    temperature: float | None = None
+    max_tokens: int = 2048
+    thinking: bool = False
+    thinking_budget: int = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingSignature:
+    """Anthropic signs thinking blocks; they must be sent back with tool results."""
+
+    thinking: str
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRequest:
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    finish_reason: str
+
+
+LLMEvent = TextDelta | ThinkingDelta | ThinkingSignature | ToolCallRequest | UsageReport | StreamEnd
+
+
+class LLMError(Exception):
+    """A failed model call, in plain words. ``retryable`` tells a passing fault (429, 5xx,
+    a connection problem) from a final one (bad key, unknown model)."""
+
+    def __init__(self, message: str, *, retryable: bool = False, status_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.status_code = status_code
+
+
+@dataclass(frozen=True, slots=True)
+class PingResult:
+    status_code: int
+    success: bool
+    response_body: str

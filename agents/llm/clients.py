@@ -1,0 +1,62 @@
+"""SDK clients, reused per provider (and per event loop) so connections are pooled."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+import anthropic
+import openai
+from django.conf import settings
+
+from agents.llm.base import ProviderConfig
+
+_MAX_CLIENTS = 256
+_clients: dict[tuple[Any, ...], Any] = {}
+
+
+def _timeout_settings() -> tuple[float, float]:
+    return float(settings.LUXX_LLM_CONNECT_TIMEOUT), float(settings.LUXX_LLM_IDLE_TIMEOUT)
+
+
+def _key(config: ProviderConfig) -> tuple[Any, ...]:
+    try:
+        loop_id = id(asyncio.get_running_loop())
+    except RuntimeError:
+        loop_id = 0
+    secret = hashlib.sha256(config.api_key.encode()).hexdigest()
+    return (loop_id, config.provider_type, config.base_url, config.api_version, secret, _timeout_settings(), settings.LUXX_LLM_MAX_RETRIES)
+
+
+def _build(config: ProviderConfig) -> Any:
+    connect, idle = _timeout_settings()
+    max_retries = int(settings.LUXX_LLM_MAX_RETRIES)
+    api_key = config.api_key or "not-needed"
+    if config.provider_type == "anthropic":
+        return anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=config.base_url or None,
+            timeout=anthropic.Timeout(idle, connect=connect),
+            max_retries=max_retries,
+        )
+    timeout = openai.Timeout(idle, connect=connect)
+    if config.provider_type == "azure":
+        return openai.AsyncAzureOpenAI(
+            api_key=api_key,
+            azure_endpoint=config.base_url,
+            api_version=config.api_version or "2024-10-21",
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+    return openai.AsyncOpenAI(api_key=api_key, base_url=config.base_url or None, timeout=timeout, max_retries=max_retries)
+
+
+def client_for(config: ProviderConfig) -> Any:
+    key = _key(config)
+    client = _clients.get(key)
+    if client is None:
+        if len(_clients) >= _MAX_CLIENTS:
+            _clients.pop(next(iter(_clients)))
+        client = _clients[key] = _build(config)
+    return client

@@ -1,0 +1,139 @@
+"""OpenAI-compatible chat completions (OpenAI, DeepSeek, GLM, Qwen, Ollama, vLLM, Azure)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+import orjson
+
+from agents.llm.base import (
+    ChatRequest,
+    LLMError,
+    LLMEvent,
+    PingResult,
+    ProviderConfig,
+    StreamEnd,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallRequest,
+    UsageReport,
+)
+from agents.llm.clients import client_for
+from agents.llm.errors import translate_error
+from agents.llm.sse import iter_sse_data
+
+
+def build_params(request: ChatRequest) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = []
+    if request.system:
+        messages.append({"role": "system", "content": request.system})
+    for message in request.messages:
+        messages.append(_to_openai_message(message))
+    params: dict[str, Any] = {
+        "model": request.model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": request.max_tokens,
+    }
+    if request.temperature is not None:
+        params["temperature"] = request.temperature
+    if request.tools:
+        params["tools"] = [
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+            for t in request.tools
+        ]
+    return params
+
+
+def _to_openai_message(message: dict[str, Any]) -> dict[str, Any]:
+    role = message["role"]
+    if role == "assistant" and message.get("tool_calls"):
+        return {
+            "role": "assistant",
+            "content": message.get("content") or None,
+            "tool_calls": [
+                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                for c in message["tool_calls"]
+            ],
+        }
+    if role == "tool":
+        return {"role": "tool", "tool_call_id": message["tool_call_id"], "content": message["content"]}
+    return {"role": role, "content": message.get("content", "")}
+
+
+async def stream_chat(config: ProviderConfig, request: ChatRequest) -> AsyncIterator[LLMEvent]:
+    client = client_for(config)
+    params = build_params(request)
+    try:
+        async with client.chat.completions.with_streaming_response.create(**params) as response:
+            async for event in _parse(iter_sse_data(response.http_response.aiter_bytes())):
+                yield event
+    except openai.APIError as error:
+        raise translate_error(error) from None
+    except LLMError:
+        raise
+    except Exception as error:  # httpx transport errors surface here when a stream drops
+        raise translate_error(error) from None
+
+
+async def _parse(lines: AsyncIterator[bytes]) -> AsyncIterator[LLMEvent]:
+    calls: dict[int, dict[str, str]] = {}
+    finish_reason = ""
+    done = False
+    async for data in lines:
+        if data == b"[DONE]":
+            done = True
+            break
+        if not data:
+            continue
+        chunk = orjson.loads(data)
+        if "error" in chunk and chunk["error"]:
+            error = chunk["error"]
+            raise LLMError(f"The model provider reported an error: {error.get('message', error) if isinstance(error, dict) else error}")
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning:
+                yield ThinkingDelta(reasoning)
+            content = delta.get("content")
+            if content:
+                yield TextDelta(content)
+            for call in delta.get("tool_calls") or ():
+                slot = calls.setdefault(call.get("index", 0), {"id": "", "name": "", "arguments": ""})
+                if call.get("id"):
+                    slot["id"] = call["id"]
+                function = call.get("function") or {}
+                if function.get("name"):
+                    slot["name"] += function["name"]
+                if function.get("arguments"):
+                    slot["arguments"] += function["arguments"]
+            if choice.get("finish_reason"):
+                finish_reason = choice["finish_reason"]
+        usage = chunk.get("usage")
+        if usage:
+            yield UsageReport(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+    if not done and not finish_reason:
+        raise LLMError("The model's stream ended before it finished (the connection dropped).", retryable=True)
+    for index in sorted(calls):
+        slot = calls[index]
+        yield ToolCallRequest(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"] or "{}")
+    yield StreamEnd(finish_reason or "stop")
+
+
+async def ping(config: ProviderConfig) -> PingResult:
+    client = client_for(config).with_options(max_retries=0)
+    try:
+        if config.default_model:
+            raw = await client.chat.completions.with_raw_response.create(
+                model=config.default_model, messages=[{"role": "user", "content": "ping"}], max_tokens=1
+            )
+        else:
+            raw = await client.models.with_raw_response.list()
+        return PingResult(status_code=raw.status_code, success=True, response_body=raw.http_response.text[:500])
+    except openai.APIStatusError as error:
+        return PingResult(status_code=error.status_code, success=False, response_body=error.response.text[:500])
+    except openai.APIError as error:
+        return PingResult(status_code=0, success=False, response_body=translate_error(error).message)

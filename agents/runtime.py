@@ -1,0 +1,151 @@
+"""One agent turn: the model loop with tool calls, yielding process steps as they grow.
+
+This is the only caller of the LLM adapters. Chat conversations and chat rooms both run
+their replies through :class:`AgentTurn`; they persist and encode what it yields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from agents import llm
+from agents.llm import ChatRequest, ProviderConfig, ToolSpec
+from toolbox.registry import Tool, ToolContext, ToolOutcome, registry, render_result, tool_execute
+
+Step = dict[str, Any]
+
+
+@dataclass(slots=True)
+class TurnSpec:
+    provider: ProviderConfig
+    model: str
+    messages: list[dict[str, Any]]
+    system_prompt: str = ""
+    temperature: float | None = None
+    max_tokens: int = 2048
+    thinking: bool = False
+    tools: list[Tool] = field(default_factory=list)
+    tool_context: ToolContext | None = None
+    max_iterations: int = 0
+
+    def iterations(self) -> int:
+        return self.max_iterations or int(settings.LUXX_AGENT_MAX_ITERATIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class StepUpdate:
+    """A step was created or grew. ``piece`` is what a client appends: for ``thinking`` and
+    ``text`` steps the new content only; ``tool_call``/``tool_result`` steps come whole."""
+
+    step: Step
+    piece: Step
+    created: bool
+
+
+class AgentTurn:
+    """Runs one reply. After (or during) :meth:`run`, ``steps`` holds the full process
+    steps, ``usage`` the summed token usage of every model call of the turn."""
+
+    def __init__(self, spec: TurnSpec):
+        self.spec = spec
+        self.steps: list[Step] = []
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.finish_reason = ""
+
+    @property
+    def usage(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
+
+    @property
+    def text(self) -> str:
+        return "".join(step["content"] for step in self.steps if step["type"] == "text")
+
+    def _new_step(self, kind: str, **fields: Any) -> Step:
+        index = len(self.steps)
+        step: Step = {"id": f"step-{index}", "index": index, "type": kind, **fields}
+        self.steps.append(step)
+        return step
+
+    async def run(self) -> AsyncIterator[StepUpdate]:
+        spec = self.spec
+        messages = list(spec.messages)
+        offered = {tool.name: tool for tool in spec.tools}
+        iterations = spec.iterations()
+        for iteration in range(iterations):
+            # On the last allowed iteration no tools are offered, so the model must answer.
+            tools = [ToolSpec(t.name, t.description, t.parameters) for t in spec.tools] if iteration < iterations - 1 else []
+            request = ChatRequest(
+                model=spec.model,
+                messages=messages,
+                system=spec.system_prompt,
+                tools=tools,
+                temperature=spec.temperature,
+                max_tokens=spec.max_tokens,
+                thinking=spec.thinking,
+            )
+            current: Step | None = None
+            text_parts: list[str] = []
+            calls: list[llm.ToolCallRequest] = []
+            signatures: list[dict[str, str]] = []
+            async for event in llm.stream_chat(spec.provider, request):
+                if isinstance(event, (llm.TextDelta, llm.ThinkingDelta)):
+                    kind = "text" if isinstance(event, llm.TextDelta) else "thinking"
+                    if kind == "text":
+                        text_parts.append(event.text)
+                    if current is None or current["type"] != kind:
+                        current = self._new_step(kind, content=event.text)
+                        yield StepUpdate(current, dict(current), True)
+                    else:
+                        current["content"] += event.text
+                        yield StepUpdate(current, {"id": current["id"], "index": current["index"], "type": kind, "content": event.text}, False)
+                elif isinstance(event, llm.ToolCallRequest):
+                    calls.append(event)
+                    current = None
+                elif isinstance(event, llm.ThinkingSignature):
+                    signatures.append({"thinking": event.thinking, "signature": event.signature})
+                elif isinstance(event, llm.UsageReport):
+                    self.prompt_tokens += event.prompt_tokens
+                    self.completion_tokens += event.completion_tokens
+                elif isinstance(event, llm.StreamEnd):
+                    self.finish_reason = event.finish_reason
+            if not calls:
+                return
+            for call in calls:
+                step = self._new_step("tool_call", id_ref=call.id, name=call.name, arguments=call.arguments)
+                yield StepUpdate(step, dict(step), True)
+            outcomes = await asyncio.gather(*(self._execute(call, offered) for call in calls))
+            for call, outcome in zip(calls, outcomes, strict=True):
+                step = self._new_step("tool_result", id_ref=call.id, name=call.name, content=outcome.content, success=outcome.success)
+                yield StepUpdate(step, dict(step), True)
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": "".join(text_parts),
+                    "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls],
+                    "thinking_blocks": signatures,
+                }
+            )
+            messages.extend({"role": "tool", "tool_call_id": c.id, "content": o.content} for c, o in zip(calls, outcomes, strict=True))
+
+    async def _execute(self, call: llm.ToolCallRequest, offered: dict[str, Tool]) -> ToolOutcome:
+        ctx = self.spec.tool_context
+        if ctx is None:
+            return ToolOutcome(False, render_result({"error": "Tools are not available in this conversation."}), 0)
+        tool = registry.get(call.name)
+        if call.name not in offered and (tool is None or tool.allows(ctx.permission_level)):
+            # Not offered but allowed by level (or unknown): refuse without running. A call
+            # beyond the user's level goes through tool_execute, which names the missing
+            # level and records the attempt.
+            message = f"The tool {call.name} is not enabled here." if tool else f"Unknown tool: {call.name}."
+            return ToolOutcome(False, render_result({"error": message}), 0)
+        return await tool_execute(name=call.name, arguments=call.arguments, ctx=ctx)

@@ -1,0 +1,54 @@
+"""What of a conversation's history fits the model's window, and short titles."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap token estimate: about one token per CJK character and per 4 other characters."""
+    if not text:
+        return 0
+    cjk = len(_CJK.findall(text))
+    return cjk + max(1, (len(text) - cjk + 3) // 4)
+
+
+def history_within_budget(messages: list[Any], budget_tokens: int) -> list[dict[str, Any]]:
+    """The most recent messages (oldest first) whose estimated size fits the budget. The
+    newest message is always kept, so a turn is never sent without its question."""
+    kept: list[dict[str, Any]] = []
+    used = 0
+    for message in reversed(messages):
+        if not message.content:
+            continue
+        cost = estimate_tokens(message.content) + 4
+        if kept and used + cost > budget_tokens:
+            break
+        kept.append({"role": message.role, "content": message.content})
+        used += cost
+    kept.reverse()
+    while kept and kept[0]["role"] == "assistant":
+        kept.pop(0)
+    return kept
+
+
+_SENTENCE_END = re.compile(r"[。！？!?\n]|\.\s")
+
+
+def title_from_text(text: str, *, limit: int = 40) -> str:
+    """A short title in the message's own language: its first sentence, trimmed."""
+    cleaned = re.sub(r"\[\[fake .*?\]\]", "", text, flags=re.DOTALL)
+    cleaned = re.sub(r"\s+", " ", cleaned).strip()
+    if not cleaned:
+        return "New conversation"
+    match = _SENTENCE_END.search(cleaned)
+    first = cleaned[: match.start()] if match and match.start() > 0 else cleaned
+    first = first.strip(" ,.;:，。；：")
+    if len(first) > limit:
+        cut = first[:limit]
+        space = cut.rfind(" ")
+        first = (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
+    return first or "New conversation"

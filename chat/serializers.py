@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from chat.models import Conversation, Message
+from luxx.fields import StrictBooleanField, StrictCharField, StrictFloatField, StrictIntegerField, StrictObjectSerializer
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField(read_only=True)
+    provider_id = serializers.IntegerField(read_only=True, allow_null=True)
+    agent_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "user_id",
+            "project_id",
+            "provider_id",
+            "agent_id",
+            "title",
+            "model",
+            "system_prompt",
+            "temperature",
+            "max_tokens",
+            "thinking_enabled",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ConversationInput(StrictObjectSerializer):
+    project_id = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=100)
+    title = StrictCharField(required=False, allow_blank=True, max_length=200)
+    model = StrictCharField(required=False, allow_blank=True, max_length=200)
+    provider_id = StrictIntegerField(required=False, allow_null=True, min_value=1)
+    agent_id = StrictIntegerField(required=False, allow_null=True, min_value=1)
+    system_prompt = StrictCharField(required=False, allow_blank=True, max_length=50_000, trim_whitespace=False)
+    temperature = StrictFloatField(required=False, min_value=0.0, max_value=2.0)
+    max_tokens = StrictIntegerField(required=False, min_value=1, max_value=200_000)
+    thinking_enabled = StrictBooleanField(required=False)
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    conversation_id = serializers.CharField(read_only=True, allow_null=True)
+    room_id = serializers.CharField(read_only=True, allow_null=True)
+    text = serializers.CharField(source="content", read_only=True)
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "conversation_id",
+            "room_id",
+            "role",
+            "content",
+            "text",
+            "attachments",
+            "process_steps",
+            "citations",
+            "token_count",
+            "usage",
+            "status",
+            "error",
+            "model",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class MessageListOutput(serializers.Serializer):
+    messages = MessageSerializer(many=True)
+    title = serializers.CharField()
+    first_message = serializers.CharField(allow_null=True)
+
+
+class SendMessageInput(StrictObjectSerializer):
+    conversation_id = StrictCharField(max_length=24)
+    content = StrictCharField(trim_whitespace=False)
+    thinking_enabled = StrictBooleanField(required=False, allow_null=True)
+    enabled_tools = serializers.ListField(child=StrictCharField(max_length=64), required=False, allow_null=True, max_length=50)
+
+
+class SendMessageOutput(serializers.Serializer):
+    user_message = MessageSerializer()
+    assistant_message = MessageSerializer()
+
+
+class StopOutput(serializers.Serializer):
+    message_id = serializers.CharField()
+    status = serializers.CharField()
+
+
+# --- v1 dialect ---------------------------------------------------------------------
+
+
+class V1ConversationInput(StrictObjectSerializer):
+    agent_id = StrictIntegerField(min_value=1)
+    title = StrictCharField(required=False, allow_blank=True, max_length=200)
+
+
+class V1ConversationSerializer(serializers.ModelSerializer):
+    agent_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "agent_id", "title", "model", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class V1SendInput(StrictObjectSerializer):
+    content = StrictCharField(trim_whitespace=False)
+
+
+class V1MessageSerializer(serializers.ModelSerializer):
+    conversation_id = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Message
+        fields = ["id", "conversation_id", "role", "content", "status", "token_count", "usage", "citations", "created_at"]
+        read_only_fields = fields

@@ -1,0 +1,285 @@
+"""Writes on conversations and messages, and the preparation of a chat turn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+from rest_framework import exceptions
+
+from accounts.models import User
+from agents.llm import ProviderConfig
+from agents.models import Agent, Provider
+from agents.runtime import TurnSpec
+from chat.context import estimate_tokens, history_within_budget
+from chat.models import Conversation, Message, MessageRole, MessageStatus
+from luxx.api import NotFound
+from toolbox.registry import ToolContext, registry
+
+MAX_CONTENT_CHARS = 100_000
+
+
+def _field_error(field_name: str, message: str) -> exceptions.ValidationError:
+    return exceptions.ValidationError({field_name: [message]})
+
+
+def _usable_provider(*, user: User, provider_id: int, field_name: str = "provider_id") -> Provider:
+    provider = Provider.objects.usable_by(user).filter(pk=provider_id).first()
+    if provider is None:
+        raise _field_error(field_name, f"Unknown provider {provider_id}.")
+    if not provider.enabled:
+        raise _field_error(field_name, f"The provider {provider.name} is disabled.")
+    return provider
+
+
+def default_provider_for(user: User) -> Provider | None:
+    """The user's default provider, else their first enabled one, else a shared one."""
+    own = Provider.objects.filter(user=user, enabled=True)
+    return (
+        own.filter(is_default=True).first()
+        or own.first()
+        or Provider.objects.filter(user__isnull=True, enabled=True).order_by("-is_default", "id").first()
+    )
+
+
+def _owned_agent(*, user: User, agent_id: int, field_name: str = "agent_id") -> Agent:
+    agent = Agent.objects.owned_by(user).select_related("provider").filter(pk=agent_id).first()
+    if agent is None:
+        raise _field_error(field_name, f"Unknown agent {agent_id}.")
+    return agent
+
+
+def conversation_create(
+    *,
+    user: User,
+    title: str | None = None,
+    project_id: str | None = None,
+    provider_id: int | None = None,
+    agent_id: int | None = None,
+    model: str | None = None,
+    system_prompt: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    thinking_enabled: bool | None = None,
+) -> Conversation:
+    """Create a conversation. An agent's settings are the defaults; then the named or the
+    user's default provider, whose ``default_model`` applies when no model is named."""
+    agent = _owned_agent(user=user, agent_id=agent_id) if agent_id is not None else None
+    if provider_id is not None:
+        provider: Provider | None = _usable_provider(user=user, provider_id=provider_id)
+    elif agent is not None and agent.provider_id is not None and agent.provider and agent.provider.enabled:
+        provider = agent.provider
+    else:
+        provider = default_provider_for(user)
+    if provider is None:
+        raise _field_error("provider_id", "No model provider is available: add a provider first, or name provider_id.")
+    chosen_model = model or (agent.model if agent else "") or provider.default_model
+    if not chosen_model:
+        raise _field_error("model", f"Name a model: the provider {provider.name} has no default model.")
+    conversation = Conversation(
+        user=user,
+        project_id=project_id or None,
+        provider=provider,
+        agent=agent,
+        model=chosen_model,
+        system_prompt=system_prompt if system_prompt is not None else "",
+        temperature=temperature if temperature is not None else (agent.temperature if agent else 0.7),
+        max_tokens=max_tokens if max_tokens is not None else (agent.max_tokens if agent else 2000),
+        thinking_enabled=bool(thinking_enabled),
+    )
+    if title:
+        conversation.title = title
+        conversation.title_is_custom = True
+    elif agent is not None:
+        conversation.title = agent.name
+    conversation.save()
+    return conversation
+
+
+def conversation_update(*, conversation: Conversation, user: User, **changes: Any) -> Conversation:
+    if "provider_id" in changes:
+        provider_id = changes.pop("provider_id")
+        conversation.provider = _usable_provider(user=user, provider_id=provider_id) if provider_id is not None else None
+    if "agent_id" in changes:
+        agent_id = changes.pop("agent_id")
+        conversation.agent = _owned_agent(user=user, agent_id=agent_id) if agent_id is not None else None
+    if "title" in changes:
+        conversation.title = changes.pop("title") or conversation.title
+        conversation.title_is_custom = True
+    for name, value in changes.items():
+        setattr(conversation, name, value)
+    conversation.save()
+    return conversation
+
+
+def conversation_get(*, user: User, conversation_id: str) -> Conversation:
+    conversation = Conversation.objects.owned_by(user).select_related("provider", "agent").filter(pk=conversation_id).first()
+    if conversation is None:
+        raise NotFound("Conversation not found.")
+    return conversation
+
+
+def message_get(*, user: User, message_id: str) -> Message:
+    message = Message.objects.owned_by(user).filter(pk=message_id).first()
+    if message is None:
+        raise NotFound("Message not found.")
+    return message
+
+
+def _system_prompt_for(conversation: Conversation, user: User) -> str:
+    if conversation.system_prompt:
+        return conversation.system_prompt
+    agent = conversation.agent
+    if agent is None or not agent.system_prompt:
+        return ""
+    from agents.prompts import render_system_prompt
+
+    return render_system_prompt(agent.system_prompt, user_name=user.nickname or user.username, agent_name=agent.name, today=date.today())
+
+
+def _history(conversation: Conversation) -> list[Message]:
+    return list(
+        conversation.messages.exclude(status=MessageStatus.STREAMING)
+        .only("role", "content", "status", "created_at")
+        .order_by("-created_at", "-id")[:200]
+    )[::-1]
+
+
+@dataclass(slots=True)
+class PreparedTurn:
+    """Everything a chat turn needs, as plain data, prepared in one synchronous unit."""
+
+    conversation_id: str
+    user_id: int
+    user_message_id: str
+    assistant_message_id: str
+    spec: TurnSpec
+    first_reply: bool
+    title_is_custom: bool
+    first_user_text: str
+    citations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def turn_prepare(
+    *,
+    user: User,
+    conversation_id: str,
+    content: str,
+    thinking_enabled: bool | None = None,
+    enabled_tools: list[str] | None = None,
+) -> PreparedTurn:
+    """Check everything that can fail before the model is called, save the user message,
+    and create the assistant message with status ``streaming``."""
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    if not content.strip():
+        raise _field_error("content", "The message is empty.")
+    if len(content) > MAX_CONTENT_CHARS:
+        raise _field_error("content", f"The message is too long ({len(content)} characters; at most {MAX_CONTENT_CHARS}).")
+    provider = conversation.provider
+    if provider is None or not provider.enabled:
+        provider = default_provider_for(user)
+    if provider is None:
+        raise _field_error("conversation_id", "This conversation has no usable model provider: add one in settings.")
+    model = conversation.model or provider.default_model
+    if not model:
+        raise _field_error("model", "This conversation names no model and its provider has no default model.")
+    unknown = [name for name in (enabled_tools or []) if registry.get(name) is None]
+    if unknown:
+        raise _field_error("enabled_tools", f"Unknown tools: {', '.join(unknown)}.")
+    if enabled_tools is None and conversation.agent is not None and conversation.agent.enabled_tools:
+        enabled_tools = list(conversation.agent.enabled_tools)
+    tools = registry.for_request(permission_level=user.permission_level, enabled=enabled_tools or [])
+    thinking = conversation.thinking_enabled if thinking_enabled is None else thinking_enabled
+    max_tokens = max(1, min(conversation.max_tokens, provider.max_tokens))
+    system_prompt = _system_prompt_for(conversation, user)
+
+    citations: list[dict[str, Any]] = []
+    if conversation.agent_id is not None:
+        system_prompt, citations = _with_knowledge(system_prompt, user=user, agent_id=conversation.agent_id, query=content)
+
+    with transaction.atomic():
+        earlier = _history(conversation)
+        first_reply = not any(m.role == MessageRole.ASSISTANT for m in earlier)
+        user_message = Message.objects.create(
+            user=user, conversation=conversation, role=MessageRole.USER, content=content, token_count=estimate_tokens(content)
+        )
+        assistant = Message.objects.create(
+            user=user, conversation=conversation, role=MessageRole.ASSISTANT, status=MessageStatus.STREAMING, model=model
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(updated_at=assistant.created_at)
+
+    budget = provider.context_window - max_tokens - estimate_tokens(system_prompt)
+    history = history_within_budget([*earlier, user_message], budget)
+    first_user_text = next((m.content for m in earlier if m.role == MessageRole.USER), content)
+    spec = TurnSpec(
+        provider=ProviderConfig.from_provider(provider),
+        model=model,
+        messages=history,
+        system_prompt=system_prompt,
+        temperature=conversation.temperature,
+        max_tokens=max_tokens,
+        thinking=thinking,
+        tools=tools,
+        tool_context=ToolContext.for_user(user, conversation_id=conversation.pk, agent_id=conversation.agent_id, message_id=assistant.pk),
+    )
+    return PreparedTurn(
+        conversation_id=conversation.pk,
+        user_id=user.pk,
+        user_message_id=user_message.pk,
+        assistant_message_id=assistant.pk,
+        spec=spec,
+        first_reply=first_reply,
+        title_is_custom=conversation.title_is_custom,
+        first_user_text=first_user_text,
+        citations=citations,
+    )
+
+
+def _with_knowledge(system_prompt: str, *, user: User, agent_id: int, query: str) -> tuple[str, list[dict[str, Any]]]:
+    """When the agent has documents, put the best chunks into the context as numbered
+    sources and return the citations the reply will carry."""
+    from knowledge import services as knowledge
+
+    if not knowledge.agent_has_documents(agent_id=agent_id):
+        return system_prompt, []
+    chunks = knowledge.knowledge_retrieve(user_id=user.pk, agent_id=agent_id, query=query, top_k=5)
+    if not chunks:
+        return system_prompt, []
+    sources = knowledge.format_sources_for_prompt(chunks)
+    guidance = "Answer from the sources below when they are relevant, and cite them as [n]."
+    combined = "\n\n".join(part for part in (system_prompt, guidance, sources) if part)
+    return combined, knowledge.citations_from(chunks)
+
+
+def message_save_progress(*, message_id: str, steps: list[dict[str, Any]], text: str) -> None:
+    Message.objects.filter(pk=message_id).update(process_steps=steps, content=text)
+
+
+def message_finish(
+    *,
+    message_id: str,
+    status: str,
+    steps: list[dict[str, Any]],
+    text: str,
+    usage: dict[str, int] | None,
+    error: str = "",
+    citations: list[dict[str, Any]] | None = None,
+) -> None:
+    """Finalize an assistant message with whatever it produced, whatever the outcome."""
+    fields: dict[str, Any] = {"status": status, "process_steps": steps, "content": text, "error": error}
+    if usage is not None:
+        fields["usage"] = usage
+        fields["token_count"] = usage.get("total_tokens", 0)
+    if citations:
+        fields["citations"] = citations
+    Message.objects.filter(pk=message_id).update(**fields)
+
+
+def conversation_set_generated_title(*, conversation_id: str, title: str) -> None:
+    Conversation.objects.filter(pk=conversation_id, title_is_custom=False).update(title=title[:200])
+
+
+def messages_for_listing(*, conversation: Conversation, limit: int) -> list[Message]:
+    return list(conversation.messages.order_by("-created_at", "-id")[:limit])[::-1]

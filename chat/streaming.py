@@ -1,0 +1,217 @@
+"""The streaming service of a chat turn: run the agent turn, persist as it goes, and
+hand the caller ready-to-send events.
+
+The model runs in a producer task that feeds a queue; the consumer (the HTTP response)
+drains the queue. That split lets a stop request, a heartbeat or a client disconnect
+end the turn at once, and lets deltas that piled up while the client was slow go out
+as one frame. The database sees the assistant message at step boundaries and at most
+once a second in between, never per token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from agents.cancellation import stop_bus
+from agents.llm import LLMError
+from agents.runtime import AgentTurn, StepUpdate
+from chat import services
+from chat.context import title_from_text
+from chat.models import MessageStatus
+
+logger = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class StepEvent:
+    piece: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFinished:
+    status: str
+    message_id: str
+    usage: dict[str, int]
+    error: str = ""
+    citations: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def token_count(self) -> int:
+        return self.usage.get("total_tokens", 0)
+
+
+TurnEvent = StepEvent | Heartbeat | TurnFinished
+
+_STOP = object()
+_DONE = object()
+
+
+class _Failed:
+    def __init__(self, error: LLMError):
+        self.error = error
+
+
+async def run_turn(prepared: services.PreparedTurn) -> AsyncIterator[list[TurnEvent]]:
+    """Yield batches of events until the turn ends with exactly one :class:`TurnFinished`.
+
+    If the consumer goes away (client disconnect: the generator is closed or cancelled),
+    the partial reply is saved as ``interrupted``.
+    """
+    turn = AgentTurn(prepared.spec)
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    message_id = prepared.assistant_message_id
+
+    async def produce() -> None:
+        try:
+            async for update in turn.run():
+                queue.put_nowait(update)
+            queue.put_nowait(_DONE)
+        except LLMError as error:
+            queue.put_nowait(_Failed(error))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure must end the stream with an error event
+            logger.exception("Chat turn %s failed", message_id)
+            queue.put_nowait(_Failed(LLMError(f"The reply failed: {type(error).__name__}.")))
+
+    producer = asyncio.create_task(produce(), name=f"turn-{message_id}")
+    heartbeat = asyncio.create_task(_heartbeats(queue), name=f"heartbeat-{message_id}")
+
+    def on_stop() -> None:
+        producer.cancel()
+        queue.put_nowait(_STOP)
+
+    await stop_bus.ensure_listening()
+    stop_bus.register(message_id, on_stop)
+    last_flush = time.monotonic()
+    step_count = 0
+    finished = False
+    try:
+        while True:
+            items = [await queue.get()]
+            while not queue.empty():
+                items.append(queue.get_nowait())
+            batch: list[TurnEvent] = []
+            outcome: Any = None
+            for item in items:
+                if isinstance(item, StepUpdate):
+                    _append_piece(batch, item.piece)
+                elif isinstance(item, Heartbeat):
+                    if not batch:
+                        batch.append(item)
+                elif outcome is None:
+                    outcome = item
+            if outcome is not None:
+                final = await _finish(prepared, turn, outcome)
+                finished = True
+                batch.append(final)
+                yield batch
+                return
+            now = time.monotonic()
+            if len(turn.steps) != step_count or now - last_flush >= FLUSH_INTERVAL_SECONDS:
+                step_count = len(turn.steps)
+                last_flush = now
+                await _save_progress(message_id, turn)
+            if batch:
+                yield batch
+    finally:
+        stop_bus.unregister(message_id)
+        heartbeat.cancel()
+        if not producer.done():
+            producer.cancel()
+        if not finished:
+            # The client went away: keep what was produced.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(_save_final(prepared, turn, MessageStatus.INTERRUPTED, "The client disconnected."))
+
+
+def _append_piece(batch: list[TurnEvent], piece: dict[str, Any]) -> None:
+    """Merge consecutive pieces of the same text/thinking step into one event."""
+    if batch:
+        last = batch[-1]
+        if (
+            isinstance(last, StepEvent)
+            and last.piece["id"] == piece["id"]
+            and piece["type"] in ("text", "thinking")
+            and "content" in last.piece
+        ):
+            batch[-1] = StepEvent({**last.piece, "content": last.piece["content"] + piece["content"]})
+            return
+    batch.append(StepEvent(piece))
+
+
+async def _heartbeats(queue: asyncio.Queue[Any]) -> None:
+    interval = float(settings.LUXX_SSE_HEARTBEAT_SECONDS)
+    while True:
+        await asyncio.sleep(interval)
+        queue.put_nowait(Heartbeat())
+
+
+async def _save_progress(message_id: str, turn: AgentTurn) -> None:
+    await sync_to_async(services.message_save_progress)(message_id=message_id, steps=_copy_steps(turn), text=turn.text)
+
+
+def _copy_steps(turn: AgentTurn) -> list[dict[str, Any]]:
+    return [dict(step) for step in turn.steps]
+
+
+async def _save_final(prepared: services.PreparedTurn, turn: AgentTurn, status: str, error: str = "") -> None:
+    await sync_to_async(services.message_finish)(
+        message_id=prepared.assistant_message_id,
+        status=status,
+        steps=_copy_steps(turn),
+        text=turn.text,
+        usage=turn.usage,
+        error=error,
+        citations=prepared.citations,
+    )
+
+
+async def _finish(prepared: services.PreparedTurn, turn: AgentTurn, outcome: Any) -> TurnFinished:
+    if outcome is _DONE:
+        status, error = MessageStatus.COMPLETE, ""
+    elif outcome is _STOP:
+        status, error = MessageStatus.STOPPED, ""
+    else:
+        status, error = MessageStatus.ERROR, outcome.error.message
+    await _save_final(prepared, turn, status, error)
+    if prepared.first_reply and not prepared.title_is_custom and status == MessageStatus.COMPLETE:
+        await sync_to_async(services.conversation_set_generated_title)(
+            conversation_id=prepared.conversation_id, title=title_from_text(prepared.first_user_text)
+        )
+    return TurnFinished(
+        status=status,
+        message_id=prepared.assistant_message_id,
+        usage=turn.usage,
+        error=error,
+        citations=tuple(prepared.citations),
+    )
+
+
+async def collect_turn(prepared: services.PreparedTurn, on_event: Callable[[TurnEvent], None] | None = None) -> TurnFinished:
+    """Run a turn to its end without streaming (the non-streaming endpoint)."""
+    final: TurnFinished | None = None
+    async for batch in run_turn(prepared):
+        for event in batch:
+            if on_event is not None:
+                on_event(event)
+            if isinstance(event, TurnFinished):
+                final = event
+    assert final is not None
+    return final

@@ -1,0 +1,67 @@
+"""Conversations in the v1 (agent-platform) dialect: ``data:`` lines of type token/done/error."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from chat import serializers as s
+from chat import services
+from chat.models import MessageStatus
+from chat.streaming import Heartbeat, StepEvent, TurnFinished, run_turn
+from chat.views import SSE_RESPONSE
+from luxx.api import ok, paginate, validated
+from luxx.sse import KEEPALIVE, sse_frame, sse_response
+
+
+class V1ConversationCreateView(APIView):
+    @extend_schema(tags=["v1 conversations"], summary="Create a conversation with an agent (v1)", request=s.V1ConversationInput, responses=s.V1ConversationSerializer)
+    def post(self, request: Request) -> Response:
+        data = validated(s.V1ConversationInput, request.data)
+        conversation = services.conversation_create(user=request.user, agent_id=data["agent_id"], title=data.get("title") or None)  # type: ignore[arg-type]
+        return ok(s.V1ConversationSerializer(conversation).data)
+
+
+async def v1_event_stream(prepared: services.PreparedTurn) -> AsyncIterator[bytes]:
+    """Only the reply's text goes out, as ``token`` lines; thinking and tool steps are kept
+    in the stored message but are not part of this dialect."""
+    async for batch in run_turn(prepared):
+        frames = []
+        for event in batch:
+            if isinstance(event, StepEvent):
+                if event.piece["type"] == "text":
+                    frames.append(sse_frame(None, {"type": "token", "content": event.piece["content"]}))
+            elif isinstance(event, Heartbeat):
+                frames.append(KEEPALIVE)
+            elif isinstance(event, TurnFinished):
+                if event.status == MessageStatus.ERROR:
+                    frames.append(sse_frame(None, {"type": "error", "content": event.error}))
+                else:
+                    frames.append(sse_frame(None, {"type": "done", "message_id": event.message_id, "usage": event.usage}))
+        if frames:
+            yield b"".join(frames)
+
+
+class V1MessagesView(APIView):
+    default_page_size = 50
+
+    @extend_schema(tags=["v1 conversations"], summary="Conversation history (v1)", responses=s.V1MessageSerializer(many=True))
+    def get(self, request: Request, conversation_id: str) -> Response:
+        conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)  # type: ignore[arg-type]
+        messages = conversation.messages.order_by("created_at", "id")
+        return ok(paginate(request, messages, s.V1MessageSerializer, default_page_size=50))
+
+    @extend_schema(
+        tags=["v1 conversations"],
+        summary="Send a message; the reply streams as `data:` lines of type token, done or error (v1)",
+        request=s.V1SendInput,
+        responses=SSE_RESPONSE,
+    )
+    def post(self, request: Request, conversation_id: str) -> object:
+        data = validated(s.V1SendInput, request.data)
+        prepared = services.turn_prepare(user=request.user, conversation_id=conversation_id, content=data["content"])  # type: ignore[arg-type]
+        return sse_response(v1_event_stream(prepared))
