@@ -298,6 +298,12 @@ LUXX_WORKSPACE_QUOTA_MB = env_int("LUXX_WORKSPACE_QUOTA_MB", 200, minimum=1)
 LUXX_SANDBOX_TIMEOUT_SECONDS = env_float("LUXX_SANDBOX_TIMEOUT_SECONDS", 30.0)
 LUXX_SANDBOX_MAX_CONCURRENT = env_int("LUXX_SANDBOX_MAX_CONCURRENT", 8, minimum=1)
 LUXX_SANDBOX_MAX_PER_USER = env_int("LUXX_SANDBOX_MAX_PER_USER", 2, minimum=1)
+# Per-run rlimits of the sandbox (address space, processes of the sandbox uid, file size).
+LUXX_SANDBOX_MEMORY_MB = env_int("LUXX_SANDBOX_MEMORY_MB", 1024, minimum=64)
+LUXX_SANDBOX_MAX_PROCESSES = env_int("LUXX_SANDBOX_MAX_PROCESSES", 64, minimum=8)
+LUXX_SANDBOX_MAX_FILE_MB = env_int("LUXX_SANDBOX_MAX_FILE_MB", 64, minimum=1)
+# Exact private "ip:port" pairs web_fetch may reach anyway (an intranet service).
+LUXX_FETCH_ALLOWED_ADDRESSES = env_list("LUXX_FETCH_ALLOWED_ADDRESSES", "")
 
 # --- logging --------------------------------------------------------------------------
 

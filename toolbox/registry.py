@@ -85,6 +85,12 @@ class ToolArgumentError(ToolCallRejected):
     status_code = 400
 
 
+class ToolUnavailable(ToolCallRejected):
+    """The tool cannot run on this server (e.g. no working sandbox)."""
+
+    status_code = 503
+
+
 ToolHandler = Callable[[dict[str, Any], ToolContext], Awaitable[Any]]
 AvailabilityCheck = Callable[[], tuple[bool, str]]
 
@@ -178,7 +184,7 @@ def tool_check_call(*, name: str, arguments: dict[str, Any] | str | None, ctx: T
         )
     available, reason = tool.is_available()
     if not available:
-        raise ToolCallRejected(f"The tool {name} is unavailable on this server: {reason}")
+        raise ToolUnavailable(f"The tool {name} is unavailable on this server: {reason}")
     args = parse_arguments(arguments)
     try:
         jsonschema.validate(args, tool.parameters)
@@ -220,7 +226,7 @@ async def tool_execute(*, name: str, arguments: dict[str, Any] | str | None, ctx
     except TimeoutError:
         limit = registry.get(name).timeout if registry.get(name) else 0  # type: ignore[union-attr]
         success, content = False, render_result({"error": f"The tool {name} timed out after {limit:g} seconds."})
-    except Exception as error:  # noqa: BLE001 - a tool bug must become a failed result, never crash a turn
+    except Exception as error:  # a tool bug must become a failed result, never crash a turn
         logger.exception("Tool %s failed", name)
         success, content = False, render_result({"error": f"The tool {name} failed: {type(error).__name__}: {error}"})
     duration_ms = int((time.perf_counter() - started) * 1000)
@@ -228,6 +234,6 @@ async def tool_execute(*, name: str, arguments: dict[str, Any] | str | None, ctx
     if _audit_recorder is not None:
         try:
             await _audit_recorder(name=name, arguments=parsed, ctx=ctx, outcome=outcome)
-        except Exception:  # noqa: BLE001 - auditing must not break the call it records
+        except Exception:  # auditing must not break the call it records
             logger.exception("Could not record the audit entry for tool %s", name)
     return outcome

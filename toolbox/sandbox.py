@@ -1,0 +1,424 @@
+"""The sandbox that runs model-written code and shell commands.
+
+Every run is a bubblewrap container with all namespaces unshared (no network, own PIDs,
+own mounts, no further user namespaces), a read-only /usr, a generated minimal /etc, a
+size-limited tmpfs /tmp and the user's workspace read-write at /workspace. The program
+text travels on stdin, the environment is cleared.
+
+Resource limits are real even though the server usually runs as root: the command line
+is ``setpriv --reuid=65534 ... prlimit ... -- bwrap ...``, so bwrap itself starts as the
+unprivileged uid 65534 with the rlimits already set. Root ignores RLIMIT_NPROC; uid 65534
+does not, so a fork bomb stops at the limit. bwrap then needs unprivileged user
+namespaces, which the start-up probe checks. When the server runs as an ordinary user,
+setpriv is skipped and the same rlimits apply to that user.
+
+Nothing ever runs unsandboxed: when the probe fails the code and shell tools report
+themselves unavailable and refuse to run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import math
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_UID = 65534
+SANDBOX_GID = 65534
+SANDBOX_PYTHON = "/usr/bin/python3"
+OUTPUT_LIMIT_BYTES = 1024 * 1024
+TRUNCATION_MARKER = "\n…[output truncated: more than 1 MiB]"
+SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+# Debian's merged-/usr layout: these top-level names are symlinks into /usr.
+USR_SYMLINKS = ("bin", "lib", "lib64", "sbin")
+# What python3 and the shells need from /etc; everything else (shadow, ssh keys, the
+# host's passwd with its accounts) stays out.
+COPIED_ETC_FILES = ("ld.so.cache", "localtime")
+
+
+class SandboxUnavailable(Exception):
+    """No working sandbox on this server; the caller must refuse to run the code."""
+
+
+class SandboxBusy(Exception):
+    """Too many sandbox runs at once for this user or for the server."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    timeout: float
+    memory_bytes: int
+    cpu_seconds: int
+    file_size_bytes: int
+    open_files: int
+    processes: int
+    tmp_size_bytes: int
+    output_bytes: int = OUTPUT_LIMIT_BYTES
+
+    @classmethod
+    def from_settings(cls, *, timeout: float | None = None) -> SandboxLimits:
+        limit = float(settings.LUXX_SANDBOX_TIMEOUT_SECONDS)
+        wall = min(timeout, limit) if timeout else limit
+        return cls(
+            timeout=wall,
+            memory_bytes=int(getattr(settings, "LUXX_SANDBOX_MEMORY_MB", 1024)) * 1024 * 1024,
+            # CPU time is a second line of defence behind the wall clock.
+            cpu_seconds=math.ceil(wall) + 1,
+            file_size_bytes=int(getattr(settings, "LUXX_SANDBOX_MAX_FILE_MB", 64)) * 1024 * 1024,
+            open_files=256,
+            processes=int(getattr(settings, "LUXX_SANDBOX_MAX_PROCESSES", 64)),
+            tmp_size_bytes=64 * 1024 * 1024,
+        )
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    stdout: str
+    stderr: str
+    exit_code: int | None
+    timed_out: bool
+    truncated: bool
+    duration_ms: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _drops_privileges() -> bool:
+    return os.geteuid() == 0
+
+
+@functools.cache
+def sandbox_etc_dir() -> Path:
+    """A generated /etc with only what python3 and sh need, made once per process.
+
+    It must be readable by uid 65534 because bwrap runs as that user."""
+    root = Path(tempfile.mkdtemp(prefix="luxx-sandbox-etc-"))
+    root.chmod(0o755)
+    files = {
+        "passwd": "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\nnobody:x:65534:65534:sandbox:/workspace:/usr/sbin/nologin\n",
+        "group": "root:x:0:\nnogroup:x:65534:\n",
+        "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+        "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+        "hostname": "sandbox\n",
+    }
+    for name, text in files.items():
+        (root / name).write_text(text)
+    for name in COPIED_ETC_FILES:
+        source = Path("/etc") / name
+        if source.is_file():
+            shutil.copyfile(source, root / name)
+    # Debian points awk, editor, ... at /etc/alternatives; keep those links (targets in /usr).
+    alternatives = Path("/etc/alternatives")
+    if alternatives.is_dir():
+        (root / "alternatives").mkdir()
+        for entry in alternatives.iterdir():
+            if entry.is_symlink():
+                with contextlib.suppress(OSError):
+                    (root / "alternatives" / entry.name).symlink_to(os.readlink(entry))
+    for path in root.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    return root
+
+
+def build_command(*, argv: list[str], workspace: Path, limits: SandboxLimits) -> list[str]:
+    """The full command line: privilege drop, rlimits, then bwrap around ``argv``."""
+    command: list[str] = []
+    if _drops_privileges():
+        command += ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_GID}", "--clear-groups", "--"]
+    processes = limits.processes
+    if not _drops_privileges():
+        # RLIMIT_NPROC counts every task of the real uid; for an ordinary user that
+        # includes the server's own threads, so the budget starts from what exists.
+        processes += _task_count(os.getuid())
+    command += [
+        "prlimit",
+        f"--as={limits.memory_bytes}",
+        f"--cpu={limits.cpu_seconds}",
+        f"--fsize={limits.file_size_bytes}",
+        f"--nofile={limits.open_files}",
+        f"--nproc={processes}",
+        "--core=0",
+        "--",
+        "bwrap",
+        "--unshare-all",
+        # --unshare-all only *tries* the user namespace; require it, then forbid nesting.
+        "--unshare-user",
+        "--disable-userns",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_GID),
+        "--die-with-parent",
+        "--new-session",
+        "--hostname",
+        "sandbox",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
+    for name in USR_SYMLINKS:
+        if os.path.islink(f"/{name}"):
+            command += ["--symlink", os.readlink(f"/{name}"), f"/{name}"]
+        elif os.path.isdir(f"/{name}"):
+            command += ["--ro-bind", f"/{name}", f"/{name}"]
+    command += [
+        "--ro-bind",
+        str(sandbox_etc_dir()),
+        "/etc",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(limits.tmp_size_bytes),
+        "--tmpfs",
+        "/tmp",
+        "--bind",
+        str(workspace),
+        "/workspace",
+        "--chdir",
+        "/workspace",
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        SANDBOX_PATH,
+        "--setenv",
+        "HOME",
+        "/workspace",
+        "--setenv",
+        "LANG",
+        "C.UTF-8",
+        "--setenv",
+        "PYTHONDONTWRITEBYTECODE",
+        "1",
+        "--setenv",
+        "TMPDIR",
+        "/tmp",
+        "--",
+        *argv,
+    ]
+    return command
+
+
+def _task_count(uid: int) -> int:
+    import psutil
+
+    count = 0
+    for process in psutil.process_iter(["uids", "num_threads"]):
+        info = process.info
+        if info.get("uids") and info["uids"].real == uid:
+            count += info.get("num_threads") or 1
+    return count
+
+
+# --- concurrency ----------------------------------------------------------------------
+
+
+class _Limiter:
+    """A global and a per-user cap on concurrent runs.
+
+    Not asyncio semaphores: sync API views reach tool_execute through async_to_sync,
+    which may run each call on its own event loop, and an asyncio semaphore is bound to
+    one loop. A lock-protected counter with short polling works across loops and threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._total = 0
+        self._per_user: dict[int, int] = {}
+
+    def _try_acquire(self, user_id: int, max_total: int, max_user: int) -> bool:
+        with self._lock:
+            if self._total >= max_total or self._per_user.get(user_id, 0) >= max_user:
+                return False
+            self._total += 1
+            self._per_user[user_id] = self._per_user.get(user_id, 0) + 1
+            return True
+
+    def release(self, user_id: int) -> None:
+        with self._lock:
+            self._total -= 1
+            left = self._per_user.get(user_id, 1) - 1
+            if left:
+                self._per_user[user_id] = left
+            else:
+                self._per_user.pop(user_id, None)
+
+    async def acquire(self, user_id: int, *, wait: float) -> None:
+        deadline = time.monotonic() + wait
+        max_total = int(settings.LUXX_SANDBOX_MAX_CONCURRENT)
+        max_user = int(settings.LUXX_SANDBOX_MAX_PER_USER)
+        while not self._try_acquire(user_id, max_total, max_user):
+            if time.monotonic() >= deadline:
+                raise SandboxBusy("Too many code runs at once; try again in a moment.")
+            await asyncio.sleep(0.02)
+
+    @property
+    def running(self) -> int:
+        return self._total
+
+
+limiter = _Limiter()
+
+
+# --- running --------------------------------------------------------------------------
+
+
+async def run_sandboxed(
+    *, argv: list[str], stdin: bytes, workspace: Path, user_id: int, limits: SandboxLimits | None = None
+) -> SandboxResult:
+    """Run ``argv`` inside the sandbox with ``stdin`` as its input.
+
+    Raises :class:`SandboxUnavailable` when no sandbox works (never runs unsandboxed) and
+    :class:`SandboxBusy` when the concurrency limits stay full."""
+    available, reason = sandbox_availability()
+    if not available:
+        raise SandboxUnavailable(reason)
+    limits = limits or SandboxLimits.from_settings()
+    await limiter.acquire(user_id, wait=limits.timeout)
+    try:
+        return await _run(build_command(argv=argv, workspace=workspace, limits=limits), stdin, limits)
+    finally:
+        limiter.release(user_id)
+
+
+async def _run(command: list[str], stdin: bytes, limits: SandboxLimits) -> SandboxResult:
+    started = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        # Its own process group, so one killpg reaches setpriv/prlimit/bwrap; bwrap's
+        # --die-with-parent then takes the whole PID namespace with it.
+        start_new_session=True,
+        # Nothing of the server's environment reaches even the outer bwrap.
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )
+    budget = [limits.output_bytes]
+    truncated = asyncio.Event()
+    buffers: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+
+    async def pump(name: str, stream: asyncio.StreamReader) -> None:
+        # Past the budget keep reading and discarding until the kill closes the pipe:
+        # a pipe nobody drains would keep the process (and process.wait()) alive.
+        while chunk := await stream.read(65536):
+            kept = chunk[: max(budget[0], 0)]
+            budget[0] -= len(kept)
+            buffers[name] += kept
+            if len(kept) < len(chunk):
+                truncated.set()
+
+    async def feed() -> None:
+        assert process.stdin is not None
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            process.stdin.write(stdin)
+            await process.stdin.drain()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
+            process.stdin.close()
+
+    assert process.stdout is not None and process.stderr is not None
+    pumps = asyncio.gather(pump("stdout", process.stdout), pump("stderr", process.stderr), feed())
+    overflow = asyncio.ensure_future(truncated.wait())
+    timed_out = False
+    try:
+        done, _ = await asyncio.wait({pumps, overflow}, timeout=limits.timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            timed_out = True
+            _kill(process)
+        elif overflow in done:
+            _kill(process)
+        await asyncio.wait_for(process.wait(), timeout=5)
+    except BaseException:
+        # Cancelled (e.g. the registry's own time limit) or anything else: never leave
+        # a sandbox behind.
+        _kill(process)
+        raise
+    finally:
+        overflow.cancel()
+        pumps.cancel()
+        with contextlib.suppress(BaseException):
+            await pumps
+    stdout = buffers["stdout"].decode("utf-8", errors="replace")
+    stderr = buffers["stderr"].decode("utf-8", errors="replace")
+    if truncated.is_set():
+        stdout += TRUNCATION_MARKER
+    if timed_out:
+        notice = f"[killed: the time limit of {limits.timeout:g} seconds was reached]"
+        stderr = f"{stderr}\n{notice}" if stderr else notice
+    return SandboxResult(
+        stdout=stdout,
+        stderr=stderr,
+        exit_code=None if timed_out else process.returncode,
+        timed_out=timed_out,
+        truncated=truncated.is_set(),
+        duration_ms=int((time.perf_counter() - started) * 1000),
+    )
+
+
+def _kill(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+# --- availability ---------------------------------------------------------------------
+
+
+@functools.cache
+def sandbox_availability() -> tuple[bool, str]:
+    """Whether the sandbox works here, probed once per process by running python3 in it."""
+    for binary in ("bwrap", "prlimit") + (("setpriv",) if _drops_privileges() else ()):
+        if shutil.which(binary) is None:
+            package = "bubblewrap" if binary == "bwrap" else "util-linux"
+            return False, f"{binary} is not installed (apt-get install {package})."
+    if not os.access(SANDBOX_PYTHON, os.X_OK):
+        return False, f"{SANDBOX_PYTHON} is missing (apt-get install python3)."
+    try:
+        return _probe()
+    except Exception as error:  # any failure means "unavailable", with the reason
+        logger.warning("Sandbox probe failed", exc_info=True)
+        return False, f"The sandbox probe failed: {error}"
+
+
+def _probe() -> tuple[bool, str]:
+    from toolbox.workspace import prepare_sandbox_dir, workspace_root
+
+    root = workspace_root()
+    probe_dir = root / ".sandbox-probe"
+    prepare_sandbox_dir(probe_dir)
+    limits = SandboxLimits.from_settings(timeout=15)
+    command = build_command(argv=[SANDBOX_PYTHON, "-I", "-c", "print('ok')"], workspace=probe_dir, limits=limits)
+    import subprocess
+
+    completed = subprocess.run(command, capture_output=True, timeout=20, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, check=False)
+    if completed.returncode == 0 and completed.stdout.strip() == b"ok":
+        return True, ""
+    detail = completed.stderr.decode(errors="replace").strip().splitlines()
+    hint = detail[-1] if detail else f"exit status {completed.returncode}"
+    if "ermission denied" in hint or "No permissions" in hint:
+        hint += (
+            f" (bwrap runs as uid {SANDBOX_UID}: unprivileged user namespaces must be enabled and every "
+            f"parent directory of the workspace root {root} must be searchable by that uid)"
+        )
+    return False, f"bubblewrap does not work here: {hint}"
+
+
+def reset_availability_cache() -> None:
+    """Forget the probe's answer (tests, or after installing bubblewrap)."""
+    sandbox_availability.cache_clear()
