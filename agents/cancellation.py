@@ -65,7 +65,7 @@ class StopBus:
                 continue
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a broken layer must not kill the listener for good
+            except Exception:
                 logger.exception("Stop listener failed; retrying")
                 await asyncio.sleep(1.0)
                 continue

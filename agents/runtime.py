@@ -107,7 +107,9 @@ class AgentTurn:
                         yield StepUpdate(current, dict(current), True)
                     else:
                         current["content"] += event.text
-                        yield StepUpdate(current, {"id": current["id"], "index": current["index"], "type": kind, "content": event.text}, False)
+                        yield StepUpdate(
+                            current, {"id": current["id"], "index": current["index"], "type": kind, "content": event.text}, False
+                        )
                 elif isinstance(event, llm.ToolCallRequest):
                     calls.append(event)
                     current = None

@@ -86,7 +86,7 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncIterator[list[TurnEv
             queue.put_nowait(_Failed(error))
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # noqa: BLE001 - any failure must end the stream with an error event
+        except Exception as error:
             logger.exception("Chat turn %s failed", message_id)
             queue.put_nowait(_Failed(LLMError(f"The reply failed: {type(error).__name__}.")))
 

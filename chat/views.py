@@ -39,7 +39,9 @@ class ConversationListView(APIView):
             conversations = conversations.filter(project_id=project_id)
         return ok(paginate(request, conversations, s.ConversationSerializer))
 
-    @extend_schema(tags=["conversations"], summary="Create a conversation", request=s.ConversationInput, responses={201: s.ConversationSerializer})
+    @extend_schema(
+        tags=["conversations"], summary="Create a conversation", request=s.ConversationInput, responses={201: s.ConversationSerializer}
+    )
     def post(self, request: Request) -> Response:
         data = validated(s.ConversationInput, request.data)
         conversation = services.conversation_create(user=request.user, **data)  # type: ignore[arg-type]
@@ -87,7 +89,9 @@ class MessageListView(APIView):
         first = conversation.messages.filter(role=MessageRole.USER).order_by("created_at", "id").values_list("content", flat=True).first()
         return ok({"messages": s.MessageSerializer(messages, many=True).data, "title": conversation.title, "first_message": first})
 
-    @extend_schema(tags=["messages"], summary="Send a message and wait for the whole reply", request=s.SendMessageInput, responses=s.SendMessageOutput)
+    @extend_schema(
+        tags=["messages"], summary="Send a message and wait for the whole reply", request=s.SendMessageInput, responses=s.SendMessageOutput
+    )
     def post(self, request: Request) -> Response:
         data = validated(s.SendMessageInput, request.data)
         prepared = services.turn_prepare(
@@ -173,4 +177,3 @@ class MessageStopView(APIView):
             raise Conflict(f"The message is not being generated (status {message.status}).")
         async_to_sync(stop_bus.request_stop)(message.pk)
         return ok({"message_id": message.pk, "status": "stopping"}, "Stop requested")
-

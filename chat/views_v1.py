@@ -19,7 +19,12 @@ from luxx.sse import KEEPALIVE, sse_frame, sse_response
 
 
 class V1ConversationCreateView(APIView):
-    @extend_schema(tags=["v1 conversations"], summary="Create a conversation with an agent (v1)", request=s.V1ConversationInput, responses=s.V1ConversationSerializer)
+    @extend_schema(
+        tags=["v1 conversations"],
+        summary="Create a conversation with an agent (v1)",
+        request=s.V1ConversationInput,
+        responses=s.V1ConversationSerializer,
+    )
     def post(self, request: Request) -> Response:
         data = validated(s.V1ConversationInput, request.data)
         conversation = services.conversation_create(user=request.user, agent_id=data["agent_id"], title=data.get("title") or None)  # type: ignore[arg-type]

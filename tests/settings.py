@@ -15,3 +15,8 @@ from luxx.settings import LUXX_DATA_DIR  # noqa: E402
 LUXX_TEST_VIEWS = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LUXX_DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    # A file, not the shared-cache in-memory database: live servers in threads then get
+    # SQLite's real locking (WAL + busy timeout) instead of shared-cache table locks.
+    DATABASES["default"]["TEST"] = {"NAME": str(LUXX_DATA_DIR / "test.sqlite3")}  # noqa: F405

@@ -124,7 +124,14 @@ async def _parse(lines: AsyncIterator[bytes]) -> AsyncIterator[LLMEvent]:
                 blocks[event["index"]]["signature"] += delta.get("signature", "")
         elif kind == "content_block_start":
             block = event["content_block"]
-            blocks[event["index"]] = {"type": block.get("type"), "id": block.get("id", ""), "name": block.get("name", ""), "json": "", "thinking": "", "signature": ""}
+            blocks[event["index"]] = {
+                "type": block.get("type"),
+                "id": block.get("id", ""),
+                "name": block.get("name", ""),
+                "json": "",
+                "thinking": "",
+                "signature": "",
+            }
             if block.get("type") == "text" and block.get("text"):
                 yield TextDelta(block["text"])
         elif kind == "content_block_stop":

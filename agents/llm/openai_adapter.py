@@ -90,7 +90,7 @@ async def _parse(lines: AsyncIterator[bytes]) -> AsyncIterator[LLMEvent]:
         if not data:
             continue
         chunk = orjson.loads(data)
-        if "error" in chunk and chunk["error"]:
+        if chunk.get("error"):
             error = chunk["error"]
             raise LLMError(f"The model provider reported an error: {error.get('message', error) if isinstance(error, dict) else error}")
         for choice in chunk.get("choices") or ():
