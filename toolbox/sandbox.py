@@ -192,6 +192,9 @@ def build_command(*, argv: list[str], workspace: Path, limits: SandboxLimits) ->
         "--bind",
         str(workspace),
         "/workspace",
+        # bwrap's root is a writable, unlimited tmpfs; only /tmp (sized) and /workspace stay writable.
+        "--remount-ro",
+        "/",
         "--chdir",
         "/workspace",
         "--clearenv",
@@ -417,6 +420,11 @@ def _probe() -> tuple[bool, str]:
             f"parent directory of the workspace root {root} must be searchable by that uid)"
         )
     return False, f"bubblewrap does not work here: {hint}"
+
+
+def check_available() -> tuple[bool, str]:
+    """The code and shell tools' availability check (looks the probe up at call time)."""
+    return sandbox_availability()
 
 
 def reset_availability_cache() -> None:

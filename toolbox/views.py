@@ -34,7 +34,9 @@ def _level(request: Request) -> int:
 class ToolListView(APIView):
     luxx_query_params = True
 
-    @extend_schema(tags=["tools"], operation_id="tools_list", summary="List the tools", parameters=[CATEGORY_PARAMETER], responses=ToolListSerializer)
+    @extend_schema(
+        tags=["tools"], operation_id="tools_list", summary="List the tools", parameters=[CATEGORY_PARAMETER], responses=ToolListSerializer
+    )
     def get(self, request: Request) -> Response:
         category = request.query_params.get("category")
         if category is not None and category not in ToolCategory.values:

@@ -11,6 +11,8 @@ from django.conf import settings
 from toolbox import sandbox, workspace
 from toolbox.registry import ToolContext, ToolError
 
+SHOWN_OUTPUT_CHARS = 24_000
+
 
 def sandbox_timeout_schema() -> dict[str, Any]:
     return {
@@ -35,6 +37,13 @@ async def run_in_sandbox(ctx: ToolContext, *, argv: list[str], stdin: bytes, sec
     except (sandbox.SandboxUnavailable, sandbox.SandboxBusy) as error:
         raise ToolError(str(error)) from None
     data = result.as_dict()
+    for stream in ("stdout", "stderr"):
+        text = data[stream]
+        if len(text) > SHOWN_OUTPUT_CHARS:
+            # The sandbox keeps up to 1 MiB, but a tool result must stay small enough for a
+            # model (and valid JSON under the registry's cap): keep the start, say the rest.
+            data[stream] = text[:SHOWN_OUTPUT_CHARS] + f"\n…[{len(text) - SHOWN_OUTPUT_CHARS} more characters not shown]"
+            data["truncated"] = True
     used = await asyncio.to_thread(workspace.usage_bytes, ws)
     if used > workspace.quota_bytes():
         data["warning"] = (

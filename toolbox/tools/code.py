@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from toolbox.registry import Tool, ToolCategory, ToolContext, ToolError, ToolRegistry
-from toolbox.sandbox import SANDBOX_PYTHON, sandbox_availability
+from toolbox.sandbox import SANDBOX_PYTHON, check_available
 from toolbox.tools._common import run_in_sandbox, sandbox_timeout_schema, tool_time_limit
 
 EXECUTE = 3
@@ -74,7 +74,7 @@ def register(registry: ToolRegistry) -> None:
             required_level=EXECUTE,
             handler=python_execute,
             timeout=tool_time_limit(),
-            availability=sandbox_availability,
+            availability=check_available,
         )
     )
     registry.register(
@@ -94,6 +94,6 @@ def register(registry: ToolRegistry) -> None:
             required_level=EXECUTE,
             handler=python_eval,
             timeout=tool_time_limit(),
-            availability=sandbox_availability,
+            availability=check_available,
         )
     )

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from toolbox.registry import Tool, ToolCategory, ToolContext, ToolRegistry
-from toolbox.sandbox import sandbox_availability
+from toolbox.sandbox import check_available
 from toolbox.tools._common import run_in_sandbox, sandbox_timeout_schema, tool_time_limit
 
 EXECUTE = 3
@@ -44,6 +44,6 @@ def register(registry: ToolRegistry) -> None:
             required_level=EXECUTE,
             handler=shell_execute,
             timeout=tool_time_limit(),
-            availability=sandbox_availability,
+            availability=check_available,
         )
     )
