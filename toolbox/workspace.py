@@ -85,10 +85,12 @@ def resolve(workspace: Path, path: str) -> Path:
     if len(path) > MAX_PATH_LENGTH:
         raise ToolError("The path is too long.")
     root = os.path.realpath(workspace)
+    given = path
     if path == SANDBOX_MOUNT or path.startswith(SANDBOX_MOUNT + "/"):
         path = path[len(SANDBOX_MOUNT) :].lstrip("/") or "."
     candidate = path if os.path.isabs(path) else os.path.join(root, path)
     real = os.path.realpath(candidate)
+    path = given
     if os.path.commonpath([real, root]) != root:
         raise ToolError(f"Access denied: {path} is outside your workspace.")
     return Path(real)
