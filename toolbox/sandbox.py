@@ -166,6 +166,10 @@ def build_command(*, argv: list[str], workspace: Path, limits: SandboxLimits) ->
         str(SANDBOX_GID),
         "--die-with-parent",
         "--new-session",
+        # The program itself is PID 1 and bwrap's direct child, so bwrap reaps it; with
+        # bwrap's own init in between, that init outlives bwrap as an orphan zombie.
+        # When PID 1 exits the kernel kills everything left in the namespace.
+        "--as-pid-1",
         "--hostname",
         "sandbox",
         "--ro-bind",
@@ -376,6 +380,15 @@ async def _run(command: list[str], stdin: bytes, limits: SandboxLimits) -> Sandb
 
 
 def _kill(process: asyncio.subprocess.Process) -> None:
+    """Kill the sandbox: its PID 1 first, so bwrap reaps it and exits by itself (a PID 1
+    orphaned by killing bwrap first would linger as a zombie of init, and zombies count
+    against the sandbox uid's process limit), then the whole process group for good."""
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(process.pid).children():
+            with contextlib.suppress(psutil.Error):
+                child.kill()
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
 

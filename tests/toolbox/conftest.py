@@ -104,18 +104,14 @@ def listener() -> Iterator[Listener]:
 
 
 def sandbox_pids() -> set[int]:
-    """Live processes of the sandbox uid (zombies are dead; init reaps them a bit later)."""
+    """Processes of the sandbox uid, zombies included (they count against its process limit)."""
     import psutil
 
-    return {
-        p.pid
-        for p in psutil.process_iter(["uids", "status"])
-        if p.info["uids"] and p.info["uids"].real == sandbox.SANDBOX_UID and p.info["status"] != psutil.STATUS_ZOMBIE
-    }
+    return {p.pid for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == sandbox.SANDBOX_UID}
 
 
 async def leftover_sandbox_pids(before: set[int]) -> set[int]:
-    """New live sandbox processes, after giving a killed sandbox a moment to die."""
+    """New sandbox processes, after giving a killed sandbox a moment to be reaped."""
     import asyncio
 
     for _ in range(20):
