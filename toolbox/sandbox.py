@@ -341,8 +341,8 @@ async def _run(command: list[str], stdin: bytes, limits: SandboxLimits) -> Sandb
             process.stdin.close()
 
     assert process.stdout is not None and process.stderr is not None
-    pumps = asyncio.gather(pump("stdout", process.stdout), pump("stderr", process.stderr), feed())
-    overflow = asyncio.ensure_future(truncated.wait())
+    pumps: asyncio.Future[Any] = asyncio.gather(pump("stdout", process.stdout), pump("stderr", process.stderr), feed())
+    overflow: asyncio.Future[Any] = asyncio.ensure_future(truncated.wait())
     timed_out = False
     try:
         done, _ = await asyncio.wait({pumps, overflow}, timeout=limits.timeout, return_when=asyncio.FIRST_COMPLETED)
