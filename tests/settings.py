@@ -15,6 +15,8 @@ from luxx.settings import LUXX_DATA_DIR  # noqa: E402
 LUXX_TEST_VIEWS = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LUXX_DATA_DIR.mkdir(parents=True, exist_ok=True)
+# The sandbox runs as an unprivileged uid that must be able to reach workspaces below.
+LUXX_DATA_DIR.chmod(0o711)
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # A file, not the shared-cache in-memory database: live servers in threads then get
