@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
+pytest_plugins = ["tests.support.fakellm"]
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:

@@ -17,6 +17,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LUXX_DATA_DIR.mkdir(parents=True, exist_ok=True)
 # The sandbox runs as an unprivileged uid that must be able to reach workspaces below.
 LUXX_DATA_DIR.chmod(0o711)
+(LUXX_DATA_DIR / "staticfiles").mkdir(exist_ok=True)
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # A file, not the shared-cache in-memory database: live servers in threads then get

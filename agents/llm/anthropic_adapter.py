@@ -45,8 +45,9 @@ def build_params(request: ChatRequest) -> dict[str, Any]:
         params["max_tokens"] = max(request.max_tokens, budget + 1)
         params["thinking"] = {"type": "enabled", "budget_tokens": budget}
     elif request.temperature is not None:
-        # Anthropic's range is 0..1; Luxx accepts OpenAI's 0..2.
-        params["temperature"] = min(request.temperature, 1.0)
+        # This SDK no longer types ``temperature``, but the Messages API (and compatible
+        # servers) still take it. Anthropic's range is 0..1; Luxx accepts OpenAI's 0..2.
+        params["extra_body"] = {"temperature": min(request.temperature, 1.0)}
     return params
 
 
