@@ -72,8 +72,7 @@ async def stream(request: web.Request, body: dict[str, Any], scenario: Scenario,
         await response.write(
             _event("content_block_start", {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
         )
-        sent = 0
-        for piece in chunked(tokenize(text), scenario.chunk_tokens):
+        for sent, piece in enumerate(chunked(tokenize(text), scenario.chunk_tokens)):
             if drop_after is not None and sent >= drop_after:
                 abort(request)
                 return response
@@ -84,7 +83,6 @@ async def stream(request: web.Request, body: dict[str, Any], scenario: Scenario,
                     "content_block_delta", {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}}
                 )
             )
-            sent += 1
             output_tokens += 1
             await pacer.next()
         await response.write(_event("content_block_stop", {"type": "content_block_stop", "index": index}))

@@ -48,7 +48,6 @@ async def stream(request: web.Request, body: dict[str, Any], scenario: Scenario,
         if hang_after is not None and sent >= hang_after:
             await hang()
         await response.write(_chunk(base, {"content": piece}))
-        sent += 1
         await pacer.next()
     for index, call in enumerate(scenario.tool_calls):
         arguments = json.dumps(call.arguments, ensure_ascii=False)
