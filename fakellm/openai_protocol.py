@@ -37,11 +37,10 @@ async def stream(request: web.Request, body: dict[str, Any], scenario: Scenario,
         await hang()
     await pacer.first()
     await response.write(_chunk(base, {"role": "assistant", "content": ""}))
-    sent = 0
     for piece in chunked(tokenize(scenario.thinking or ""), scenario.chunk_tokens):
         await response.write(_chunk(base, {"reasoning_content": piece}))
         await pacer.next()
-    for piece in chunked(tokenize(text), scenario.chunk_tokens):
+    for sent, piece in enumerate(chunked(tokenize(text), scenario.chunk_tokens)):
         if drop_after is not None and sent >= drop_after:
             abort(request)
             return response
