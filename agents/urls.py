@@ -1,5 +1,10 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from agents import views
+
+urlpatterns = [
+    path("", views.AgentListView.as_view(), name="agent-list"),
+    path("<int:agent_id>", views.AgentDetailView.as_view(), name="agent-detail"),
+]

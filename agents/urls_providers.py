@@ -1,5 +1,11 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from agents import views
+
+urlpatterns = [
+    path("", views.ProviderListView.as_view(), name="provider-list"),
+    path("<int:provider_id>", views.ProviderDetailView.as_view(), name="provider-detail"),
+    path("<int:provider_id>/test", views.ProviderTestView.as_view(), name="provider-test"),
+]

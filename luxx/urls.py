@@ -11,7 +11,7 @@ from luxx import views
 v1_patterns = [
     path("health", views.V1HealthView.as_view(), name="v1-health"),
     path("users/", include("accounts.urls_v1")),
-    path("agents", include("agents.urls_v1")),
+    path("", include("agents.urls_v1")),
     path("", include("chat.urls_v1")),
     path("knowledge/", include("knowledge.urls_v1")),
     re_path(r"^.*$", views.UnknownEndpointView.as_view()),

@@ -1,0 +1,148 @@
+"""Writes on providers and agents."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+from rest_framework import exceptions
+
+from agents.models import Agent, Provider, ProviderType
+from agents.urlcheck import looks_local, points_to_private_network
+from luxx.api import Forbidden
+from toolbox.registry import registry
+
+DEFAULT_BASE_URLS = {ProviderType.OPENAI: "https://api.openai.com/v1", ProviderType.ANTHROPIC: "https://api.anthropic.com"}
+
+
+def _invalid(field: str, message: str) -> exceptions.ValidationError:
+    return exceptions.ValidationError({field: [message]})
+
+
+def provider_check_base_url(*, base_url: str, user: Any, shared: bool) -> None:
+    """http(s) only, no credentials or fragment; a private address only where allowed."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _invalid("base_url", "Use an http:// or https:// URL with a host.")
+    if parts.username or parts.password:
+        raise _invalid("base_url", "Put the API key in api_key, not in the URL.")
+    if parts.fragment:
+        raise _invalid("base_url", "The URL must not have a #fragment.")
+    policy = settings.LUXX_PROVIDER_PRIVATE_URLS
+    if policy == "all" or not points_to_private_network(base_url):
+        return
+    if policy == "none":
+        raise _invalid("base_url", "Providers on loopback or private addresses are disabled on this server.")
+    if not (shared or getattr(user, "is_luxx_admin", False)):
+        raise _invalid("base_url", "Only administrators may add a provider on a loopback or private address.")
+
+
+def _make_default(provider: Provider) -> None:
+    """Exactly one default per owner (per user; one among the shared providers)."""
+    Provider.objects.filter(user_id=provider.user_id, is_default=True).exclude(pk=provider.pk).update(is_default=False)
+
+
+def provider_create(*, user: Any, data: dict[str, Any]) -> Provider:
+    data = dict(data)
+    provider_type = data.get("provider_type", ProviderType.OPENAI)
+    base_url = data.get("base_url") or DEFAULT_BASE_URLS.get(provider_type, "")
+    if provider_type == ProviderType.AZURE:
+        if not base_url:
+            raise _invalid("base_url", "Azure OpenAI needs the resource's endpoint URL.")
+        if not data.get("api_version"):
+            raise _invalid("api_version", "Azure OpenAI needs an api_version, e.g. 2024-10-21.")
+    provider_check_base_url(base_url=base_url, user=user, shared=False)
+    api_key = data.pop("api_key", "")
+    with transaction.atomic():
+        first = not Provider.objects.filter(user=user).exists()
+        provider = Provider(user=user, **{**data, "base_url": base_url})
+        provider.is_default = bool(data.get("is_default")) or first
+        provider.api_key = api_key or ""
+        if provider.is_default:
+            Provider.objects.filter(user=user, is_default=True).update(is_default=False)
+        provider.save()
+    return provider
+
+
+def provider_update(*, provider: Provider, user: Any, data: dict[str, Any]) -> Provider:
+    """Partial update: only given fields change; ``api_key`` omitted keeps it, "" clears it."""
+    if provider.is_shared and not getattr(user, "is_luxx_admin", False):
+        raise Forbidden("Shared providers can only be changed by administrators.")
+    data = dict(data)
+    if "base_url" in data:
+        provider_check_base_url(base_url=data["base_url"], user=user, shared=provider.is_shared)
+    with transaction.atomic():
+        if "api_key" in data:
+            provider.api_key = data.pop("api_key") or ""
+        for name, value in data.items():
+            setattr(provider, name, value)
+        if data.get("is_default"):
+            _make_default(provider)
+        provider.save()
+    return provider
+
+
+def provider_delete(*, provider: Provider, user: Any) -> None:
+    if provider.is_shared and not getattr(user, "is_luxx_admin", False):
+        raise Forbidden("Shared providers can only be deleted by administrators.")
+    with transaction.atomic():
+        was_default, owner_id = provider.is_default, provider.user_id
+        provider.delete()
+        if was_default and owner_id is not None:
+            successor = Provider.objects.filter(user_id=owner_id).order_by("id").first()
+            if successor is not None:
+                Provider.objects.filter(pk=successor.pk).update(is_default=True)
+
+
+def provider_kind(provider: Provider | None) -> str | None:
+    """How the v1 dialect names a provider: openai, azure, local or anthropic."""
+    if provider is None:
+        return None
+    if provider.provider_type == ProviderType.OPENAI and looks_local(provider.base_url):
+        return "local"
+    return provider.provider_type
+
+
+def provider_for_kind(*, user: Any, kind: str) -> Provider:
+    """The v1 dialect's ``model_config.provider``: the user's default of that kind, else
+    their other one, else a shared one."""
+    candidates = [
+        p for p in Provider.objects.usable_by(user).filter(enabled=True).order_by("-is_default", "id") if provider_kind(p) == kind
+    ]
+    own = [p for p in candidates if p.user_id == user.pk]
+    chosen = (own or candidates or [None])[0]
+    if chosen is None:
+        raise _invalid("model_config.provider", f"No {kind} provider is available: add one first.")
+    return chosen
+
+
+def _check_agent_fields(*, user: Any, data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    if "provider_id" in data:
+        provider_id = data.pop("provider_id")
+        if provider_id is None:
+            data["provider"] = None
+        else:
+            provider = Provider.objects.usable_by(user).filter(pk=provider_id).first()
+            if provider is None:
+                raise _invalid("provider_id", f"Unknown provider {provider_id}.")
+            data["provider"] = provider
+    unknown = [name for name in data.get("enabled_tools") or [] if registry.get(name) is None]
+    if unknown:
+        raise _invalid("enabled_tools", f"Unknown tools: {', '.join(unknown)}.")
+    return data
+
+
+def agent_create(*, user: Any, data: dict[str, Any]) -> Agent:
+    fields = _check_agent_fields(user=user, data=data)
+    return Agent.objects.create(user=user, **fields)
+
+
+def agent_update(*, agent: Agent, user: Any, data: dict[str, Any]) -> Agent:
+    fields = _check_agent_fields(user=user, data=data)
+    for name, value in fields.items():
+        setattr(agent, name, value)
+    agent.save()
+    return agent
