@@ -13,6 +13,7 @@ from accounts.models import User
 from agents.llm import ProviderConfig
 from agents.models import Agent, Provider
 from agents.runtime import TurnSpec
+from agents.selectors import provider_get_default
 from chat.context import estimate_tokens, history_within_budget
 from chat.models import Conversation, Message, MessageRole, MessageStatus
 from luxx.api import NotFound
@@ -35,13 +36,8 @@ def _usable_provider(*, user: User, provider_id: int, field_name: str = "provide
 
 
 def default_provider_for(user: User) -> Provider | None:
-    """The user's default provider, else their first enabled one, else a shared one."""
-    own = Provider.objects.filter(user=user, enabled=True)
-    return (
-        own.filter(is_default=True).first()
-        or own.first()
-        or Provider.objects.filter(user__isnull=True, enabled=True).order_by("-is_default", "id").first()
-    )
+    """See agents.selectors.provider_get_default()."""
+    return provider_get_default(user=user)
 
 
 def _owned_agent(*, user: User, agent_id: int, field_name: str = "agent_id") -> Agent:
