@@ -255,10 +255,19 @@ class FakeLLM:
         if loop is None or self._runner is None:
             return
         with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(5)
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(5)
+
+    async def _shutdown(self) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+        # Handlers still hanging (scripted "hang" faults) are cancelled, not left pending.
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def serve_forever(self) -> None:
         async def main() -> None:
