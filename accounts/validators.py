@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.auth.password_validation import CommonPasswordValidator
 from django.core.exceptions import ValidationError
 
 
@@ -12,3 +13,15 @@ class LettersAndDigitsValidator:
 
     def get_help_text(self) -> str:
         return "Your password must contain both letters and digits."
+
+
+class ExactCommonPasswordValidator(CommonPasswordValidator):
+    """Django's list of common passwords, matched exactly as typed.
+
+    Django lower-cases before matching, which refuses the API documentation's own example
+    password ``Abc12345``; an exact match still refuses ``password1`` or ``qwerty123``.
+    """
+
+    def validate(self, password: str, user: object = None) -> None:
+        if password.strip() in self.passwords:
+            raise ValidationError("This password is too common.", code="password_too_common")
