@@ -55,7 +55,12 @@ class RefreshView(PublicAuthView):
 
 
 class LogoutView(APIView):
-    @extend_schema(tags=["auth"], summary="Log out: revoke the access token (and the refresh token if sent)", request=s.LogoutInput, responses={200: None})
+    @extend_schema(
+        tags=["auth"],
+        summary="Log out: revoke the access token (and the refresh token if sent)",
+        request=s.LogoutInput,
+        responses={200: None},
+    )
     def post(self, request: Request) -> Response:
         data = validated(s.LogoutInput, request.data or {})
         access = request.auth if request.auth is not None and hasattr(request.auth, "get") else None
@@ -87,7 +92,12 @@ class UserDetailView(APIView):
     permission_classes = [IsAuthenticated, IsLuxxAdmin]
     luxx_error_codes = {"PUT": ["403"]}
 
-    @extend_schema(tags=["auth"], summary="Update a user's level, activity or workspace (admins only)", request=s.UserAdminUpdateInput, responses=s.UserSerializer)
+    @extend_schema(
+        tags=["auth"],
+        summary="Update a user's level, activity or workspace (admins only)",
+        request=s.UserAdminUpdateInput,
+        responses=s.UserSerializer,
+    )
     def put(self, request: Request, user_id: int) -> Response:
         user = get_object_or_404(User, pk=user_id)
         data = validated(s.UserAdminUpdateInput, request.data)

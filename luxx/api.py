@@ -259,7 +259,9 @@ class LuxxPagination(BasePagination):
         }
 
 
-def paginate(request: Request, queryset: Any, serializer_class: Any, *, default_page_size: int = 20, context: dict | None = None) -> dict[str, Any]:
+def paginate(
+    request: Request, queryset: Any, serializer_class: Any, *, default_page_size: int = 20, context: dict | None = None
+) -> dict[str, Any]:
     """Paginate a queryset and serialize the page: ``{items, total, page, page_size}``."""
     paginator = LuxxPagination()
     paginator.default_page_size = default_page_size

@@ -45,6 +45,12 @@ _ERROR_DESCRIPTIONS = {
 
 
 class EnvelopeAutoSchema(AutoSchema):
+    def get_operation_id(self) -> str:
+        operation_id = super().get_operation_id()
+        if self.method == "GET" and self.path.endswith("/") and operation_id.endswith("_retrieve"):
+            return operation_id.removesuffix("_retrieve") + "_list"
+        return operation_id
+
     def _is_v1(self) -> bool:
         return is_v1_path(self.path)
 
@@ -69,7 +75,9 @@ class EnvelopeAutoSchema(AutoSchema):
             },
         }
 
-    def _get_response_for_code(self, serializer: Any, status_code: str, media_types: Any = None, direction: str = "response") -> dict[str, Any]:
+    def _get_response_for_code(
+        self, serializer: Any, status_code: str, media_types: Any = None, direction: str = "response"
+    ) -> dict[str, Any]:
         response = super()._get_response_for_code(serializer, status_code, media_types, direction)
         if getattr(self.view, "luxx_raw_schema", False) or "luxx.views" == type(self.view).__module__:
             return response

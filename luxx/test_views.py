@@ -18,4 +18,5 @@ class ExplodeView(APIView):
         raise RuntimeError("forced failure with secret detail sk-should-never-leak")
 
 
-urlpatterns = [path("explode", ExplodeView.as_view()), path("v1/explode", ExplodeView.as_view())]
+luxx_patterns = [path("explode", ExplodeView.as_view())]
+v1_patterns = [path("explode", ExplodeView.as_view())]

@@ -44,4 +44,5 @@ urlpatterns = [
 if settings.DEBUG or getattr(settings, "LUXX_TEST_VIEWS", False):
     from luxx import test_views
 
-    urlpatterns.insert(0, path("api/__test__/", include(test_views.urlpatterns)))
+    urlpatterns.insert(0, path("api/__test__/", include(test_views.luxx_patterns)))
+    urlpatterns.insert(0, path("api/v1/__test__/", include(test_views.v1_patterns)))
