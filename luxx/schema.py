@@ -79,7 +79,7 @@ class EnvelopeAutoSchema(AutoSchema):
         self, serializer: Any, status_code: str, media_types: Any = None, direction: str = "response"
     ) -> dict[str, Any]:
         response = super()._get_response_for_code(serializer, status_code, media_types, direction)
-        if getattr(self.view, "luxx_raw_schema", False) or "luxx.views" == type(self.view).__module__:
+        if getattr(self.view, "luxx_raw_schema", False):
             return response
         for media_type, body in response.get("content", {}).items():
             if media_type != "application/json" or "schema" not in body:
@@ -92,7 +92,7 @@ class EnvelopeAutoSchema(AutoSchema):
 
     def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
-        if "luxx.views" == type(self.view).__module__:
+        if getattr(self.view, "luxx_raw_schema", False):
             return responses
         error_codes = ["400"] if self.method in ("POST", "PUT", "PATCH") or self._has_query_params() else []
         if not any(isinstance(p, type) and issubclass(p, AllowAny) for p in getattr(self.view, "permission_classes", [])):

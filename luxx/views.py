@@ -37,6 +37,7 @@ def raw(data: dict, status_code: int = 200) -> Response:
 class PublicView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    luxx_raw_schema = True
 
 
 class HealthView(PublicView):
