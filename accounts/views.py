@@ -64,7 +64,7 @@ class LogoutView(APIView):
     def post(self, request: Request) -> Response:
         data = validated(s.LogoutInput, request.data or {})
         access = request.auth if request.auth is not None and hasattr(request.auth, "get") else None
-        services.token_revoke(access_token=access, refresh_token=data.get("refresh_token"))
+        services.token_revoke(access_token=access, refresh_token=data.get("refresh_token"))  # type: ignore[arg-type]
         if request.auth is None:  # a browser session
             from django.contrib.auth import logout
 

@@ -41,7 +41,10 @@ def provider_check_base_url(*, base_url: str, user: Any, shared: bool) -> None:
 
 def _make_default(provider: Provider) -> None:
     """Exactly one default per owner (per user; one among the shared providers)."""
-    Provider.objects.filter(user_id=provider.user_id, is_default=True).exclude(pk=provider.pk).update(is_default=False)
+    same_owner = (
+        Provider.objects.filter(user__isnull=True) if provider.user_id is None else Provider.objects.filter(user_id=provider.user_id)
+    )
+    same_owner.filter(is_default=True).exclude(pk=provider.pk).update(is_default=False)
 
 
 def provider_create(*, user: Any, data: dict[str, Any]) -> Provider:
@@ -112,10 +115,9 @@ def provider_for_kind(*, user: Any, kind: str) -> Provider:
         p for p in Provider.objects.usable_by(user).filter(enabled=True).order_by("-is_default", "id") if provider_kind(p) == kind
     ]
     own = [p for p in candidates if p.user_id == user.pk]
-    chosen = (own or candidates or [None])[0]
-    if chosen is None:
+    if not (own or candidates):
         raise _invalid("model_config.provider", f"No {kind} provider is available: add one first.")
-    return chosen
+    return (own or candidates)[0]
 
 
 def _check_agent_fields(*, user: Any, data: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ a stack trace.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
@@ -31,7 +32,7 @@ class LuxxError(exceptions.APIException):
     """The one application error type; services raise it (or a subclass) for any
     failure the client should see, and the exception handler maps it to HTTP."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     default_detail = "The request could not be processed."
     default_code = "error"
     v1_code: int | None = None
@@ -89,7 +90,7 @@ class LuxxRenderer(JSONRenderer):
     charset = "utf-8"
     ensure_ascii = False
 
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None) -> bytes:
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Mapping[str, Any] | None = None) -> bytes:
         renderer_context = renderer_context or {}
         response: Response | None = renderer_context.get("response")
         request: Request | None = renderer_context.get("request")
@@ -165,12 +166,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = Forbidden()
 
     headers: dict[str, str] = {}
+    status_code: int
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten_errors(exc.detail)
         payload: dict[str, Any] = {"message": validation_message(errors), "errors": errors}
         status_code = status.HTTP_400_BAD_REQUEST
     elif isinstance(exc, exceptions.Throttled):
-        wait = exc.wait
+        wait = getattr(exc, "wait", None)
         seconds = int(wait) + 1 if wait is not None else None
         text = "Too many requests. Try again later."
         if seconds is not None:

@@ -90,7 +90,7 @@ class EnvelopeAutoSchema(AutoSchema):
                 body["schema"] = self._wrap(body["schema"])
         return response
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         if getattr(self.view, "luxx_raw_schema", False):
             return responses

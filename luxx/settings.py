@@ -151,7 +151,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": LUXX_DATA_DIR / "luxx.sqlite3",
+            "NAME": str(LUXX_DATA_DIR / "luxx.sqlite3"),
             "OPTIONS": {
                 # WAL lets readers go on while a stream writes; a busy timeout instead of
                 # instant "database is locked" under concurrent streams.

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from luxx import views
 
-v1_patterns = [
+v1_patterns: list[URLPattern | URLResolver] = [
     path("health", views.V1HealthView.as_view(), name="v1-health"),
     path("users/", include("accounts.urls_v1")),
     path("", include("agents.urls_v1")),
@@ -17,7 +17,7 @@ v1_patterns = [
     re_path(r"^.*$", views.UnknownEndpointView.as_view()),
 ]
 
-api_patterns = [
+api_patterns: list[URLPattern | URLResolver] = [
     path("", views.InfoView.as_view(), name="api-info"),
     path("health", views.HealthView.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

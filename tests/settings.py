@@ -9,8 +9,8 @@ os.environ.setdefault("LUXX_DATA_DIR", tempfile.mkdtemp(prefix="luxx-test-"))
 os.environ.setdefault("LUXX_AUTH_THROTTLE_RATE", "10000/min")
 os.environ.setdefault("LUXX_CHANNEL_PREFIX", f"luxx-test-{os.getpid()}")
 
-from luxx.settings import *  # noqa: E402,F403
-from luxx.settings import LUXX_DATA_DIR  # noqa: E402
+from luxx.settings import *  # noqa: F403
+from luxx.settings import LUXX_DATA_DIR
 
 LUXX_TEST_VIEWS = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -14,7 +14,9 @@ _counter = itertools.count(1)
 DEFAULT_PASSWORD = "Secret123pass"
 
 
-def make_user(*, username: str | None = None, level: int = PermissionLevel.READ_ONLY, password: str = DEFAULT_PASSWORD, **extra: Any) -> User:
+def make_user(
+    *, username: str | None = None, level: int = PermissionLevel.READ_ONLY, password: str = DEFAULT_PASSWORD, **extra: Any
+) -> User:
     n = next(_counter)
     username = username or f"user{n}"
     user = User(username=username, email=extra.pop("email", f"{username}@example.com"), permission_level=level, **extra)
