@@ -18,6 +18,7 @@ class ProviderAdminForm(forms.ModelForm):
         required=False, widget=forms.PasswordInput(render_value=False), help_text="Leave blank to keep the current key."
     )
     clear_api_key = forms.BooleanField(required=False)
+    base_url = forms.URLField(required=False, max_length=500, assume_scheme="https")
 
     class Meta:
         model = Provider
