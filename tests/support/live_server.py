@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import uvicorn
@@ -35,11 +36,26 @@ class LiveASGIServer:
 
 
 @pytest.fixture(scope="session")
-def live_asgi_server(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[LiveASGIServer]:
+def live_asgi_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[LiveASGIServer]:
     server = LiveASGIServer()
     server.start()
     yield server
     server.stop()
+    _drop_server_thread_connections(django_db_blocker)
+
+
+def _drop_server_thread_connections(django_db_blocker: Any) -> None:
+    """The server's worker threads keep database connections that this thread cannot
+    close; on PostgreSQL they would keep the test database from being dropped."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 @pytest.fixture
