@@ -238,6 +238,8 @@ def main() -> None:
         )
         token = access_token_for(user)
 
+        warm_up = [Conversation.objects.create(user=user, provider=provider, model="fake").pk for _ in range(3)]
+        asyncio.run(run_luxx(base, token, warm_up))
         print(f"server: {args.server}, one process; fake LLM: {TOKENS} tokens at {RATE:g} tokens/s per stream")
         header = f"{'N':>5} {'path':>6} {'err':>4} {'ttft p50':>9} {'ttft p99':>9} {'gap p99':>8} {'tok/s':>7} {'ratio':>6} {'peak MB':>8}"
         print(header)

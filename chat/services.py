@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from django.db import transaction
 from rest_framework import exceptions
 
 from accounts.models import User
@@ -17,6 +16,7 @@ from agents.selectors import provider_get_default
 from chat.context import estimate_tokens, history_within_budget
 from chat.models import Conversation, Message, MessageRole, MessageStatus
 from luxx.api import NotFound
+from luxx.db import write_transaction
 from toolbox.registry import ToolContext, registry
 
 MAX_CONTENT_CHARS = 100_000
@@ -195,7 +195,7 @@ def turn_prepare(
     if conversation.agent_id is not None:
         system_prompt, citations = _with_knowledge(system_prompt, user=user, agent_id=conversation.agent_id, query=content)
 
-    with transaction.atomic():
+    with write_transaction():
         earlier = _history(conversation)
         first_reply = not any(m.role == MessageRole.ASSISTANT for m in earlier)
         user_message = Message.objects.create(
@@ -250,7 +250,8 @@ def _with_knowledge(system_prompt: str, *, user: User, agent_id: int, query: str
 
 
 def message_save_progress(*, message_id: str, steps: list[dict[str, Any]], text: str) -> None:
-    Message.objects.filter(pk=message_id).update(process_steps=steps, content=text)
+    with write_transaction():
+        Message.objects.filter(pk=message_id).update(process_steps=steps, content=text)
 
 
 def message_finish(
@@ -270,11 +271,13 @@ def message_finish(
         fields["token_count"] = usage.get("total_tokens", 0)
     if citations:
         fields["citations"] = citations
-    Message.objects.filter(pk=message_id).update(**fields)
+    with write_transaction():
+        Message.objects.filter(pk=message_id).update(**fields)
 
 
 def conversation_set_generated_title(*, conversation_id: str, title: str) -> None:
-    Conversation.objects.filter(pk=conversation_id, title_is_custom=False).update(title=title[:200])
+    with write_transaction():
+        Conversation.objects.filter(pk=conversation_id, title_is_custom=False).update(title=title[:200])
 
 
 def messages_for_listing(*, conversation: Conversation, limit: int) -> list[Message]:

@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from agents.cancellation import stop_bus
@@ -27,6 +26,7 @@ from agents.runtime import AgentTurn, StepUpdate
 from chat import services
 from chat.context import title_from_text
 from chat.models import MessageStatus
+from luxx.db import run_db
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ async def _heartbeats(queue: asyncio.Queue[Any]) -> None:
 
 
 async def _save_progress(message_id: str, turn: AgentTurn) -> None:
-    await sync_to_async(services.message_save_progress)(message_id=message_id, steps=_copy_steps(turn), text=turn.text)
+    await run_db(services.message_save_progress, message_id=message_id, steps=_copy_steps(turn), text=turn.text)
 
 
 def _copy_steps(turn: AgentTurn) -> list[dict[str, Any]]:
@@ -172,7 +172,8 @@ def _copy_steps(turn: AgentTurn) -> list[dict[str, Any]]:
 
 
 async def _save_final(prepared: services.PreparedTurn, turn: AgentTurn, status: str, error: str = "") -> None:
-    await sync_to_async(services.message_finish)(
+    await run_db(
+        services.message_finish,
         message_id=prepared.assistant_message_id,
         status=status,
         steps=_copy_steps(turn),
@@ -192,8 +193,10 @@ async def _finish(prepared: services.PreparedTurn, turn: AgentTurn, outcome: Any
         status, error = MessageStatus.ERROR, outcome.error.message
     await _save_final(prepared, turn, status, error)
     if prepared.first_reply and not prepared.title_is_custom and status == MessageStatus.COMPLETE:
-        await sync_to_async(services.conversation_set_generated_title)(
-            conversation_id=prepared.conversation_id, title=title_from_text(prepared.first_user_text)
+        await run_db(
+            services.conversation_set_generated_title,
+            conversation_id=prepared.conversation_id,
+            title=title_from_text(prepared.first_user_text),
         )
     return TurnFinished(
         status=status,

@@ -18,6 +18,7 @@ from chat import services
 from chat.models import Conversation, Message, MessageRole, MessageStatus
 from chat.streaming import Heartbeat, StepEvent, TurnFinished, collect_turn, run_turn
 from luxx.api import Conflict, LuxxPagination, UpstreamError, ok, paginate, parse_positive_int, validated
+from luxx.db import release_request_connection
 from luxx.sse import KEEPALIVE, sse_frame, sse_response
 
 SSE_RESPONSE = {(200, "text/event-stream"): OpenApiTypes.STR}
@@ -154,6 +155,7 @@ class MessageStreamView(APIView):
             thinking_enabled=data.get("thinking_enabled"),
             enabled_tools=data.get("enabled_tools"),
         )
+        release_request_connection()
         return sse_response(luxx_event_stream(prepared))
 
 

@@ -15,6 +15,7 @@ from chat.models import MessageStatus
 from chat.streaming import Heartbeat, StepEvent, TurnFinished, run_turn
 from chat.views import SSE_RESPONSE
 from luxx.api import ok, paginate, validated
+from luxx.db import release_request_connection
 from luxx.sse import KEEPALIVE, sse_frame, sse_response
 
 
@@ -69,4 +70,5 @@ class V1MessagesView(APIView):
     def post(self, request: Request, conversation_id: str) -> object:
         data = validated(s.V1SendInput, request.data)
         prepared = services.turn_prepare(user=request.user, conversation_id=conversation_id, content=data["content"])  # type: ignore[arg-type]
+        release_request_connection()
         return sse_response(v1_event_stream(prepared))

@@ -174,6 +174,8 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+LUXX_DB_THREADS = env_int("LUXX_DB_THREADS", 4, minimum=1, maximum=64)
+
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- auth ---------------------------------------------------------------------------
