@@ -5,15 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+from luxx.text import estimate_tokens
 
-
-def estimate_tokens(text: str) -> int:
-    """A cheap token estimate: about one token per CJK character and per 4 other characters."""
-    if not text:
-        return 0
-    cjk = len(_CJK.findall(text))
-    return cjk + max(1, (len(text) - cjk + 3) // 4)
+__all__ = ["estimate_tokens", "history_within_budget", "title_from_text"]
 
 
 def history_within_budget(messages: list[Any], budget_tokens: int) -> list[dict[str, Any]]:

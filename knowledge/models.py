@@ -1,1 +1,62 @@
-from django.db import models  # noqa: F401
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+
+class DocumentStatus(models.TextChoices):
+    PROCESSING = "processing"
+    READY = "ready"
+    ERROR = "error"
+
+
+class DocumentQuerySet(models.QuerySet["Document"]):
+    def owned_by(self, user: Any) -> DocumentQuerySet:
+        return self.filter(user=user)
+
+
+class Document(models.Model):
+    """An uploaded file, split into chunks that search and chat answers draw on."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="documents")
+    agent = models.ForeignKey("agents.Agent", null=True, blank=True, on_delete=models.CASCADE, related_name="documents")
+    name = models.CharField(max_length=255)
+    file_type = models.CharField(max_length=16)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.PROCESSING)
+    error_message = models.TextField(blank=True)
+    chunk_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DocumentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Chunk(models.Model):
+    """A passage of a document. ``search_text`` is the content segmented into words
+    (jieba for Chinese), which the database's full-text index is built from."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    content = models.TextField()
+    heading = models.CharField(max_length=500, blank=True)
+    page = models.PositiveIntegerField(null=True, blank=True)
+    char_start = models.PositiveIntegerField(default=0)
+    char_end = models.PositiveIntegerField(default=0)
+    search_text = models.TextField()
+
+    class Meta:
+        ordering = ["document_id", "index"]
+        constraints = [models.UniqueConstraint(fields=["document", "index"], name="knowledge_chunk_unique_index")]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.index}"

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from knowledge import views
+
+urlpatterns = [
+    path("documents/", views.DocumentListView.as_view(), name="document-list"),
+    path("documents/<int:document_id>", views.DocumentDetailView.as_view(), name="document-detail"),
+    path("search", views.SearchView.as_view(), name="knowledge-search"),
+]

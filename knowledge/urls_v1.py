@@ -1,5 +1,10 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from knowledge import views
+
+urlpatterns = [
+    path("documents/upload", views.V1UploadView.as_view(), name="v1-document-upload"),
+    path("search", views.V1SearchView.as_view(), name="v1-knowledge-search"),
+]

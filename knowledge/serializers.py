@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from knowledge.models import Document
+from luxx.fields import StrictCharField, StrictIntegerField, StrictObjectSerializer
+
+
+class DocumentSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField(read_only=True)
+    agent_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Document
+        fields = [
+            "id",
+            "user_id",
+            "agent_id",
+            "name",
+            "file_type",
+            "size",
+            "sha256",
+            "status",
+            "error_message",
+            "chunk_count",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class UploadInput(serializers.Serializer):
+    file = serializers.FileField()
+    agent_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+
+class V1UploadInput(UploadInput):
+    agent_id = serializers.IntegerField(min_value=1)
+
+
+class SearchInput(StrictObjectSerializer):
+    query = StrictCharField(max_length=2000)
+    agent_id = StrictIntegerField(required=False, allow_null=True, min_value=1)
+    top_k = StrictIntegerField(required=False, default=5, min_value=1, max_value=50)
+
+
+class V1SearchInput(SearchInput):
+    agent_id = StrictIntegerField(min_value=1)
+
+
+class SearchResultSerializer(serializers.Serializer):
+    document_id = serializers.IntegerField()
+    document_name = serializers.CharField()
+    chunk_index = serializers.IntegerField()
+    content = serializers.CharField()
+    score = serializers.FloatField()
+    page = serializers.IntegerField(allow_null=True)
+    heading = serializers.CharField()
+
+
+class SearchOutput(serializers.Serializer):
+    results = SearchResultSerializer(many=True)
+    total = serializers.IntegerField()

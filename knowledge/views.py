@@ -1,0 +1,103 @@
+"""Documents and search, in both dialects."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agents.models import Agent
+from knowledge import serializers as s
+from knowledge import services
+from knowledge.models import Document
+from luxx.api import LuxxPagination, ok, paginate, parse_positive_int, validated
+
+
+def _owned_agent(request: Request, agent_id: int | None) -> Agent | None:
+    """A body's ``agent_id`` must be one of the caller's agents (else 400 naming it)."""
+    if agent_id is None:
+        return None
+    agent = Agent.objects.owned_by(request.user).filter(pk=agent_id).first()
+    if agent is None:
+        from rest_framework.exceptions import ValidationError
+
+        raise ValidationError({"agent_id": [f"Unknown agent {agent_id}."]})
+    return agent
+
+
+def _upload(request: Request, serializer: Any) -> Document:
+    data = validated(serializer, request.data)
+    agent = _owned_agent(request, data.get("agent_id"))
+    upload = data["file"]
+    return services.document_upload(user=request.user, agent=agent, name=upload.name, data=upload.read())
+
+
+def _search(request: Request, serializer: Any) -> dict[str, Any]:
+    data = validated(serializer, request.data)
+    _owned_agent(request, data.get("agent_id"))
+    results = services.knowledge_search(user_id=request.user.pk, query=data["query"], agent_id=data.get("agent_id"), top_k=data["top_k"])
+    return {"results": [asdict(r) for r in results], "total": len(results)}
+
+
+class DocumentListView(APIView):
+    parser_classes = [MultiPartParser]
+    pagination_class = LuxxPagination
+    luxx_error_codes = {"POST": ["409", "413", "415"]}
+
+    @extend_schema(
+        tags=["knowledge"],
+        summary="The caller's documents",
+        parameters=[OpenApiParameter("agent_id", int, required=False)],
+        responses=s.DocumentSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        documents = Document.objects.owned_by(request.user).order_by("-created_at", "-id")
+        if request.query_params.get("agent_id"):
+            documents = documents.filter(agent_id=parse_positive_int(request, "agent_id", 0))
+        return ok(paginate(request, documents, s.DocumentSerializer))
+
+    @extend_schema(
+        tags=["knowledge"], summary="Upload a PDF, TXT or Markdown document", request=s.UploadInput, responses={201: s.DocumentSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        document = _upload(request, s.UploadInput)
+        return ok(s.DocumentSerializer(document).data, "Document uploaded", 201)
+
+
+class DocumentDetailView(APIView):
+    @extend_schema(tags=["knowledge"], summary="Get a document", responses=s.DocumentSerializer)
+    def get(self, request: Request, document_id: int) -> Response:
+        return ok(s.DocumentSerializer(services.document_get(user=request.user, document_id=document_id)).data)
+
+    @extend_schema(tags=["knowledge"], summary="Delete a document and its passages", responses={200: None})
+    def delete(self, request: Request, document_id: int) -> Response:
+        services.document_delete(document=services.document_get(user=request.user, document_id=document_id))
+        return ok(None, "Document deleted")
+
+
+class SearchView(APIView):
+    @extend_schema(tags=["knowledge"], summary="Search the caller's documents", request=s.SearchInput, responses=s.SearchOutput)
+    def post(self, request: Request) -> Response:
+        return ok(_search(request, s.SearchInput))
+
+
+class V1UploadView(APIView):
+    parser_classes = [MultiPartParser]
+    luxx_error_codes = {"POST": ["409", "413", "415"]}
+
+    @extend_schema(
+        tags=["v1 knowledge"], summary="Upload a document for an agent (v1)", request=s.V1UploadInput, responses=s.DocumentSerializer
+    )
+    def post(self, request: Request) -> Response:
+        return ok(s.DocumentSerializer(_upload(request, s.V1UploadInput)).data)
+
+
+class V1SearchView(APIView):
+    @extend_schema(tags=["v1 knowledge"], summary="Search an agent's documents (v1)", request=s.V1SearchInput, responses=s.SearchOutput)
+    def post(self, request: Request) -> Response:
+        return ok(_search(request, s.V1SearchInput))
