@@ -22,6 +22,7 @@ class Unit:
     text: str
     start: int
     end: int
+    opens_paragraph: bool = True
 
 
 @dataclass(frozen=True)
@@ -71,13 +72,15 @@ def _units(section: _Section) -> list[Unit]:
         if estimate_tokens(paragraph.group()) <= TARGET_TOKENS:
             units.append(Unit(paragraph.group().strip(), start, start + len(paragraph.group())))
             continue
+        first = True
         for sentence in _SENTENCE.finditer(paragraph.group()):
             piece = sentence.group()
             if not piece.strip():
                 continue
             begin = start + sentence.start()
             for part, offset in _split_long(piece):
-                units.append(Unit(part.strip(), begin + offset, begin + offset + len(part)))
+                units.append(Unit(part.strip(), begin + offset, begin + offset + len(part), first))
+                first = False
     return [u for u in units if u.text]
 
 
@@ -141,5 +144,7 @@ def _overlap(units: list[Unit]) -> list[Unit]:
 
 
 def _draft(units: list[Unit], heading: str, page: int | None) -> ChunkDraft:
-    joiner = "\n\n"
-    return ChunkDraft(joiner.join(u.text for u in units), heading, page, units[0].start, units[-1].end)
+    content = units[0].text
+    for unit in units[1:]:
+        content += ("\n\n" if unit.opens_paragraph else " ") + unit.text
+    return ChunkDraft(content, heading, page, units[0].start, units[-1].end)

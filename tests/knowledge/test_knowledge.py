@@ -1,0 +1,271 @@
+"""Upload, index and search real files, in both dialects; every rejection; scoping."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
+from fpdf import FPDF
+
+from agents.models import Agent
+from knowledge import services
+from knowledge.models import Chunk, Document
+from tests.support.factories import api_client_for, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def make_pdf(pages: list[str], *, encrypt: bool = False, text: bool = True) -> bytes:
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    for body in pages:
+        pdf.add_page()
+        if text:
+            pdf.multi_cell(0, 8, body)
+        else:
+            pdf.rect(20, 20, 100, 60, style="F")
+    if encrypt:
+        pdf.set_encryption(owner_password="owner", user_password="user")
+    return bytes(pdf.output())
+
+
+MARKDOWN = """# Luxx Guide
+
+Intro paragraph about the platform.
+
+## Install
+
+### Linux
+
+Run the installer with apt and start the service on port 8000.
+
+### Windows
+
+Use the graphical setup wizard.
+
+## Usage
+
+Chat with agents and upload documents.
+"""
+
+CHINESE = "第一章 概述\n\n自然语言处理是人工智能的重要方向。我们在北京大学研究机器翻译。\n\n第二章 应用\n\n知识库可以帮助客服回答常见问题。"
+
+
+def upload(client: Any, name: str, data: bytes, **extra: Any) -> Any:
+    return client.post("/api/knowledge/documents/", {"file": SimpleUploadedFile(name, data), **extra}, format="multipart")
+
+
+@pytest.fixture
+def user() -> Any:
+    return make_user()
+
+
+@pytest.fixture
+def client(user: Any) -> Any:
+    return api_client_for(user)
+
+
+def test_a_multi_page_pdf_keeps_its_page_numbers(client: Any) -> None:
+    data = make_pdf(["Alpha page talks about apples.", "Beta page explains the photosynthesis of bananas.", "Gamma page covers cherries."])
+
+    response = upload(client, "fruit.pdf", data)
+
+    assert response.status_code == 201
+    document = response.json()["data"]
+    assert (document["name"], document["file_type"], document["status"], document["chunk_count"]) == ("fruit.pdf", "pdf", "ready", 3)
+    assert document["size"] == len(data)
+    assert list(Chunk.objects.filter(document_id=document["id"]).values_list("page", flat=True)) == [1, 2, 3]
+    hits = client.post("/api/knowledge/search", {"query": "photosynthesis bananas", "top_k": 2}, format="json").json()["data"]["results"]
+    assert hits[0]["page"] == 2 and hits[0]["document_name"] == "fruit.pdf" and "photosynthesis" in hits[0]["content"]
+    assert set(hits[0]) == {"document_id", "document_name", "chunk_index", "content", "score", "page", "heading"}
+
+
+def test_markdown_headings_become_heading_paths(client: Any) -> None:
+    document_id = upload(client, "guide.md", MARKDOWN.encode()).json()["data"]["id"]
+
+    headings = list(Chunk.objects.filter(document_id=document_id).values_list("heading", flat=True))
+    hits = client.post("/api/knowledge/search", {"query": "installer apt"}, format="json").json()["data"]["results"]
+
+    assert headings == ["Luxx Guide", "Luxx Guide > Install > Linux", "Luxx Guide > Install > Windows", "Luxx Guide > Usage"]
+    assert hits[0]["heading"] == "Luxx Guide > Install > Linux"
+
+
+def test_a_gbk_chinese_text_is_decoded_and_found_by_segmented_words(client: Any) -> None:
+    response = upload(client, "中文.txt", CHINESE.encode("gbk"))
+
+    assert response.status_code == 201
+    chunk = Chunk.objects.get(document_id=response.json()["data"]["id"])
+    assert "北京大学" in chunk.content
+    hits = client.post("/api/knowledge/search", {"query": "北京的大学"}, format="json").json()["data"]["results"]
+    assert len(hits) == 1 and "北京大学" in hits[0]["content"]
+    assert client.post("/api/knowledge/search", {"query": "机器翻译研究"}, format="json").json()["data"]["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "status", "words"),
+    [
+        ("photo.png", b"\x89PNG....", 415, "Unsupported file type"),
+        ("empty.txt", b"", 400, "empty"),
+        ("blank.md", b"   \n\n  ", 400, "empty"),
+        ("broken.pdf", b"%PDF-1.4 this is not really a pdf", 400, "corrupt"),
+        ("scan.pdf", None, 400, "no extractable text"),
+        ("locked.pdf", "encrypted", 400, "encrypted"),
+    ],
+)
+def test_unreadable_files_are_rejected_and_nothing_is_kept(client: Any, name: str, data: Any, status: int, words: str) -> None:
+    if data is None:
+        data = make_pdf(["x"], text=False)
+    elif data == "encrypted":
+        data = make_pdf(["secret text"], encrypt=True)
+
+    response = upload(client, name, data)
+
+    assert response.status_code == status
+    assert words in response.json()["message"]
+    assert Document.objects.count() == 0 and Chunk.objects.count() == 0
+
+
+@override_settings(LUXX_MAX_UPLOAD_MB=1)
+def test_a_file_over_the_limit_is_413(client: Any) -> None:
+    response = upload(client, "big.txt", b"a" * (1024 * 1024 + 1))
+
+    assert response.status_code == 413
+    assert response.json()["message"] == "The file is larger than 1 MB."
+
+
+def test_the_same_bytes_twice_is_a_conflict_naming_the_document(client: Any) -> None:
+    first = upload(client, "a.md", MARKDOWN.encode()).json()["data"]
+
+    again = upload(client, "copy.md", MARKDOWN.encode())
+
+    assert again.status_code == 409
+    assert again.json()["message"] == f"This file is already uploaded as document {first['id']} (a.md)."
+
+
+def test_bad_upload_and_search_input_names_the_field(client: Any, user: Any) -> None:
+    stranger_agent = Agent.objects.create(user=make_user(), name="theirs")
+
+    missing = client.post("/api/knowledge/documents/", {}, format="multipart")
+    bad_agent = upload(client, "a.md", b"# hi\n\ntext", agent_id="abc")
+    foreign_agent = upload(client, "a.md", b"# hi\n\ntext", agent_id=stranger_agent.pk)
+    no_query = client.post("/api/knowledge/search", {"top_k": 3}, format="json")
+    big_top_k = client.post("/api/knowledge/search", {"query": "x", "top_k": 51}, format="json")
+    zero_top_k = client.post("/api/knowledge/search", {"query": "x", "top_k": 0}, format="json")
+
+    assert missing.status_code == 400 and "file" in missing.json()["errors"]
+    assert bad_agent.status_code == 400 and "agent_id" in bad_agent.json()["errors"]
+    assert foreign_agent.status_code == 400 and "agent_id" in foreign_agent.json()["errors"]
+    assert no_query.status_code == 400 and "query" in no_query.json()["errors"]
+    assert big_top_k.status_code == 400 and "top_k" in big_top_k.json()["errors"]
+    assert zero_top_k.status_code == 400
+    assert Document.objects.count() == 0
+
+
+def test_users_never_see_each_others_documents(client: Any) -> None:
+    document_id = upload(client, "guide.md", MARKDOWN.encode()).json()["data"]["id"]
+    other = api_client_for(make_user())
+
+    assert other.post("/api/knowledge/search", {"query": "installer apt"}, format="json").json()["data"]["results"] == []
+    assert other.get(f"/api/knowledge/documents/{document_id}").status_code == 404
+    assert other.delete(f"/api/knowledge/documents/{document_id}").status_code == 404
+    assert other.get("/api/knowledge/documents/").json()["data"]["total"] == 0
+    assert Document.objects.filter(pk=document_id).exists()
+
+
+def test_agent_id_limits_results_and_delete_removes_passages(client: Any, user: Any) -> None:
+    agent = Agent.objects.create(user=user, name="Gardener")
+    mine = upload(client, "guide.md", MARKDOWN.encode()).json()["data"]
+    agents = upload(client, "garden.txt", b"Installer notes for the garden irrigation system.", agent_id=agent.pk).json()["data"]
+
+    everything = client.post("/api/knowledge/search", {"query": "installer"}, format="json").json()["data"]
+    scoped = client.post("/api/knowledge/search", {"query": "installer", "agent_id": agent.pk}, format="json").json()["data"]
+    listed = client.get(f"/api/knowledge/documents/?agent_id={agent.pk}").json()["data"]
+    deleted = client.delete(f"/api/knowledge/documents/{agents['id']}")
+    after = client.post("/api/knowledge/search", {"query": "irrigation"}, format="json").json()["data"]
+
+    assert {r["document_id"] for r in everything["results"]} == {mine["id"], agents["id"]}
+    assert {r["document_id"] for r in scoped["results"]} == {agents["id"]}
+    assert [d["id"] for d in listed["items"]] == [agents["id"]]
+    assert deleted.status_code == 200
+    assert after["results"] == [] and Chunk.objects.filter(document_id=agents["id"]).count() == 0
+
+
+def test_v1_upload_and_search(client: Any, user: Any) -> None:
+    agent = Agent.objects.create(user=user, name="Support")
+
+    uploaded = client.post(
+        "/api/v1/knowledge/documents/upload",
+        {"file": SimpleUploadedFile("faq.md", MARKDOWN.encode()), "agent_id": agent.pk},
+        format="multipart",
+    ).json()
+    found = client.post("/api/v1/knowledge/search", {"query": "graphical wizard", "agent_id": agent.pk}, format="json").json()
+    no_agent = client.post(
+        "/api/v1/knowledge/documents/upload", {"file": SimpleUploadedFile("x.md", b"# x\n\ny")}, format="multipart"
+    ).json()
+    search_without_agent = client.post("/api/v1/knowledge/search", {"query": "x"}, format="json").json()
+
+    assert uploaded["code"] == 200 and uploaded["data"]["status"] == "ready" and uploaded["data"]["agent_id"] == agent.pk
+    assert found["code"] == 200 and found["data"]["results"][0]["heading"] == "Luxx Guide > Install > Windows"
+    assert no_agent["code"] == 40000 and "agent_id" in no_agent["message"]
+    assert search_without_agent["code"] == 40000 and "agent_id" in search_without_agent["message"]
+
+
+def test_retrieval_helpers_for_chat(user: Any) -> None:
+    agent = Agent.objects.create(user=user, name="Docs")
+    services.document_upload(user=user, agent=agent, name="guide.md", data=MARKDOWN.encode())
+
+    chunks = services.knowledge_retrieve(user_id=user.pk, agent_id=agent.pk, query="Windows setup wizard", top_k=1)
+    prompt = services.format_sources_for_prompt(chunks)
+    citations = services.citations_from(chunks)
+
+    assert services.agent_has_documents(agent_id=agent.pk) is True
+    assert prompt == "Sources:\n\n[1] guide.md (Luxx Guide > Install > Windows)\nUse the graphical setup wizard."
+    assert citations == [
+        {
+            "index": 1,
+            "document_id": chunks[0].document_id,
+            "document_name": "guide.md",
+            "chunk_index": 2,
+            "page": None,
+            "heading": "Luxx Guide > Install > Windows",
+            "snippet": "Use the graphical setup wizard.",
+        }
+    ]
+
+
+def test_long_text_is_chunked_with_overlap_and_never_mid_sentence() -> None:
+    from knowledge.chunking import TARGET_TOKENS, chunk_pages
+    from knowledge.extract import Page
+    from luxx.text import estimate_tokens
+
+    sentences = [f"Sentence number {i} talks about topic {i % 7} in some detail." for i in range(400)]
+    drafts = chunk_pages([Page(" ".join(sentences), None)], markdown=False)
+
+    assert len(drafts) > 3
+    assert all(estimate_tokens(d.content) <= TARGET_TOKENS + 20 for d in drafts)
+    assert all(d.content.rstrip().endswith(".") for d in drafts)
+    for first, second in zip(drafts, drafts[1:], strict=False):
+        assert first.content.split(". ")[-1] in second.content
+
+
+def test_the_pdf_writer_library_round_trips() -> None:
+    assert make_pdf(["hello"]).startswith(b"%PDF")
+    assert io.BytesIO(make_pdf(["a", "b"])).getbuffer().nbytes > 500
+
+
+def test_the_ingest_command_indexes_a_folder(tmp_path: Any, user: Any) -> None:
+    from django.core.management import call_command
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "guide.md").write_text(MARKDOWN)
+    (tmp_path / "docs" / "notes.txt").write_bytes(CHINESE.encode("gbk"))
+    (tmp_path / "docs" / "image.png").write_bytes(b"png")
+    out = io.StringIO()
+
+    call_command("ingest", str(tmp_path / "docs"), "--user", user.username, stdout=out, stderr=io.StringIO())
+
+    assert out.getvalue().strip() == "Indexed 2 file(s); 0 skipped."
+    assert sorted(Document.objects.filter(user=user).values_list("name", flat=True)) == ["guide.md", "notes.txt"]
