@@ -7,7 +7,6 @@ import pytest
 
 from agents.models import Provider
 from tests.support.factories import access_token_for, make_user
-from tests.support.live_server import live_asgi_server, live_url  # noqa: F401
 from toolbox.registry import Tool, ToolContext, registry
 
 

@@ -12,12 +12,14 @@ from chat.models import Message
 from knowledge import services
 from tests.chat.conftest import make_provider
 from tests.support.factories import access_token_for, make_user
-from tests.support.live_server import live_asgi_server, live_url  # noqa: F401
 from tests.support.sse import parse_sse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DOC = "# Returns policy\n\nCustomers may return any item within 30 days for a full refund.\n\n# Shipping\n\nOrders ship within two business days."
+DOC = (
+    "# Returns policy\n\nCustomers may return any item within 30 days for a full refund.\n\n"
+    "# Shipping\n\nOrders ship within two business days."
+)
 
 
 def test_a_chat_with_an_agent_that_has_documents_cites_them(live_url: str, fake_llm: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from typing import Any
 
 import pytest
@@ -247,7 +248,7 @@ def test_long_text_is_chunked_with_overlap_and_never_mid_sentence() -> None:
     assert len(drafts) > 3
     assert all(estimate_tokens(d.content) <= TARGET_TOKENS + 20 for d in drafts)
     assert all(d.content.rstrip().endswith(".") for d in drafts)
-    for first, second in zip(drafts, drafts[1:], strict=False):
+    for first, second in itertools.pairwise(drafts):
         assert first.content.split(". ")[-1] in second.content
 
 
