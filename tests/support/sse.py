@@ -13,19 +13,23 @@ import httpx
 class SSEEvent:
     event: str | None
     data: Any
+    id: str | None = None
 
 
 def parse_sse(text: str) -> list[SSEEvent]:
     events = []
     for block in text.split("\n\n"):
-        event, data_lines = None, []
+        event, event_id, data_lines = None, None, []
         for line in block.split("\n"):
             if line.startswith("event:"):
                 event = line[6:].strip()
+            elif line.startswith("id:"):
+                event_id = line[3:].strip()
             elif line.startswith("data:"):
                 data_lines.append(line[5:].strip())
         if data_lines:
-            events.append(SSEEvent(event, json.loads("\n".join(data_lines))))
+            raw = "\n".join(data_lines)
+            events.append(SSEEvent(event, json.loads(raw) if raw else None, event_id))
     return events
 
 

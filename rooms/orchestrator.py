@@ -1,0 +1,320 @@
+"""Runs a chat room: rounds of turns, each agent speaking once per round in turn order.
+
+A run is a task on the server's event loop, not tied to the request that started it: the
+starting client's SSE response is one subscriber among any number of observers, so a
+disconnect does not stop the discussion. Every event goes to this process's subscribers
+and to the room's django-eventstream channel (``room-<id>``), which carries it to
+observers in any server process (Redis) and keeps it for ``Last-Event-ID`` replay.
+Stop is a flag in the database plus a stop-bus signal; the run checks it after every
+chunk, so a pause loses nothing but the chunk in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django_eventstream import send_event
+
+from agents.cancellation import stop_bus
+from agents.llm import LLMError, ProviderConfig
+from agents.prompts import render_system_prompt
+from agents.runtime import AgentTurn, TurnSpec
+from agents.selectors import provider_get_default
+from chat.models import Message, MessageRole, MessageStatus
+from luxx.db import run_db, write_transaction
+from rooms.models import ChatRoom, RoomStatus
+
+logger = logging.getLogger(__name__)
+
+TERMINAL_EVENTS = {"room_completed", "room_paused", "error"}
+
+
+def channel_name(room_id: str) -> str:
+    return f"room-{room_id}"
+
+
+@dataclass(frozen=True)
+class Seat:
+    id: int
+    name: str
+    role: str
+    color: str
+    model: str
+    system_prompt: str
+    provider: ProviderConfig | None
+
+
+@dataclass
+class RoomState:
+    id: str
+    task: str
+    max_rounds: int
+    current_round: int
+    next_turn_index: int
+    user_id: int
+    user_name: str
+    seats: list[Seat]
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+
+
+class RoomHub:
+    """This process's subscribers of each room, and the runs it owns."""
+
+    def __init__(self) -> None:
+        self.subscribers: dict[str, set[asyncio.Queue[tuple[str, dict[str, Any]]]]] = {}
+        self.runs: dict[str, asyncio.Task[None]] = {}
+        self.stop_flags: dict[str, bool] = {}
+
+    def subscribe(self, room_id: str) -> asyncio.Queue[tuple[str, dict[str, Any]]]:
+        queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.subscribers.setdefault(room_id, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, room_id: str, queue: asyncio.Queue[tuple[str, dict[str, Any]]]) -> None:
+        self.subscribers.get(room_id, set()).discard(queue)
+
+    async def publish(self, room_id: str, event_type: str, data: dict[str, Any]) -> None:
+        for queue in list(self.subscribers.get(room_id, ())):
+            queue.put_nowait((event_type, data))
+        try:
+            await run_db(send_event, channel_name(room_id), event_type, data)
+        except Exception:  # observers missing an event must not stop the discussion
+            logger.exception("Could not publish %s for room %s", event_type, room_id)
+
+
+hub = RoomHub()
+
+
+def _load_state(room_id: str) -> RoomState:
+    room = ChatRoom.objects.select_related("user").get(pk=room_id)
+    default = provider_get_default(user=room.user)
+    seats = []
+    for seat in room.agents.select_related("provider", "agent__provider").order_by("turn_order", "id"):
+        provider = seat.provider or (seat.agent.provider if seat.agent else None) or default
+        seats.append(
+            Seat(
+                id=seat.pk,
+                name=seat.name,
+                role=seat.role,
+                color=seat.color,
+                model=seat.model or (provider.default_model if provider else ""),
+                system_prompt=seat.system_prompt,
+                provider=ProviderConfig.from_provider(provider) if provider and provider.enabled else None,
+            )
+        )
+    transcript = [
+        {"role": m.role, "content": m.content, "seat": m.room_agent_id, "name": m.sender_name}
+        for m in Message.objects.filter(room=room).exclude(status=MessageStatus.STREAMING).order_by("created_at", "id")
+        if m.content
+    ]
+    return RoomState(
+        id=room.pk,
+        task=room.task,
+        max_rounds=room.max_rounds,
+        current_round=room.current_round,
+        next_turn_index=room.next_turn_index,
+        user_id=room.user_id,
+        user_name=room.user.nickname or room.user.username,
+        seats=seats,
+        transcript=transcript,
+    )
+
+
+def _save_progress(room_id: str, **fields: Any) -> None:
+    with write_transaction():
+        ChatRoom.objects.filter(pk=room_id).update(**fields)
+
+
+def _stop_requested(room_id: str) -> bool:
+    return bool(ChatRoom.objects.filter(pk=room_id).values_list("stop_requested", flat=True).first())
+
+
+def _create_message(state: RoomState, seat: Seat, round_number: int) -> str:
+    with write_transaction():
+        message = Message.objects.create(
+            user_id=state.user_id,
+            room_id=state.id,
+            role=MessageRole.ASSISTANT,
+            status=MessageStatus.STREAMING,
+            sender_name=seat.name,
+            sender_color=seat.color,
+            round_number=round_number,
+            room_agent_id=seat.id,
+            model=seat.model,
+        )
+    return message.pk
+
+
+def _finish_message(
+    message_id: str, *, status: str, content: str, steps: list[dict[str, Any]], usage: dict[str, int] | None, error: str = ""
+) -> None:
+    fields: dict[str, Any] = {"status": status, "content": content, "process_steps": steps, "error": error}
+    if usage:
+        fields["usage"] = usage
+        fields["token_count"] = usage.get("total_tokens", 0)
+    with write_transaction():
+        Message.objects.filter(pk=message_id).update(**fields)
+
+
+def _messages_for(state: RoomState, seat: Seat) -> list[dict[str, Any]]:
+    """The task and the transcript as this agent sees it: its own turns as the assistant,
+    everyone else's as user turns prefixed with the speaker's name."""
+    messages: list[dict[str, Any]] = []
+    for entry in state.transcript:
+        if entry["role"] == MessageRole.USER:
+            messages.append({"role": "user", "content": entry["content"]})
+        elif entry["seat"] == seat.id:
+            messages.append({"role": "assistant", "content": entry["content"]})
+        else:
+            messages.append({"role": "user", "content": f"[{entry['name']}]: {entry['content']}"})
+    if not messages or messages[-1]["role"] != "user":
+        messages.append({"role": "user", "content": "Continue the discussion."})
+    return messages
+
+
+def _system_prompt(state: RoomState, seat: Seat) -> str:
+    others = ", ".join(s.name for s in state.seats if s.id != seat.id) or "nobody else"
+    base = f"You are {seat.name}" + (f", {seat.role}" if seat.role else "") + "."
+    room = f"You are taking part in a discussion with {others} about this task: {state.task}\nSpeak for yourself only, briefly."
+    own = render_system_prompt(seat.system_prompt, user_name=state.user_name, agent_name=seat.name, today=date.today())
+    return "\n\n".join(part for part in (own, base, room) if part)
+
+
+class RoomRun:
+    def __init__(self, room_id: str):
+        self.room_id = room_id
+        self.stopped = False
+
+    def request_stop(self) -> None:
+        self.stopped = True
+
+    async def publish(self, event_type: str, data: dict[str, Any]) -> None:
+        await hub.publish(self.room_id, event_type, {"type": event_type, **data})
+
+    async def run(self) -> None:
+        stop_key = f"room:{self.room_id}"
+        await stop_bus.ensure_listening()
+        stop_bus.register(stop_key, self.request_stop)
+        try:
+            await self._run()
+        except Exception as error:  # a crashed run must end as an error, never stay "running"
+            logger.exception("Room %s failed", self.room_id)
+            await run_db(_save_progress, self.room_id, status=RoomStatus.ERROR)
+            await self.publish("error", {"content": f"The room stopped because of an error: {type(error).__name__}."})
+        finally:
+            stop_bus.unregister(stop_key)
+            hub.runs.pop(self.room_id, None)
+
+    async def _run(self) -> None:
+        state = await run_db(_load_state, self.room_id)
+        await self.publish("room_started", {"room_id": state.id, "task": state.task})
+        round_number = max(1, state.current_round)
+        turn = state.next_turn_index
+        while round_number <= state.max_rounds:
+            if turn == 0:
+                await run_db(_save_progress, state.id, current_round=round_number, next_turn_index=0)
+                await self.publish("round_start", {"round": round_number, "max_rounds": state.max_rounds})
+            for index in range(turn, len(state.seats)):
+                if self.stopped or await run_db(_stop_requested, state.id):
+                    await self._pause(round_number, index)
+                    return
+                finished = await self._speak(state, state.seats[index], round_number)
+                await run_db(_save_progress, state.id, next_turn_index=index + 1)
+                if not finished:
+                    await self._pause(round_number, index + 1)
+                    return
+            await self.publish("round_end", {"round": round_number})
+            round_number += 1
+            turn = 0
+            if round_number <= state.max_rounds:
+                await run_db(_save_progress, state.id, current_round=round_number, next_turn_index=0)
+        await run_db(_save_progress, state.id, status=RoomStatus.COMPLETED, stop_requested=False)
+        await self.publish("room_completed", {"room_id": state.id, "total_rounds": state.max_rounds})
+
+    async def _pause(self, round_number: int, next_index: int) -> None:
+        await run_db(_save_progress, self.room_id, status=RoomStatus.PAUSED, stop_requested=False, next_turn_index=next_index)
+        await self.publish("room_paused", {"room_id": self.room_id, "round": round_number})
+
+    async def _speak(self, state: RoomState, seat: Seat, round_number: int) -> bool:
+        """One agent's turn. False when a stop came in the middle of it."""
+        if seat.provider is None or not seat.model:
+            await self.publish("agent_error", {"agent": seat.name, "error": "This agent has no usable model provider or model."})
+            return True
+        message_id = await run_db(_create_message, state, seat, round_number)
+        await self.publish(
+            "message_start",
+            {
+                "id": message_id,
+                "room_id": state.id,
+                "role": "assistant",
+                "sender_name": seat.name,
+                "sender_color": seat.color,
+                "round_number": round_number,
+            },
+        )
+        spec = TurnSpec(
+            provider=seat.provider,
+            model=seat.model,
+            messages=_messages_for(state, seat),
+            system_prompt=_system_prompt(state, seat),
+            max_tokens=min(2048, seat.provider.max_tokens),
+        )
+        turn = AgentTurn(spec)
+        accumulated = ""
+        stopped = False
+        stream = turn.run()
+        try:
+            async for update in stream:
+                if update.step["type"] != "text":
+                    continue
+                piece = update.piece["content"]
+                accumulated += piece
+                await self.publish("message_chunk", {"id": message_id, "content": piece, "accumulated": accumulated})
+                if self.stopped:
+                    stopped = True
+                    break
+        except LLMError as error:
+            await run_db(
+                _finish_message,
+                message_id,
+                status=MessageStatus.ERROR,
+                content=accumulated,
+                steps=turn.steps,
+                usage=turn.usage,
+                error=error.message,
+            )
+            await self.publish("agent_error", {"agent": seat.name, "error": error.message})
+            return True
+        finally:
+            await stream.aclose()
+        status = MessageStatus.STOPPED if stopped else MessageStatus.COMPLETE
+        await run_db(_finish_message, message_id, status=status, content=accumulated, steps=turn.steps, usage=turn.usage)
+        state.transcript.append({"role": MessageRole.ASSISTANT, "content": accumulated, "seat": seat.id, "name": seat.name})
+        token_count = turn.usage["total_tokens"]
+        await self.publish("message_end", {"id": message_id, "content": accumulated, "token_count": token_count})
+        await self.publish(
+            "message",
+            {
+                "id": message_id,
+                "conversation_id": None,
+                "room_id": state.id,
+                "role": "assistant",
+                "content": accumulated,
+                "text": accumulated,
+                "sender_name": seat.name,
+                "sender_color": seat.color,
+                "round_number": round_number,
+            },
+        )
+        return not stopped
+
+
+def run_start(room_id: str) -> asyncio.Task[None]:
+    """Start the room's run on the running loop (the caller has claimed the room)."""
+    task = asyncio.get_running_loop().create_task(RoomRun(room_id).run(), name=f"room-{room_id}")
+    hub.runs[room_id] = task
+    return task

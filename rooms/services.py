@@ -1,0 +1,151 @@
+"""Writes on chat rooms and their agents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from rest_framework import exceptions
+
+from agents.models import Agent, Provider
+from chat.models import Message, MessageRole
+from luxx.api import Conflict, NotFound
+from rooms.models import ChatRoom, RoomAgent, RoomStatus
+
+TASK_SENDER = "User"
+
+
+def room_get(*, user: Any, room_id: str) -> ChatRoom:
+    room = ChatRoom.objects.owned_by(user).filter(pk=room_id).first()
+    if room is None:
+        raise NotFound("Chat room not found.")
+    return room
+
+
+def room_agent_get(*, room: ChatRoom, room_agent_id: int) -> RoomAgent:
+    seat = room.agents.filter(pk=room_agent_id).first()
+    if seat is None:
+        raise NotFound("Room agent not found.")
+    return seat
+
+
+def _invalid(field: str, message: str) -> exceptions.ValidationError:
+    return exceptions.ValidationError({field: [message]})
+
+
+def _seat_fields(*, user: Any, spec: dict[str, Any], field: str) -> dict[str, Any]:
+    """A seat from a template agent (with overrides) or inline; ``field`` names it in errors."""
+    fields: dict[str, Any] = {}
+    if spec.get("agent_id") is not None:
+        template = Agent.objects.owned_by(user).filter(pk=spec["agent_id"]).first()
+        if template is None:
+            raise _invalid(f"{field}.agent_id", f"Unknown agent {spec['agent_id']}.")
+        fields = {
+            "agent": template,
+            "name": template.name,
+            "role": template.role,
+            "provider": template.provider,
+            "model": template.model,
+            "system_prompt": template.system_prompt,
+            "color": template.color,
+        }
+    for name in ("name", "role", "model", "system_prompt", "color"):
+        if spec.get(name) not in (None, ""):
+            fields[name] = spec[name]
+    if spec.get("provider_id") is not None:
+        provider = Provider.objects.usable_by(user).filter(pk=spec["provider_id"]).first()
+        if provider is None:
+            raise _invalid(f"{field}.provider_id", f"Unknown provider {spec['provider_id']}.")
+        fields["provider"] = provider
+    if not fields.get("name"):
+        raise _invalid(f"{field}.name", "An inline agent needs a name.")
+    return fields
+
+
+def room_create(*, user: Any, title: str, task: str, max_rounds: int, agents: list[dict[str, Any]]) -> ChatRoom:
+    if not agents:
+        raise _invalid("agents", "A room needs at least one agent.")
+    seats = [_seat_fields(user=user, spec=spec, field=f"agents[{position}]") for position, spec in enumerate(agents)]
+    with transaction.atomic():
+        room = ChatRoom.objects.create(user=user, title=title, task=task, max_rounds=max_rounds)
+        RoomAgent.objects.bulk_create([RoomAgent(room=room, turn_order=position, **seat) for position, seat in enumerate(seats)])
+    return room
+
+
+def _ensure_not_running(room: ChatRoom) -> None:
+    if room.status == RoomStatus.RUNNING:
+        raise Conflict("The room is running: stop it first.")
+
+
+def room_update(*, room: ChatRoom, data: dict[str, Any]) -> ChatRoom:
+    _ensure_not_running(room)
+    if data.get("status") == RoomStatus.RUNNING:
+        raise _invalid("status", "Start a room with POST /start, not by setting its status.")
+    for name, value in data.items():
+        setattr(room, name, value)
+    room.save()
+    return room
+
+
+def room_delete(*, room: ChatRoom) -> None:
+    _ensure_not_running(room)
+    room.delete()
+
+
+def room_reset(*, room: ChatRoom) -> ChatRoom:
+    _ensure_not_running(room)
+    with transaction.atomic():
+        Message.objects.filter(room=room).delete()
+        ChatRoom.objects.filter(pk=room.pk).update(status=RoomStatus.IDLE, current_round=0, next_turn_index=0, stop_requested=False)
+    room.refresh_from_db()
+    return room
+
+
+def room_agent_add(*, user: Any, room: ChatRoom, spec: dict[str, Any]) -> RoomAgent:
+    _ensure_not_running(room)
+    fields = _seat_fields(user=user, spec=spec, field="agent")
+    last = room.agents.order_by("-turn_order").values_list("turn_order", flat=True).first()
+    return RoomAgent.objects.create(room=room, turn_order=(last + 1) if last is not None else 0, **fields)
+
+
+def room_agent_update(*, room: ChatRoom, seat: RoomAgent, data: dict[str, Any]) -> RoomAgent:
+    _ensure_not_running(room)
+    for name, value in data.items():
+        setattr(seat, name, value)
+    seat.save()
+    return seat
+
+
+def room_agent_remove(*, room: ChatRoom, seat: RoomAgent) -> None:
+    _ensure_not_running(room)
+    seat.delete()
+
+
+def room_claim_for_run(*, room_id: str) -> ChatRoom:
+    """Mark a room running, atomically: a second start while it runs is a conflict.
+    Starting a completed room needs a reset first; an idle room gets its task message."""
+    with transaction.atomic():
+        room = ChatRoom.objects.select_for_update().get(pk=room_id)
+        if room.status == RoomStatus.RUNNING:
+            raise Conflict("The room is already running.")
+        if room.status == RoomStatus.COMPLETED:
+            raise Conflict("The room has completed: reset it to run it again.")
+        if not room.agents.exists():
+            raise exceptions.ValidationError({"agents": ["The room has no agents."]})
+        claimed = (
+            ChatRoom.objects.filter(pk=room.pk).exclude(status=RoomStatus.RUNNING).update(status=RoomStatus.RUNNING, stop_requested=False)
+        )
+        if not claimed:
+            raise Conflict("The room is already running.")
+        if not Message.objects.filter(room=room, role=MessageRole.USER).exists():
+            Message.objects.create(
+                user=room.user, room=room, role=MessageRole.USER, content=room.task, sender_name=TASK_SENDER, round_number=0
+            )
+    room.refresh_from_db()
+    return room
+
+
+def room_request_stop(*, room: ChatRoom) -> None:
+    if room.status != RoomStatus.RUNNING:
+        raise Conflict(f"The room is not running (status {room.status}).")
+    ChatRoom.objects.filter(pk=room.pk).update(stop_requested=True)

@@ -1,0 +1,184 @@
+"""Chat rooms (Luxx dialect). Starting streams the run as server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from asgiref.sync import async_to_sync
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.authentication import LuxxJWTAuthentication
+from agents.cancellation import stop_bus
+from chat.models import Message
+from luxx.api import LuxxPagination, ok, paginate, validated
+from luxx.db import release_request_connection
+from luxx.sse import KEEPALIVE, sse_frame, sse_response
+from rooms import serializers as s
+from rooms import services
+from rooms.models import ChatRoom
+from rooms.orchestrator import TERMINAL_EVENTS, channel_name, hub, run_start
+
+SSE_RESPONSE = {(200, "text/event-stream"): OpenApiTypes.STR}
+
+
+def _detail(room: ChatRoom) -> dict:
+    room.message_count = Message.objects.filter(room=room).count()  # type: ignore[attr-defined]
+    return s.RoomDetailSerializer(room).data
+
+
+class RoomListView(APIView):
+    pagination_class = LuxxPagination
+
+    @extend_schema(tags=["chat rooms"], summary="List chat rooms", responses=s.RoomSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        rooms = ChatRoom.objects.owned_by(request.user).prefetch_related("agents").order_by("-updated_at")
+        return ok(paginate(request, rooms, s.RoomSerializer))
+
+    @extend_schema(
+        tags=["chat rooms"],
+        summary="Create a chat room with its agents",
+        request=s.RoomCreateInput,
+        responses={201: s.RoomDetailSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(s.RoomCreateInput, request.data)
+        room = services.room_create(user=request.user, **data)
+        return ok(_detail(room), "Room created", 201)
+
+
+class RoomDetailView(APIView):
+    luxx_error_codes = {"PUT": ["409"], "DELETE": ["409"]}
+
+    @extend_schema(tags=["chat rooms"], summary="Get a chat room", responses=s.RoomDetailSerializer)
+    def get(self, request: Request, room_id: str) -> Response:
+        return ok(_detail(services.room_get(user=request.user, room_id=room_id)))
+
+    @extend_schema(tags=["chat rooms"], summary="Update a chat room", request=s.RoomUpdateInput, responses=s.RoomDetailSerializer)
+    def put(self, request: Request, room_id: str) -> Response:
+        room = services.room_get(user=request.user, room_id=room_id)
+        room = services.room_update(room=room, data=validated(s.RoomUpdateInput, request.data))
+        return ok(_detail(room), "Room updated")
+
+    @extend_schema(tags=["chat rooms"], summary="Delete a chat room (not while it runs)", responses={200: None})
+    def delete(self, request: Request, room_id: str) -> Response:
+        services.room_delete(room=services.room_get(user=request.user, room_id=room_id))
+        return ok(None, "Room deleted")
+
+
+async def room_event_stream(room_id: str) -> AsyncIterator[bytes]:
+    """The starter's view of the run: subscribe, then start the run on this loop."""
+    queue = hub.subscribe(room_id)
+    try:
+        run_start(room_id)
+        while True:
+            try:
+                async with asyncio.timeout(15):
+                    event_type, data = await queue.get()
+            except TimeoutError:
+                yield KEEPALIVE
+                continue
+            yield sse_frame(event_type, data)
+            if event_type in TERMINAL_EVENTS:
+                return
+    finally:
+        hub.unsubscribe(room_id, queue)
+
+
+class RoomStartView(APIView):
+    luxx_error_codes = {"POST": ["409"]}
+
+    @extend_schema(
+        tags=["chat rooms"],
+        summary="Start (or resume) a room; its run streams as server-sent events",
+        description="Events: room_started, round_start, message_start, message_chunk, message_end, message, round_end, "
+        "room_completed, room_paused, agent_error, error. The run goes on if this client disconnects.",
+        request=None,
+        responses=SSE_RESPONSE,
+    )
+    def post(self, request: Request, room_id: str) -> object:
+        room = services.room_get(user=request.user, room_id=room_id)
+        services.room_claim_for_run(room_id=room.pk)
+        release_request_connection()
+        return sse_response(room_event_stream(room.pk))
+
+
+class RoomStopView(APIView):
+    luxx_error_codes = {"POST": ["409"]}
+
+    @extend_schema(tags=["chat rooms"], summary="Pause a running room after the current chunk", request=None, responses=s.RoomStopOutput)
+    def post(self, request: Request, room_id: str) -> Response:
+        room = services.room_get(user=request.user, room_id=room_id)
+        services.room_request_stop(room=room)
+        async_to_sync(stop_bus.request_stop)(f"room:{room.pk}")
+        return ok({"room_id": room.pk, "status": "stopping"}, "Stop requested")
+
+
+class RoomResetView(APIView):
+    luxx_error_codes = {"POST": ["409"]}
+
+    @extend_schema(tags=["chat rooms"], summary="Clear a room's messages and rounds", request=None, responses=s.RoomDetailSerializer)
+    def post(self, request: Request, room_id: str) -> Response:
+        room = services.room_reset(room=services.room_get(user=request.user, room_id=room_id))
+        return ok(_detail(room), "Room reset")
+
+
+class RoomMessagesView(APIView):
+    @extend_schema(tags=["chat rooms"], summary="A room's messages", responses=s.RoomMessagesOutput)
+    def get(self, request: Request, room_id: str) -> Response:
+        room = services.room_get(user=request.user, room_id=room_id)
+        messages = Message.objects.filter(room=room).order_by("created_at", "id")
+        return ok({"messages": s.RoomMessageSerializer(messages, many=True).data, "room": _detail(room)})
+
+
+class RoomAgentListView(APIView):
+    luxx_error_codes = {"POST": ["409"]}
+
+    @extend_schema(tags=["chat rooms"], summary="Add an agent to a room", request=s.RoomAgentInput, responses={201: s.RoomAgentSerializer})
+    def post(self, request: Request, room_id: str) -> Response:
+        room = services.room_get(user=request.user, room_id=room_id)
+        seat = services.room_agent_add(user=request.user, room=room, spec=validated(s.RoomAgentInput, request.data))
+        return ok(s.RoomAgentSerializer(seat).data, "Agent added", 201)
+
+
+class RoomAgentDetailView(APIView):
+    luxx_error_codes = {"PUT": ["409"], "DELETE": ["409"]}
+
+    @extend_schema(tags=["chat rooms"], summary="Update a room agent", request=s.RoomAgentUpdateInput, responses=s.RoomAgentSerializer)
+    def put(self, request: Request, room_id: str, agent_id: int) -> Response:
+        room = services.room_get(user=request.user, room_id=room_id)
+        seat = services.room_agent_get(room=room, room_agent_id=agent_id)
+        seat = services.room_agent_update(room=room, seat=seat, data=validated(s.RoomAgentUpdateInput, request.data))
+        return ok(s.RoomAgentSerializer(seat).data, "Agent updated")
+
+    @extend_schema(tags=["chat rooms"], summary="Remove an agent from a room", responses={200: None})
+    def delete(self, request: Request, room_id: str, agent_id: int) -> Response:
+        room = services.room_get(user=request.user, room_id=room_id)
+        services.room_agent_remove(room=room, seat=services.room_agent_get(room=room, room_agent_id=agent_id))
+        return ok(None, "Agent removed")
+
+
+def room_events(request: HttpRequest, room_id: str) -> HttpResponse:
+    """Observers: every event of the room, live, with ``Last-Event-ID`` replay
+    (django-eventstream). Bearer token or session; owner only."""
+    from django_eventstream.views import events
+
+    user = request.user if getattr(request, "user", None) and request.user.is_authenticated else None
+    if user is None:
+        try:
+            authenticated = LuxxJWTAuthentication().authenticate(Request(request))
+        except AuthenticationFailed as error:
+            return JsonResponse({"success": False, "message": str(error.detail)}, status=401)
+        user = authenticated[0] if authenticated else None
+    if user is None:
+        return JsonResponse({"success": False, "message": "Authentication credentials were not provided."}, status=401)
+    if not ChatRoom.objects.filter(pk=room_id, user=user).exists():
+        return JsonResponse({"success": False, "message": "Chat room not found."}, status=404)
+    request.user = user
+    return events(request, channels=[channel_name(room_id)])
