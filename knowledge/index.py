@@ -4,6 +4,7 @@ or PostgreSQL's tsvector/GIN (ts_rank_cd), over jieba-segmented text."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection
 
@@ -35,7 +36,7 @@ def lexical_search(*, terms: list[str], user_id: int, agent_id: int | None, limi
     if not terms:
         return []
     scope = "d.user_id = %s AND d.status = 'ready'"
-    params: list[object] = [user_id]
+    params: list[Any] = [user_id]
     if agent_id is not None:
         scope += " AND d.agent_id = %s"
         params.append(agent_id)

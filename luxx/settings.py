@@ -240,7 +240,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "MessageStatusEnum": "chat.models.MessageStatus",
+        "RoomStatusEnum": "rooms.models.RoomStatus",
+        "DocumentStatusEnum": "knowledge.models.DocumentStatus",
+    },
 }
 
 # --- i18n, static -----------------------------------------------------------------

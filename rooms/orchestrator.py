@@ -290,7 +290,7 @@ class RoomRun:
             await self.publish("agent_error", {"agent": seat.name, "error": error.message})
             return True
         finally:
-            await stream.aclose()
+            await stream.aclose()  # type: ignore[attr-defined]
         status = MessageStatus.STOPPED if stopped else MessageStatus.COMPLETE
         await run_db(_finish_message, message_id, status=status, content=accumulated, steps=turn.steps, usage=turn.usage)
         state.transcript.append({"role": MessageRole.ASSISTANT, "content": accumulated, "seat": seat.id, "name": seat.name})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -169,7 +170,7 @@ def room_events(request: HttpRequest, room_id: str) -> HttpResponse:
     (django-eventstream). Bearer token or session; owner only."""
     from django_eventstream.views import events
 
-    user = request.user if getattr(request, "user", None) and request.user.is_authenticated else None
+    user: Any = request.user if getattr(request, "user", None) and request.user.is_authenticated else None
     if user is None:
         try:
             authenticated = LuxxJWTAuthentication().authenticate(Request(request))
