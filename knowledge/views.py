@@ -40,7 +40,8 @@ def _upload(request: Request, serializer: Any) -> Document:
 def _search(request: Request, serializer: Any) -> dict[str, Any]:
     data = validated(serializer, request.data)
     _owned_agent(request, data.get("agent_id"))
-    results = services.knowledge_search(user_id=request.user.pk,  # type: ignore[arg-type] query=data["query"], agent_id=data.get("agent_id"), top_k=data["top_k"])
+    user_id: int = request.user.pk  # type: ignore[assignment]
+    results = services.knowledge_search(user_id=user_id, query=data["query"], agent_id=data.get("agent_id"), top_k=data["top_k"])
     return {"results": [asdict(r) for r in results], "total": len(results)}
 
 
