@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -31,6 +32,7 @@ from rooms.models import ChatRoom, RoomStatus
 logger = logging.getLogger(__name__)
 
 TERMINAL_EVENTS = {"room_completed", "room_paused", "error"}
+STOP_POLL_SECONDS = 0.5
 
 
 def channel_name(room_id: str) -> str:
@@ -266,6 +268,7 @@ class RoomRun:
         turn = AgentTurn(spec)
         accumulated = ""
         stopped = False
+        next_check = time.monotonic() + STOP_POLL_SECONDS
         stream = turn.run()
         try:
             async for update in stream:
@@ -274,6 +277,11 @@ class RoomRun:
                 piece = update.piece["content"]
                 accumulated += piece
                 await self.publish("message_chunk", {"id": message_id, "content": piece, "accumulated": accumulated})
+                if not self.stopped and time.monotonic() >= next_check:
+                    # The stop bus is the fast path; the database flag also reaches a run
+                    # whose process missed the broadcast.
+                    next_check = time.monotonic() + STOP_POLL_SECONDS
+                    self.stopped = await run_db(_stop_requested, state.id)
                 if self.stopped:
                     stopped = True
                     break

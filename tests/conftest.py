@@ -10,3 +10,16 @@ pytest_plugins = ["tests.support.fakellm", "tests.support.live_server"]
 def _clear_cache() -> None:
     """Throttle counters live in the cache; every test starts with none."""
     cache.clear()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that need several server processes sharing one database and Redis run in
+    the PostgreSQL + Redis pass only (``make test`` runs both passes)."""
+    import os
+
+    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+        return
+    marker = pytest.mark.skip(reason="runs in the PostgreSQL + Redis pass of make test")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(marker)
