@@ -65,8 +65,8 @@ class StopBus:
                 continue
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("Stop listener failed; retrying")
+            except Exception as error:  # a broken layer must not kill the listener for good
+                logger.warning("Stop listener: %s: %s; retrying", type(error).__name__, error)
                 await asyncio.sleep(1.0)
                 continue
             key = message.get("key")

@@ -80,12 +80,14 @@ class RoomHub:
         self.subscribers.get(room_id, set()).discard(queue)
 
     async def publish(self, room_id: str, event_type: str, data: dict[str, Any]) -> None:
-        for queue in list(self.subscribers.get(room_id, ())):
-            queue.put_nowait((event_type, data))
+        # Stored (and sent to other processes) first, so that when a subscriber here sees
+        # an event, observers can already replay it.
         try:
             await run_db(send_event, channel_name(room_id), event_type, data)
         except Exception:  # observers missing an event must not stop the discussion
             logger.exception("Could not publish %s for room %s", event_type, room_id)
+        for queue in list(self.subscribers.get(room_id, ())):
+            queue.put_nowait((event_type, data))
 
 
 hub = RoomHub()

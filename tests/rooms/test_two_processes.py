@@ -99,7 +99,7 @@ def test_a_room_started_on_one_process_is_stopped_and_observed_through_the_other
     room.agents.create(name="Ada", model="fake-model", color="#10b981")
     room.agents.create(name="Bo", model="fake-model", color="#f59e0b")
     token = access_token_for(user)
-    fake_llm.script(Scenario(tokens=400, tokens_per_second=40))
+    fake_llm.script(Scenario(tokens=400, tokens_per_second=40), match="Cross-process task")
 
     observed: list[str] = []
     done = threading.Event()
