@@ -117,7 +117,8 @@ def main() -> None:
         print(f"{args.rooms} rooms x {AGENTS} agents x {ROUNDS} rounds, {TOKENS} tokens at {RATE:g}/s per turn, one {args.server} process")
         print(f"wall time {wall:.1f} s; scripted time {scripted_per_room:.1f} s per room, {scripted_per_room * args.rooms:.0f} s summed")
         print(
-            f"observer delay behind the starter over {len(delays)} chunks: p50 {percentile(delays, 50) * 1000:.1f} ms, p99 {percentile(delays, 99) * 1000:.1f} ms"
+            f"observer delay behind the starter over {len(delays)} chunks: "
+            f"p50 {percentile(delays, 50) * 1000:.1f} ms, p99 {percentile(delays, 99) * 1000:.1f} ms"
         )
     finally:
         for process in (server, llm):
