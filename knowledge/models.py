@@ -53,6 +53,7 @@ class Chunk(models.Model):
     char_start = models.PositiveIntegerField(default=0)
     char_end = models.PositiveIntegerField(default=0)
     search_text = models.TextField()
+    embedding = models.BinaryField(null=True, blank=True, help_text="float32 vector from the embeddings provider, if one is set.")
 
     class Meta:
         ordering = ["document_id", "index"]

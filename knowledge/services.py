@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from rest_framework import status
 
 from knowledge import index
 from knowledge.chunking import chunk_pages
+from knowledge.embeddings import EmbeddingError, cosine, embed_texts, embedding_provider, pack, reciprocal_rank_fusion, unpack
 from knowledge.extract import ExtractionError, extract, file_type_for
 from knowledge.models import Chunk, Document, DocumentStatus
 from knowledge.segment import segment, words
@@ -18,6 +22,8 @@ from luxx.api import Conflict, LuxxError, NotFound
 from luxx.db import write_transaction
 
 SNIPPET_CHARS = 240
+FUSION_DEPTH = 50
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,9 @@ class RetrievedChunk:
 
 
 def document_upload(*, user: Any, agent: Any | None, name: str, data: bytes) -> Document:
-    """Check, extract, chunk and index a file in one unit: a file that fails leaves nothing."""
+    """Check, extract, chunk and index a file. A file that fails leaves nothing behind.
+    Files over LUXX_KNOWLEDGE_SYNC_LIMIT_KB are indexed in a background thread: the
+    document comes back with status ``processing`` and turns ``ready`` or ``error``."""
     file_type = file_type_for(name)
     if file_type is None:
         raise LuxxError("Unsupported file type: upload a PDF, TXT or Markdown file.", status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
@@ -43,38 +51,84 @@ def document_upload(*, user: Any, agent: Any | None, name: str, data: bytes) -> 
     existing = Document.objects.owned_by(user).filter(sha256=digest, agent=agent).first()
     if existing is not None:
         raise Conflict(f"This file is already uploaded as document {existing.pk} ({existing.name}).")
+    if len(data) > settings.LUXX_KNOWLEDGE_SYNC_LIMIT_KB * 1024:
+        with write_transaction():
+            document = Document.objects.create(user=user, agent=agent, name=name[:255], file_type=file_type, size=len(data), sha256=digest)
+        threading.Thread(target=_index_in_background, args=(document.pk, data), name=f"index-{document.pk}", daemon=True).start()
+        return document
     try:
-        pages = extract(data, file_type)
+        prepared = _prepare(data, file_type)
     except ExtractionError as error:
         raise LuxxError(str(error)) from None
-    drafts = chunk_pages(pages, markdown=file_type == "markdown")
-    if not drafts:
-        raise LuxxError("The file has no text to index.")
-    segmented = [segment(f"{draft.heading}\n{draft.content}") for draft in drafts]
     with write_transaction():
         document = Document.objects.create(
-            user=user, agent=agent, name=name[:255], file_type=file_type, size=len(data), sha256=digest, chunk_count=len(drafts)
+            user=user, agent=agent, name=name[:255], file_type=file_type, size=len(data), sha256=digest, chunk_count=len(prepared.drafts)
         )
-        chunks = Chunk.objects.bulk_create(
-            [
-                Chunk(
-                    document=document,
-                    index=position,
-                    content=draft.content,
-                    heading=draft.heading[:500],
-                    page=draft.page,
-                    char_start=draft.char_start,
-                    char_end=draft.char_end,
-                    search_text=text,
-                )
-                for position, (draft, text) in enumerate(zip(drafts, segmented, strict=True))
-            ]
-        )
-        ids = [chunk.pk for chunk in chunks]
-        index.index_chunks(list(zip(ids, segmented, strict=True)))
-        Document.objects.filter(pk=document.pk).update(status=DocumentStatus.READY)
+        _store(document, prepared)
     document.refresh_from_db()
     return document
+
+
+@dataclass
+class _Prepared:
+    drafts: list[Any]
+    segmented: list[str]
+    vectors: list[list[float]] | None
+
+
+def _prepare(data: bytes, file_type: str) -> _Prepared:
+    """Everything slow that needs no database: extraction, chunking, segmentation, vectors."""
+    pages = extract(data, file_type)
+    drafts = chunk_pages(pages, markdown=file_type == "markdown")
+    if not drafts:
+        raise ExtractionError("The file has no text to index.")
+    segmented = [segment(f"{draft.heading}\n{draft.content}") for draft in drafts]
+    provider = embedding_provider()
+    vectors = None
+    if provider is not None:
+        try:
+            vectors = embed_texts(provider, [f"{d.heading}\n{d.content}" for d in drafts])
+        except EmbeddingError as error:
+            raise ExtractionError(str(error)) from None
+    return _Prepared(drafts, segmented, vectors)
+
+
+def _store(document: Document, prepared: _Prepared) -> None:
+    chunks = Chunk.objects.bulk_create(
+        [
+            Chunk(
+                document=document,
+                index=position,
+                content=draft.content,
+                heading=draft.heading[:500],
+                page=draft.page,
+                char_start=draft.char_start,
+                char_end=draft.char_end,
+                search_text=text,
+                embedding=pack(prepared.vectors[position]) if prepared.vectors else None,
+            )
+            for position, (draft, text) in enumerate(zip(prepared.drafts, prepared.segmented, strict=True))
+        ]
+    )
+    index.index_chunks([(chunk.pk, text) for chunk, text in zip(chunks, prepared.segmented, strict=True)])
+    Document.objects.filter(pk=document.pk).update(status=DocumentStatus.READY, chunk_count=len(chunks), error_message="")
+
+
+def _index_in_background(document_id: int, data: bytes) -> None:
+    try:
+        document = Document.objects.get(pk=document_id)
+        try:
+            prepared = _prepare(data, document.file_type)
+        except ExtractionError as error:
+            Document.objects.filter(pk=document_id).update(status=DocumentStatus.ERROR, error_message=str(error))
+            return
+        with write_transaction():
+            _store(document, prepared)
+    except Exception:  # a failed background job must show as an error, not stay "processing"
+        logger.exception("Indexing document %s failed", document_id)
+        Document.objects.filter(pk=document_id).update(status=DocumentStatus.ERROR, error_message="Indexing failed on the server.")
+    finally:
+        connection.close()
 
 
 def document_delete(*, document: Document) -> None:
@@ -91,8 +145,15 @@ def document_get(*, user: Any, document_id: int) -> Document:
 
 
 def knowledge_search(*, user_id: int, query: str, agent_id: int | None = None, top_k: int = 5) -> list[RetrievedChunk]:
-    """The user's best passages for a query (and only the agent's documents, when given)."""
-    ranked = index.lexical_search(terms=words(query), user_id=user_id, agent_id=agent_id, limit=top_k)
+    """The user's best passages for a query (and only the agent's documents, when given):
+    the lexical ranking, fused with the vector ranking when an embeddings provider is set."""
+    provider = embedding_provider()
+    if provider is None:
+        ranked = index.lexical_search(terms=words(query), user_id=user_id, agent_id=agent_id, limit=top_k)
+    else:
+        lexical = index.lexical_search(terms=words(query), user_id=user_id, agent_id=agent_id, limit=FUSION_DEPTH)
+        vector = _vector_ranking(provider, query=query, user_id=user_id, agent_id=agent_id)
+        ranked = reciprocal_rank_fusion([c for c, _ in lexical], vector)[:top_k]
     if not ranked:
         return []
     chunks = Chunk.objects.select_related("document").in_bulk([chunk_id for chunk_id, _ in ranked])
@@ -113,6 +174,20 @@ def knowledge_search(*, user_id: int, query: str, agent_id: int | None = None, t
             )
         )
     return results
+
+
+def _vector_ranking(provider: Any, *, query: str, user_id: int, agent_id: int | None) -> list[int]:
+    try:
+        [query_vector] = embed_texts(provider, [query])
+    except EmbeddingError:
+        logger.warning("Embeddings unavailable; searching lexically only")
+        return []
+    scope = Chunk.objects.filter(document__user_id=user_id, document__status=DocumentStatus.READY, embedding__isnull=False)
+    if agent_id is not None:
+        scope = scope.filter(document__agent_id=agent_id)
+    scored = [(cosine(query_vector, unpack(blob)), chunk_id) for chunk_id, blob in scope.values_list("pk", "embedding")]
+    scored.sort(reverse=True)
+    return [chunk_id for _, chunk_id in scored[:FUSION_DEPTH]]
 
 
 def agent_has_documents(*, agent_id: int) -> bool:

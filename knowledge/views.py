@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from agents.models import Agent
 from knowledge import serializers as s
 from knowledge import services
-from knowledge.models import Document
+from knowledge.models import Document, DocumentStatus
 from luxx.api import LuxxPagination, ok, paginate, parse_positive_int, validated
 
 
@@ -67,6 +67,8 @@ class DocumentListView(APIView):
     )
     def post(self, request: Request) -> Response:
         document = _upload(request, s.UploadInput)
+        if document.status == DocumentStatus.PROCESSING:
+            return ok(s.DocumentSerializer(document).data, "Document accepted; indexing in the background", 202)
         return ok(s.DocumentSerializer(document).data, "Document uploaded", 201)
 
 

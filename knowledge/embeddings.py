@@ -1,0 +1,76 @@
+"""Dense vectors from an OpenAI-compatible embeddings endpoint (optional).
+
+When LUXX_EMBEDDINGS_PROVIDER_ID names a provider, every chunk gets a vector at upload and
+search fuses the vector ranking with the lexical one by reciprocal rank fusion.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+from agents.models import Provider
+
+BATCH = 64
+TIMEOUT_SECONDS = 60.0
+
+
+class EmbeddingError(Exception):
+    pass
+
+
+def embedding_provider() -> Provider | None:
+    provider_id = settings.LUXX_EMBEDDINGS_PROVIDER_ID
+    if not provider_id:
+        return None
+    return Provider.objects.filter(pk=provider_id, enabled=True).first()
+
+
+def embed_texts(provider: Provider, texts: list[str]) -> list[list[float]]:
+    headers = {"Authorization": f"Bearer {provider.api_key}"} if provider.api_key else {}
+    url = provider.base_url.rstrip("/") + "/embeddings"
+    vectors: list[list[float]] = []
+    with httpx.Client(timeout=TIMEOUT_SECONDS) as client:
+        for start in range(0, len(texts), BATCH):
+            batch = texts[start : start + BATCH]
+            try:
+                response = client.post(
+                    url, json={"model": settings.LUXX_EMBEDDINGS_MODEL, "input": batch, "encoding_format": "float"}, headers=headers
+                )
+                response.raise_for_status()
+                data = sorted(response.json()["data"], key=lambda item: item["index"])
+            except (httpx.HTTPError, KeyError, ValueError) as error:
+                raise EmbeddingError(f"The embeddings provider failed: {type(error).__name__}.") from None
+            vectors.extend(_normalised(item["embedding"]) for item in data)
+    return vectors
+
+
+def _normalised(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
+def pack(vector: list[float]) -> bytes:
+    return struct.pack(f"<{len(vector)}f", *vector)
+
+
+def unpack(blob: Any) -> list[float]:
+    data = bytes(blob)
+    return list(struct.unpack(f"<{len(data) // 4}f", data))
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=False))
+
+
+def reciprocal_rank_fusion(*rankings: list[int], k: int = 60) -> list[tuple[int, float]]:
+    """Fuse ranked id lists: each id scores the sum of 1 / (k + rank) over the lists."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda pair: pair[1], reverse=True)
