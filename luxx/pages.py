@@ -1,0 +1,240 @@
+"""Server-rendered pages of the browser UI.
+
+The views stay thin: they render a template shell (layout, navigation, forms, translated
+strings) that a small ES module hydrates by calling the same JSON API as every other
+client, with the session cookie and the CSRF token. Only sign-in, registration and
+sign-out are handled here, through ``accounts.services``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods, require_POST
+from rest_framework import exceptions
+
+from accounts import services
+from accounts.models import User
+
+# Strings the scripts show, translated on the server and rendered into every page as
+# JSON (one catalogue, no separate JavaScript build). Keys are stable identifiers.
+JS_STRINGS: dict[str, Any] = {
+    "network_error": _("The server could not be reached. Check your connection and try again."),
+    "unexpected_error": _("Something went wrong. Please try again."),
+    "session_expired": _("Your session has expired. Please sign in again."),
+    "new_chat": _("New chat"),
+    "untitled": _("Untitled"),
+    "today": _("Today"),
+    "yesterday": _("Yesterday"),
+    "previous_7_days": _("Previous 7 days"),
+    "older": _("Older"),
+    "no_conversations": _("No conversations yet."),
+    "no_matches": _("No conversations match."),
+    "rename": _("Rename"),
+    "delete": _("Delete"),
+    "edit": _("Edit"),
+    "save": _("Save"),
+    "cancel": _("Cancel"),
+    "confirm_delete_conversation": _("Delete this conversation? This cannot be undone."),
+    "confirm_delete_agent": _("Delete this agent?"),
+    "confirm_delete_room": _("Delete this room and its transcript?"),
+    "confirm_delete_document": _("Delete this document from the knowledge base?"),
+    "confirm_delete_provider": _("Delete this provider?"),
+    "confirm_reset_room": _("Clear the transcript and start over?"),
+    "thinking": _("Thinking"),
+    "thinking_live": _("Thinking…"),
+    "tool_call": _("Tool call"),
+    "arguments": _("Arguments"),
+    "result": _("Result"),
+    "running": _("Running…"),
+    "succeeded": _("Succeeded"),
+    "failed": _("Failed"),
+    "copy": _("Copy"),
+    "copied": _("Copied"),
+    "tokens": _("{n} tokens"),
+    "status_stopped": _("Stopped"),
+    "status_interrupted": _("Interrupted"),
+    "status_error": _("Error"),
+    "status_streaming": _("Generating…"),
+    "retry": _("Retry"),
+    "sources": _("Sources"),
+    "page_n": _("page {n}"),
+    "no_provider": _("No model provider yet. Add one in Settings to start chatting."),
+    "open_settings": _("Open settings"),
+    "default_model": _("Default"),
+    "tools_none": _("No tools"),
+    "tools_count": _("{n} tools"),
+    "tool_not_allowed": _("Needs {level} permission"),
+    "tool_unavailable": _("Unavailable: {reason}"),
+    "you": _("You"),
+    "assistant": _("Assistant"),
+    "send": _("Send"),
+    "stop": _("Stop"),
+    "empty_chat_title": _("How can I help you today?"),
+    "agent_chat": _("Chat"),
+    "no_agents": _("No agents yet. Create one to reuse a role, a model and tools."),
+    "new_agent": _("New agent"),
+    "edit_agent": _("Edit agent"),
+    "agent_saved": _("Agent saved."),
+    "no_rooms": _("No rooms yet."),
+    "room_status_idle": _("Idle"),
+    "room_status_running": _("Running"),
+    "room_status_paused": _("Paused"),
+    "room_status_completed": _("Completed"),
+    "room_status_error": _("Error"),
+    "round_n": _("Round {n}"),
+    "round_of": _("Round {n} of {max}"),
+    "room_completed": _("The discussion is complete."),
+    "room_paused": _("Paused. Resume to continue."),
+    "agent_error": _("{agent} could not answer: {error}"),
+    "resume": _("Resume"),
+    "start": _("Start"),
+    "reset": _("Reset"),
+    "task": _("Task"),
+    "pick_agents": _("Pick at least one agent or add one inline."),
+    "remove": _("Remove"),
+    "name": _("Name"),
+    "role": _("Role"),
+    "color": _("Colour"),
+    "model": _("Model"),
+    "no_documents": _("No documents yet. Drop files here to add them."),
+    "status_processing": _("Processing"),
+    "status_ready": _("Ready"),
+    "uploading": _("Uploading…"),
+    "chunks_n": _("{n} chunks"),
+    "no_results": _("Nothing found."),
+    "score": _("score {n}"),
+    "all_documents": _("All documents"),
+    "no_agent": _("No agent (all chats)"),
+    "no_providers": _("No providers yet. Pick a preset above to add one."),
+    "make_default": _("Make default"),
+    "is_default": _("Default"),
+    "test_connection": _("Test"),
+    "testing": _("Testing…"),
+    "has_key": _("Key saved"),
+    "no_key": _("No key"),
+    "shared": _("Shared"),
+    "key_placeholder_keep": _("Leave empty to keep the saved key"),
+    "provider_saved": _("Provider saved."),
+    "edit_provider": _("Edit provider"),
+    "add_provider": _("Add provider"),
+    "level_1": _("Read only"),
+    "level_2": _("Write"),
+    "level_3": _("Execute"),
+    "level_4": _("Administrator"),
+    "dark": _("Dark"),
+    "light": _("Light"),
+}
+
+
+def _page(request: HttpRequest, template: str, active: str, **context: Any) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    context.update(
+        active=active,
+        js_strings=JS_STRINGS,
+        luxx_user={"id": user.pk, "username": user.username, "role": user.role, "permission_level": user.permission_level},
+    )
+    return render(request, template, context)
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or "/"
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return "/"
+
+
+class LoginForm(forms.Form):
+    username = forms.CharField(label=_("Username or email"), max_length=254)
+    password = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput)
+
+
+class RegisterForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    email = forms.EmailField(label=_("Email"), max_length=254)
+    password = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput, max_length=128)
+    password_confirm = forms.CharField(label=_("Confirm password"), strip=False, widget=forms.PasswordInput, max_length=128)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("password") and data.get("password_confirm") and data["password"] != data["password_confirm"]:
+            self.add_error("password_confirm", _("The two passwords do not match."))
+        return data
+
+
+@require_http_methods(["GET", "POST"])
+def login_page(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated and request.method == "GET":
+        return redirect(_next_url(request))
+    form = LoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.user_authenticate(identifier=form.cleaned_data["username"], password=form.cleaned_data["password"])
+        except exceptions.AuthenticationFailed:
+            form.add_error(None, _("Wrong username or password."))
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return HttpResponseRedirect(_next_url(request))
+    return render(request, "auth/login.html", {"form": form, "next": _next_url(request)})
+
+
+@require_http_methods(["GET", "POST"])
+def register_page(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated and request.method == "GET":
+        return redirect("/")
+    form = RegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.user_register(
+                username=form.cleaned_data["username"], email=form.cleaned_data["email"], password=form.cleaned_data["password"]
+            )
+        except exceptions.ValidationError as error:
+            detail = error.detail if isinstance(error.detail, dict) else {"__all__": error.detail}
+            for field, messages in detail.items():
+                target = field if field in form.fields else None
+                for message in messages if isinstance(messages, list) else [messages]:
+                    form.add_error(target, str(message))
+        except exceptions.APIException as error:
+            form.add_error(None, str(error.detail))
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("/")
+    return render(request, "auth/register.html", {"form": form})
+
+
+@require_POST
+def logout_page(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return redirect("/login/")
+
+
+@login_required
+def chat_page(request: HttpRequest, conversation_id: str = "") -> HttpResponse:
+    return _page(request, "chat.html", "chat", conversation_id=conversation_id)
+
+
+@login_required
+def agents_page(request: HttpRequest) -> HttpResponse:
+    return _page(request, "agents.html", "agents")
+
+
+@login_required
+def rooms_page(request: HttpRequest, room_id: str = "") -> HttpResponse:
+    return _page(request, "rooms.html", "rooms", room_id=room_id)
+
+
+@login_required
+def knowledge_page(request: HttpRequest) -> HttpResponse:
+    return _page(request, "knowledge.html", "knowledge")
+
+
+@login_required
+def settings_page(request: HttpRequest) -> HttpResponse:
+    return _page(request, "settings.html", "settings")

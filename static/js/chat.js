@@ -1,0 +1,712 @@
+// The chat page: conversations in the sidebar, a reply streaming live from
+// POST /api/messages/stream (process steps: thinking, text, tool calls and results).
+
+import { ApiError, del, get, post, put, request } from "./api.js";
+import { t } from "./i18n.js";
+import { renderMarkdown } from "./markdown.js";
+import { readEvents } from "./sse.js";
+import { el, fillSelect, icon, showError, toast } from "./ui.js";
+
+const root = document.getElementById("chat");
+const listNode = document.getElementById("conv-list");
+const searchInput = document.getElementById("conv-search");
+const messagesNode = document.getElementById("messages");
+const emptyNode = document.getElementById("empty-chat");
+const titleNode = document.getElementById("chat-title");
+const composer = document.getElementById("composer");
+const input = document.getElementById("composer-input");
+const sendButton = document.getElementById("send-button");
+const modelPicker = document.getElementById("model-picker");
+const thinkingToggle = document.getElementById("thinking-toggle");
+const toolsButton = document.getElementById("tools-button");
+const toolsPanel = document.getElementById("tools-panel");
+const toolsCount = document.getElementById("tools-count");
+const banner = document.getElementById("provider-banner");
+const sidebar = document.getElementById("conv-sidebar");
+const scrim = document.getElementById("sidebar-scrim");
+const sidebarToggle = document.getElementById("toggle-sidebar");
+
+const state = {
+  conversations: [],
+  current: null, // the open conversation object, or null for a new chat
+  providers: [],
+  tools: [],
+  enabledTools: new Set(JSON.parse(localStorage.getItem("luxx.tools") || "[]")),
+  streaming: null, // {controller, conversationId, stopRequested}
+  lastUserText: "",
+};
+
+thinkingToggle.checked = localStorage.getItem("luxx.thinking") === "1";
+
+// --- sidebar ---------------------------------------------------------------------------
+
+function dayStart(date) {
+  return new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
+}
+
+function groupOf(isoDate) {
+  const today = dayStart(new Date());
+  const day = dayStart(new Date(isoDate));
+  const diff = Math.round((today - day) / 86400000);
+  if (diff <= 0) return "today";
+  if (diff === 1) return "yesterday";
+  if (diff < 7) return "previous_7_days";
+  return "older";
+}
+
+function renderSidebar() {
+  const query = searchInput.value.trim().toLowerCase();
+  const items = state.conversations.filter((c) => !query || (c.title || t("untitled")).toLowerCase().includes(query));
+  if (!items.length) {
+    listNode.replaceChildren(el("p", { class: "conv-empty", text: query ? t("no_matches") : t("no_conversations") }));
+    return;
+  }
+  const groups = new Map();
+  for (const conversation of items) {
+    const key = groupOf(conversation.updated_at);
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(conversation);
+  }
+  const nodes = [];
+  for (const key of ["today", "yesterday", "previous_7_days", "older"]) {
+    if (!groups.has(key)) continue;
+    const titleId = `group-${key}`;
+    nodes.push(el("h2", { class: "conv-group-title", id: titleId, text: t(key) }));
+    nodes.push(el("ul", { class: "conv-group", role: "list", "aria-labelledby": titleId, style: { listStyle: "none", margin: 0, padding: 0 } }, groups.get(key).map(sidebarItem)));
+  }
+  listNode.replaceChildren(...nodes);
+}
+
+function sidebarItem(conversation) {
+  const title = conversation.title || t("untitled");
+  const active = state.current && state.current.id === conversation.id;
+  const link = el("a", { href: `/c/${conversation.id}`, title, "aria-current": active ? "page" : null, text: title });
+  link.addEventListener("click", (event) => {
+    if (event.metaKey || event.ctrlKey || event.shiftKey) return;
+    event.preventDefault();
+    openConversation(conversation.id, { push: true });
+  });
+  const item = el("li", { class: active ? "conv-item active" : "conv-item", dataset: { id: conversation.id } }, link);
+  const renameButton = el("button", { class: "icon-btn", type: "button", "aria-label": `${t("rename")}: ${title}`, title: t("rename") }, icon("edit", 15));
+  const deleteButton = el("button", { class: "icon-btn", type: "button", "aria-label": `${t("delete")}: ${title}`, title: t("delete") }, icon("trash", 15));
+  renameButton.addEventListener("click", () => startRename(item, conversation));
+  deleteButton.addEventListener("click", () => deleteConversation(conversation));
+  item.append(el("div", { class: "conv-actions" }, renameButton, deleteButton));
+  return item;
+}
+
+function startRename(item, conversation) {
+  const field = el("input", { class: "input conv-rename", value: conversation.title || "", "aria-label": t("rename"), maxlength: 200 });
+  item.replaceChildren(field);
+  field.focus();
+  field.select();
+  let done = false;
+  const finish = async (save) => {
+    if (done) return;
+    done = true;
+    const title = field.value.trim();
+    if (save && title && title !== conversation.title) {
+      try {
+        const updated = await put(`/api/conversations/${conversation.id}`, { title });
+        Object.assign(conversation, updated);
+        if (state.current && state.current.id === conversation.id) setTitle(updated.title);
+      } catch (error) {
+        showError(error);
+      }
+    }
+    renderSidebar();
+  };
+  field.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      finish(true);
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      finish(false);
+    }
+  });
+  field.addEventListener("blur", () => finish(true));
+}
+
+async function deleteConversation(conversation) {
+  if (!window.confirm(t("confirm_delete_conversation"))) return;
+  try {
+    await del(`/api/conversations/${conversation.id}`);
+    state.conversations = state.conversations.filter((c) => c.id !== conversation.id);
+    if (state.current && state.current.id === conversation.id) newChat({ push: true });
+    renderSidebar();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function loadConversations() {
+  try {
+    const data = await get("/api/conversations/?page_size=100");
+    state.conversations = data.items || [];
+    renderSidebar();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function setSidebarOpen(open) {
+  sidebar.classList.toggle("open", open);
+  scrim.hidden = !open;
+  sidebarToggle.setAttribute("aria-expanded", String(open));
+}
+
+// --- model, thinking, tools ------------------------------------------------------------
+
+function pickerValue(providerId, model) {
+  return `${providerId}|${model || ""}`;
+}
+
+function renderPicker() {
+  const options = state.providers
+    .filter((p) => p.enabled)
+    .map((p) => ({ value: pickerValue(p.id, p.default_model), label: `${p.name} · ${p.default_model || t("default_model")}`, provider: p }));
+  const current = state.current;
+  if (current && current.provider_id && !options.some((o) => o.value === pickerValue(current.provider_id, current.model))) {
+    const provider = state.providers.find((p) => p.id === current.provider_id);
+    options.push({ value: pickerValue(current.provider_id, current.model), label: `${provider ? provider.name : "#" + current.provider_id} · ${current.model}` });
+  }
+  const fallback = state.providers.find((p) => p.is_default && p.enabled) || state.providers.find((p) => p.enabled);
+  const selected = current && current.provider_id ? pickerValue(current.provider_id, current.model) : localStorage.getItem("luxx.model") || (fallback ? pickerValue(fallback.id, fallback.default_model) : "");
+  fillSelect(modelPicker, options, options.some((o) => o.value === selected) ? selected : options[0] && options[0].value);
+  modelPicker.disabled = !options.length;
+  if (!options.length) {
+    banner.replaceChildren(t("no_provider"), " ", el("a", { href: "/settings/", text: t("open_settings") }));
+    banner.hidden = false;
+  } else banner.hidden = true;
+}
+
+function selectedModel() {
+  const [providerId, ...rest] = (modelPicker.value || "").split("|");
+  return providerId ? { provider_id: Number(providerId), model: rest.join("|") } : {};
+}
+
+async function loadProviders() {
+  try {
+    const data = await get("/api/providers/");
+    state.providers = data.providers || [];
+  } catch (error) {
+    state.providers = [];
+    showError(error);
+  }
+  renderPicker();
+}
+
+async function loadTools() {
+  try {
+    const data = await get("/api/tools/");
+    state.tools = data.tools || [];
+  } catch (error) {
+    state.tools = [];
+    showError(error);
+  }
+  // Forget choices the user may no longer make.
+  for (const name of [...state.enabledTools]) {
+    const tool = state.tools.find((x) => x.name === name);
+    if (!tool || !tool.allowed || tool.available === false) state.enabledTools.delete(name);
+  }
+  renderTools();
+}
+
+function renderTools() {
+  const byCategory = new Map();
+  for (const tool of state.tools) {
+    if (!byCategory.has(tool.category)) byCategory.set(tool.category, []);
+    byCategory.get(tool.category).push(tool);
+  }
+  const nodes = [];
+  for (const [category, tools] of byCategory) {
+    nodes.push(el("div", { class: "tool-group-title", text: category }));
+    for (const tool of tools) {
+      const usable = tool.allowed && tool.available !== false;
+      const reason = !tool.allowed ? t("tool_not_allowed", { level: tool.required_level_name || tool.required_level }) : tool.available === false ? t("tool_unavailable", { reason: tool.unavailable_reason || "" }) : "";
+      const box = el("input", { type: "checkbox", name: "tool", value: tool.name, checked: state.enabledTools.has(tool.name), disabled: !usable, "aria-describedby": `tool-desc-${tool.name}` });
+      box.addEventListener("change", () => {
+        if (box.checked) state.enabledTools.add(tool.name);
+        else state.enabledTools.delete(tool.name);
+        localStorage.setItem("luxx.tools", JSON.stringify([...state.enabledTools]));
+        toolsCount.textContent = String(state.enabledTools.size);
+      });
+      nodes.push(
+        el(
+          "label",
+          { class: usable ? "tool-option" : "tool-option disabled", title: reason || null, dataset: { tool: tool.name } },
+          box,
+          el(
+            "span",
+            {},
+            el("span", { class: "tool-option-name", text: tool.name }),
+            el("span", { class: "tool-option-desc", id: `tool-desc-${tool.name}`, text: tool.description }),
+            reason ? el("span", { class: "tool-option-reason", text: reason }) : null,
+          ),
+        ),
+      );
+    }
+  }
+  toolsPanel.replaceChildren(...(nodes.length ? nodes : [el("p", { class: "muted", text: t("tools_none") })]));
+  toolsCount.textContent = String(state.enabledTools.size);
+}
+
+function setToolsOpen(open) {
+  toolsPanel.hidden = !open;
+  toolsButton.setAttribute("aria-expanded", String(open));
+}
+
+// --- messages ------------------------------------------------------------------------
+
+function setTitle(title) {
+  titleNode.textContent = title || t("new_chat");
+  document.title = `${title || t("new_chat")} · Luxx`;
+}
+
+function scrollToBottom(force = false) {
+  const nearBottom = messagesNode.scrollHeight - messagesNode.scrollTop - messagesNode.clientHeight < 160;
+  if (force || nearBottom) messagesNode.scrollTop = messagesNode.scrollHeight;
+}
+
+function userMessageNode(text) {
+  return el("div", { class: "message message-user", dataset: { role: "user" } }, el("div", { class: "bubble", text }));
+}
+
+function prettyJson(value) {
+  if (typeof value !== "string") return JSON.stringify(value, null, 2);
+  try {
+    return JSON.stringify(JSON.parse(value), null, 2);
+  } catch {
+    return value;
+  }
+}
+
+/** One assistant reply, built from its process steps (streamed or saved). */
+class AssistantView {
+  constructor({ live = false } = {}) {
+    this.steps = new Map(); // id -> {type, content, node, body}
+    this.cards = new Map(); // id_ref -> card
+    this.stepsNode = el("div", { class: "steps" });
+    this.extraNode = el("div", {});
+    this.metaNode = el("div", { class: "message-meta" });
+    this.node = el(
+      "div",
+      { class: live ? "message message-assistant live" : "message message-assistant", dataset: { role: "assistant" } },
+      el("div", { class: "message-avatar", "aria-hidden": "true" }, icon("logo", 16)),
+      el("div", { class: "message-body" }, this.stepsNode, this.extraNode, this.metaNode),
+    );
+    this.pending = new Set();
+    this.frame = 0;
+    if (live) this.stepsNode.classList.add("cursor");
+  }
+
+  apply(piece) {
+    const known = this.steps.get(piece.id);
+    if (piece.type === "thinking" || piece.type === "text") {
+      if (known) known.content += piece.content || "";
+      else this.addStep(piece);
+      this.schedule(piece.id);
+    } else if (!known) {
+      this.addStep(piece);
+    }
+  }
+
+  addStep(piece) {
+    const step = { type: piece.type, content: piece.content || "" };
+    this.steps.set(piece.id, step);
+    if (piece.type === "thinking") {
+      step.body = el("div", { class: "md" });
+      step.node = el("details", { class: "step thinking", open: this.node.classList.contains("live"), dataset: { stepId: piece.id, type: "thinking" } }, el("summary", {}, el("span", { class: "thinking-label", text: t("thinking") })), step.body);
+      this.stepsNode.append(step.node);
+    } else if (piece.type === "text") {
+      for (const other of this.steps.values()) if (other.type === "thinking" && other.node) other.node.open = false;
+      step.body = el("div", { class: "md step", dataset: { stepId: piece.id, type: "text" } });
+      step.node = step.body;
+      this.stepsNode.append(step.node);
+    } else if (piece.type === "tool_call") {
+      step.node = this.toolCard(piece);
+      this.stepsNode.append(step.node);
+    } else if (piece.type === "tool_result") {
+      const card = this.cards.get(piece.id_ref) || this.standaloneCard(piece);
+      this.fillResult(card, piece);
+    }
+  }
+
+  toolCard(piece) {
+    const status = el("span", { class: "badge tool-card-status", text: t("running") });
+    const result = el("div", { class: "tool-card-result" });
+    const card = el(
+      "details",
+      { class: "step tool-card", dataset: { stepId: piece.id, type: "tool_call", tool: piece.name } },
+      el("summary", {}, el("span", { class: "tool-card-icon", "aria-hidden": "true", text: "ƒ" }), el("span", { class: "visually-hidden", text: t("tool_call") }), el("span", { class: "tool-card-name", text: piece.name }), status),
+      el("div", { class: "tool-card-body" }, el("div", { class: "tool-card-label", text: t("arguments") }), el("pre", { class: "tool-args", text: prettyJson(piece.arguments || "{}") }), result),
+    );
+    card.statusNode = status;
+    card.resultNode = result;
+    if (piece.id_ref) this.cards.set(piece.id_ref, card);
+    return card;
+  }
+
+  standaloneCard(piece) {
+    const card = this.toolCard({ id: piece.id, name: piece.name, arguments: "" });
+    this.stepsNode.append(card);
+    return card;
+  }
+
+  fillResult(card, piece) {
+    const success = piece.success !== false;
+    card.statusNode.className = success ? "badge badge-success tool-card-status" : "badge badge-danger tool-card-status";
+    card.statusNode.textContent = success ? t("succeeded") : t("failed");
+    card.classList.toggle("failed", !success);
+    card.dataset.result = success ? "success" : "failure";
+    card.resultNode.replaceChildren(el("div", { class: "tool-card-label", text: t("result") }), el("pre", { class: "tool-result", text: prettyJson(piece.content || "") }));
+  }
+
+  schedule(id) {
+    this.pending.add(id);
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => this.flush());
+  }
+
+  flush() {
+    this.frame = 0;
+    for (const id of this.pending) {
+      const step = this.steps.get(id);
+      if (step && step.body) renderMarkdown(step.body, step.content, { highlight: !this.node.classList.contains("live") });
+    }
+    this.pending.clear();
+    scrollToBottom();
+  }
+
+  loadSaved(message) {
+    for (const step of message.process_steps || []) this.addStep(step);
+    for (const step of this.steps.values()) if (step.body) renderMarkdown(step.body, step.content);
+    if (!this.steps.size && message.content) {
+      const body = el("div", { class: "md step" });
+      renderMarkdown(body, message.content);
+      this.stepsNode.append(body);
+    }
+    this.finish({ status: message.status, usage: message.usage, token_count: message.token_count, citations: message.citations, message_id: message.id, error: message.error });
+  }
+
+  finish({ status, usage, token_count, citations, message_id, error }) {
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.node.classList.remove("live");
+    this.stepsNode.classList.remove("cursor");
+    for (const step of this.steps.values()) {
+      if (step.body) renderMarkdown(step.body, step.content);
+    }
+    for (const card of this.cards.values()) {
+      if (!card.dataset.result) {
+        card.statusNode.textContent = t("status_interrupted");
+        card.statusNode.className = "badge badge-warning tool-card-status";
+      }
+    }
+    if (message_id) this.node.dataset.messageId = message_id;
+    this.node.dataset.status = status || "complete";
+    this.metaNode.replaceChildren();
+    if (status && status !== "complete" && status !== "streaming") {
+      const cls = status === "error" ? "badge badge-danger" : "badge badge-warning";
+      this.metaNode.append(el("span", { class: cls, text: t(`status_${status}`) }));
+    } else if (status === "streaming") this.metaNode.append(el("span", { class: "badge", text: t("status_streaming") }));
+    const total = (usage && usage.total_tokens) || token_count;
+    if (total) this.metaNode.append(el("span", { class: "usage", title: usage ? `prompt ${usage.prompt_tokens ?? "?"} · completion ${usage.completion_tokens ?? "?"}` : null, text: t("tokens", { n: total }) }));
+    if (status === "error" && error) this.showError(error);
+    if (citations && citations.length) this.showCitations(citations);
+  }
+
+  showCitations(citations) {
+    const list = el("div", { class: "citations", "aria-label": t("sources") }, el("div", { class: "citations-title", text: t("sources") }));
+    for (const [position, citation] of citations.entries()) {
+      const where = [citation.page ? t("page_n", { n: citation.page }) : "", citation.heading || ""].filter(Boolean).join(" · ");
+      list.append(
+        el(
+          "a",
+          { class: "citation", href: `/knowledge/?document=${encodeURIComponent(citation.document_id ?? "")}` },
+          el("div", { class: "citation-head" }, el("span", { class: "citation-index", text: `[${citation.index ?? position + 1}]` }), el("span", { class: "citation-name", text: citation.document_name || "" }), where ? el("span", { class: "citation-where", text: where }) : null),
+          citation.snippet ? el("div", { class: "citation-snippet", text: citation.snippet }) : null,
+        ),
+      );
+    }
+    this.extraNode.append(list);
+  }
+
+  showError(message, onRetry) {
+    const card = el("div", { class: "error-card", role: "alert" }, el("span", { class: "error-text", text: message }));
+    if (onRetry) card.append(el("button", { class: "btn btn-secondary btn-small", type: "button", onclick: onRetry, text: t("retry") }));
+    this.extraNode.append(card);
+  }
+}
+
+function renderMessages(messages) {
+  const nodes = [];
+  for (const message of messages) {
+    if (message.role === "user") nodes.push(userMessageNode(message.content));
+    else if (message.role === "assistant") {
+      const view = new AssistantView();
+      view.loadSaved(message);
+      nodes.push(view.node);
+    }
+  }
+  emptyNode.hidden = nodes.length > 0;
+  messagesNode.replaceChildren(emptyNode, ...nodes);
+  scrollToBottom(true);
+}
+
+// --- opening conversations ------------------------------------------------------------
+
+function newChat({ push = false } = {}) {
+  if (state.streaming) return;
+  state.current = null;
+  setTitle("");
+  renderMessages([]);
+  renderPicker();
+  if (push && location.pathname !== "/") history.pushState({}, "", "/");
+  renderSidebar();
+  setSidebarOpen(false);
+  input.focus();
+}
+
+async function openConversation(id, { push = false } = {}) {
+  if (state.streaming) return;
+  try {
+    const [conversation, data] = await Promise.all([get(`/api/conversations/${encodeURIComponent(id)}`), get(`/api/messages/?conversation_id=${encodeURIComponent(id)}`)]);
+    state.current = conversation;
+    setTitle(conversation.title);
+    renderMessages(data.messages || []);
+    thinkingToggle.checked = !!conversation.thinking_enabled || thinkingToggle.checked;
+    renderPicker();
+    if (push) history.pushState({ id }, "", `/c/${id}`);
+    renderSidebar();
+    setSidebarOpen(false);
+    if (conversation.agent_id) applyAgentTools(conversation.agent_id);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      toast(error.message, { error: true });
+      newChat({ push: true });
+    } else showError(error);
+  }
+}
+
+async function applyAgentTools(agentId) {
+  try {
+    const agent = await get(`/api/agents/${agentId}`);
+    if (agent.enabled_tools && agent.enabled_tools.length) {
+      state.enabledTools = new Set(agent.enabled_tools);
+      renderTools();
+    }
+  } catch {
+    /* the agent may be gone: keep the user's choice */
+  }
+}
+
+// --- sending and streaming --------------------------------------------------------------
+
+function setStreaming(streaming) {
+  composer.classList.toggle("streaming", !!streaming);
+  sendButton.setAttribute("aria-label", streaming ? t("stop") : t("send"));
+  sendButton.title = streaming ? t("stop") : t("send");
+  updateSendState();
+}
+
+function updateSendState() {
+  sendButton.disabled = !state.streaming && !input.value.trim();
+}
+
+function autosize() {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 240)}px`;
+}
+
+async function ensureConversation() {
+  if (state.current) {
+    const chosen = selectedModel();
+    const changes = {};
+    if (chosen.provider_id && (chosen.provider_id !== state.current.provider_id || chosen.model !== state.current.model)) Object.assign(changes, chosen);
+    if (thinkingToggle.checked !== !!state.current.thinking_enabled) changes.thinking_enabled = thinkingToggle.checked;
+    if (Object.keys(changes).length) state.current = await put(`/api/conversations/${state.current.id}`, changes);
+    return state.current;
+  }
+  const conversation = await post("/api/conversations/", { ...selectedModel(), thinking_enabled: thinkingToggle.checked });
+  state.current = conversation;
+  state.conversations.unshift(conversation);
+  history.pushState({ id: conversation.id }, "", `/c/${conversation.id}`);
+  renderSidebar();
+  return conversation;
+}
+
+async function send(text) {
+  if (state.streaming || !text.trim()) return;
+  state.lastUserText = text;
+  let conversation;
+  try {
+    conversation = await ensureConversation();
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  emptyNode.hidden = true;
+  messagesNode.append(userMessageNode(text));
+  const view = new AssistantView({ live: true });
+  messagesNode.append(view.node);
+  scrollToBottom(true);
+
+  const controller = new AbortController();
+  state.streaming = { controller, conversationId: conversation.id, stopRequested: false, view };
+  setStreaming(true);
+  let finished = false;
+  try {
+    const response = await request("/api/messages/stream", {
+      method: "POST",
+      body: { conversation_id: conversation.id, content: text, thinking_enabled: thinkingToggle.checked, enabled_tools: [...state.enabledTools] },
+      signal: controller.signal,
+    });
+    for await (const { event, data } of readEvents(response)) {
+      if (event === "process_step" && data && data.step) view.apply(data.step);
+      else if (event === "done") {
+        finished = true;
+        view.finish(data);
+      } else if (event === "error") {
+        finished = true;
+        view.finish({ status: "error", message_id: data && data.message_id });
+        view.showError((data && data.content) || t("unexpected_error"), () => retry(view));
+      }
+    }
+    if (!finished) view.finish({ status: state.streaming.stopRequested ? "stopped" : "interrupted" });
+  } catch (error) {
+    if (error.name === "AbortError") view.finish({ status: "stopped" });
+    else {
+      view.finish({ status: "error" });
+      view.showError(error.message || t("unexpected_error"), () => retry(view));
+    }
+  } finally {
+    state.streaming = null;
+    setStreaming(false);
+    scrollToBottom();
+    refreshAfterReply(conversation.id);
+  }
+}
+
+function retry(view) {
+  view.node.querySelectorAll(".error-card").forEach((node) => node.remove());
+  send(state.lastUserText);
+}
+
+async function refreshAfterReply(conversationId) {
+  // The title is generated after the first reply; look again shortly after.
+  for (const delay of [0, 1500, 4000]) {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    try {
+      const conversation = await get(`/api/conversations/${conversationId}`);
+      const index = state.conversations.findIndex((c) => c.id === conversationId);
+      if (index >= 0) state.conversations.splice(index, 1);
+      state.conversations.unshift(conversation);
+      if (state.current && state.current.id === conversationId) {
+        state.current = conversation;
+        setTitle(conversation.title);
+      }
+      renderSidebar();
+      if (conversation.title) break;
+    } catch {
+      return;
+    }
+  }
+}
+
+/** Stop: ask the server to stop the reply (saved as "stopped"); abort the fetch if it cannot. */
+async function stop() {
+  const streaming = state.streaming;
+  if (!streaming || streaming.stopRequested) return;
+  streaming.stopRequested = true;
+  try {
+    const data = await get(`/api/messages/?conversation_id=${encodeURIComponent(streaming.conversationId)}&limit=1`);
+    const last = (data.messages || []).at(-1);
+    if (last && last.role === "assistant" && last.status === "streaming") {
+      await post(`/api/messages/${last.id}/stop`);
+      // The stream ends with `done` (status stopped); abort if it does not end soon.
+      setTimeout(() => state.streaming === streaming && streaming.controller.abort(), 8000);
+      return;
+    }
+  } catch (error) {
+    console.warn("stop endpoint failed, aborting the stream", error);
+  }
+  streaming.controller.abort();
+}
+
+// --- wiring ---------------------------------------------------------------------------
+
+composer.addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (state.streaming) {
+    stop();
+    return;
+  }
+  const text = input.value;
+  if (!text.trim()) return;
+  input.value = "";
+  autosize();
+  updateSendState();
+  send(text);
+});
+
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+    event.preventDefault();
+    composer.requestSubmit();
+  }
+});
+input.addEventListener("input", () => {
+  autosize();
+  updateSendState();
+});
+
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  if (!toolsPanel.hidden) {
+    setToolsOpen(false);
+    toolsButton.focus();
+  } else if (state.streaming) {
+    event.preventDefault();
+    stop();
+  } else if (sidebar.classList.contains("open")) setSidebarOpen(false);
+});
+
+document.getElementById("new-chat").addEventListener("click", () => newChat({ push: true }));
+searchInput.addEventListener("input", renderSidebar);
+sidebarToggle.addEventListener("click", () => setSidebarOpen(!sidebar.classList.contains("open")));
+scrim.addEventListener("click", () => setSidebarOpen(false));
+toolsButton.addEventListener("click", (event) => {
+  event.stopPropagation();
+  setToolsOpen(toolsPanel.hidden);
+});
+document.addEventListener("click", (event) => {
+  if (!toolsPanel.hidden && !toolsPanel.contains(event.target)) setToolsOpen(false);
+});
+thinkingToggle.addEventListener("change", () => localStorage.setItem("luxx.thinking", thinkingToggle.checked ? "1" : "0"));
+modelPicker.addEventListener("change", async () => {
+  localStorage.setItem("luxx.model", modelPicker.value);
+  if (state.current && !state.streaming) {
+    try {
+      state.current = await put(`/api/conversations/${state.current.id}`, selectedModel());
+    } catch (error) {
+      showError(error);
+    }
+  }
+});
+window.addEventListener("popstate", () => {
+  const match = location.pathname.match(/^\/c\/([^/]+)/);
+  if (match) openConversation(decodeURIComponent(match[1]));
+  else newChat();
+});
+
+async function init() {
+  updateSendState();
+  await Promise.all([loadProviders(), loadTools(), loadConversations()]);
+  const initial = root.dataset.conversationId;
+  if (initial) await openConversation(initial);
+  else input.focus();
+  root.dataset.ready = "true";
+}
+
+init();
