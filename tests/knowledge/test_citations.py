@@ -35,6 +35,7 @@ def test_a_chat_with_an_agent_that_has_documents_cites_them(live_url: str, fake_
         f"{live_url}/api/messages/stream",
         json={"conversation_id": conversation_id, "content": "How many days do I have to return an item?"},
         headers=headers,
+        timeout=30,
     ) as r:
         events = parse_sse(r.read().decode())
 
@@ -68,7 +69,7 @@ def test_an_agent_without_documents_gets_no_sources(live_url: str, fake_llm: Any
     conversation_id = httpx.post(f"{live_url}/api/conversations/", json={"agent_id": agent.pk}, headers=headers).json()["data"]["id"]
 
     with httpx.stream(
-        "POST", f"{live_url}/api/messages/stream", json={"conversation_id": conversation_id, "content": "hi"}, headers=headers
+        "POST", f"{live_url}/api/messages/stream", json={"conversation_id": conversation_id, "content": "hi"}, headers=headers, timeout=30
     ) as r:
         events = parse_sse(r.read().decode())
 
