@@ -30,7 +30,7 @@ def test_a_v1_conversation_streams_token_and_done_lines(live_url: str, user: Any
     conversation_id = created["data"]["id"]
 
     with httpx.stream(
-        "POST", f"{live_url}/api/v1/conversations/{conversation_id}/messages", json={"content": "你好"}, headers=headers
+        "POST", f"{live_url}/api/v1/conversations/{conversation_id}/messages", json={"content": "你好"}, headers=headers, timeout=30
     ) as response:
         text = response.read().decode()
 
@@ -56,7 +56,7 @@ def test_a_v1_upstream_failure_is_an_error_line(live_url: str, token: str, agent
     conversation_id = httpx.post(f"{live_url}/api/v1/conversations", json={"agent_id": agent.pk}, headers=headers).json()["data"]["id"]
 
     with httpx.stream(
-        "POST", f"{live_url}/api/v1/conversations/{conversation_id}/messages", json={"content": "hi"}, headers=headers
+        "POST", f"{live_url}/api/v1/conversations/{conversation_id}/messages", json={"content": "hi"}, headers=headers, timeout=30
     ) as response:
         events = parse_sse(response.read().decode())
 
