@@ -6,9 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
-from fakellm import Scenario
 
 from agents.models import Agent, Provider
+from fakellm import Scenario
 from tests.support.factories import access_token_for, api_client_for, make_user
 from tests.support.sse import parse_sse
 
