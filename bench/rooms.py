@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -40,7 +41,8 @@ async def read_events(response: aiohttp.ClientResponse, seen: dict[str, float], 
             kind = next((line[7:] for line in lines if line.startswith("event: ")), "")
             data = next((line[6:] for line in lines if line.startswith("data: ")), "")
             if kind == "message_chunk":
-                seen.setdefault(data, now)
+                chunk_event = json.loads(data)
+                seen.setdefault(f"{chunk_event['id']}:{len(chunk_event['accumulated'])}", now)
             if kind in done_on:
                 return
 
