@@ -107,6 +107,11 @@ class PageErrors(list):
     """Uncaught script errors of a page; a test ends by asserting there were none."""
 
 
+def _track_errors(page: Any) -> None:
+    page.errors = PageErrors()
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+
+
 @pytest.fixture
 def new_page(browser: Any, server_url: str) -> Iterator[Any]:
     contexts = []
@@ -117,10 +122,8 @@ def new_page(browser: Any, server_url: str) -> Iterator[Any]:
         )
         context.set_default_timeout(15_000)
         contexts.append(context)
-        page = context.new_page()
-        page.errors = PageErrors()
-        page.on("pageerror", lambda error: page.errors.append(str(error)))
-        return page
+        context.on("page", _track_errors)
+        return context.new_page()
 
     yield make
     for context in contexts:

@@ -1,0 +1,140 @@
+"""Agents and rooms in the browser: two agents from the agents page, a room that streams
+its transcript in both colours, stop and resume, and a second tab following live."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from fakellm import Scenario
+from tests.e2e.conftest import add_fake_provider, register, unique
+
+pytestmark = pytest.mark.e2e
+
+AGENTS = [("Ada", "Software architect", "#10b981"), ("Bo", "QA engineer", "#f59e0b")]
+
+
+def create_agent_in_ui(page: Any, name: str, role: str, color: str) -> None:
+    page.get_by_role("button", name="New agent").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Name").fill(name)
+    dialog.get_by_label("Role").fill(role)
+    dialog.get_by_label("Colour").fill(color)
+    dialog.get_by_label("System prompt").fill(f"You are {name}, a careful {role}.")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator(".agent-card", has_text=name)).to_be_visible()
+
+
+def transcript(page: Any) -> dict[str, tuple[str, str]]:
+    return page.eval_on_selector_all(
+        ".room-msg",
+        "nodes => Object.fromEntries(nodes.map(n => [n.dataset.messageId, [n.dataset.sender, n.querySelector('.md').innerText.trim()]]))",
+    )
+
+
+def test_two_agents_discuss_in_a_room_that_stops_resumes_and_is_observed(page: Any, fake_llm: Any) -> None:
+    # Given two agents made on the agents page
+    register(page)
+    add_fake_provider(page, fake_llm)
+    page.goto("/agents/")
+    expect(page.locator("#agents")).to_have_attribute("data-ready", "true")
+    for name, role, color in AGENTS:
+        create_agent_in_ui(page, name, role, color)
+
+    # And a room with both, two rounds (a room's turns take the scripted replies in order)
+    task = unique("Design the rooms API ")
+    fake_llm.script(
+        Scenario(tokens=240, tokens_per_second=30),
+        Scenario(text="Bo checks the edge cases of round one."),
+        Scenario(text="Ada sums up round two."),
+        Scenario(text="Bo agrees and closes."),
+    )
+    page.goto("/rooms/")
+    page.get_by_role("button", name="New room").click()
+    page.get_by_label("Title").fill("Rooms API review")
+    page.get_by_label("Task").fill(task)
+    page.get_by_label("Rounds").fill("2")
+    for name, _, _ in AGENTS:
+        page.locator("#rf-templates label", has_text=name).locator("input").check()
+    page.get_by_role("button", name="Create room").click()
+    expect(page.locator("#room-title")).to_have_text("Rooms API review")
+    room_url = page.url
+    assert re.search(r"/rooms/room_[a-z0-9]+$", room_url)
+
+    # And a second tab is watching the same room
+    observer = page.context.new_page()
+    observer.goto(room_url)
+    expect(observer.locator("#rooms")).to_have_attribute("data-ready", "true")
+
+    # When the room starts, the first speaker's reply streams chunk by chunk
+    page.get_by_role("button", name="Start").click()
+    ada = page.locator(".room-msg[data-sender=Ada]").first
+    expect(ada.locator(".md")).to_contain_text("word3")
+    early = len(ada.locator(".md").inner_text().split())
+    expect(ada.locator(".md")).to_contain_text(f"word{early + 10}")
+    expect(page.locator(".round-marker")).to_have_text(["Round 1"])
+    expect(observer.locator(".room-msg[data-sender=Ada] .md")).to_contain_text(f"word{early + 10}")
+
+    # And it is stopped mid-way
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator("#room-status")).to_have_attribute("data-status", "paused", timeout=15_000)
+    expect(page.get_by_role("button", name="Resume")).to_be_enabled()
+    expect(observer.locator("#room-status")).to_have_attribute("data-status", "paused")
+    assert "word239" not in ada.locator(".md").inner_text()
+
+    # Then resuming runs it to the end
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator("#room-status")).to_have_attribute("data-status", "completed", timeout=30_000)
+    expect(page.locator(".room-notice", has_text="The discussion is complete.")).to_be_visible()
+    expect(page.locator(".round-marker")).to_have_text(["Round 1", "Round 2"])
+    expect(page.locator(".room-msg[data-sender=Bo]").first).to_contain_text("Bo checks the edge cases")
+
+    # And each speaker has its colour
+    assert page.eval_on_selector(".room-msg[data-sender=Ada]", "n => n.style.getPropertyValue('--speaker')") == "#10b981"
+    assert page.eval_on_selector(".room-msg[data-sender=Bo]", "n => n.style.getPropertyValue('--speaker')") == "#f59e0b"
+    expect(page.locator(".room-msg[data-sender=Ada] .room-msg-name").first).to_have_css("color", "rgb(16, 185, 129)")
+
+    # And the observing tab saw the same messages, live
+    expect(observer.locator("#room-status")).to_have_attribute("data-status", "completed", timeout=15_000)
+    expect(observer.locator(".room-msg")).to_have_count(page.locator(".room-msg").count())
+    assert transcript(observer) == transcript(page)
+
+    # And a reload shows the stored transcript
+    page.reload()
+    expect(page.locator("#rooms")).to_have_attribute("data-ready", "true")
+    assert transcript(page) == transcript(observer)
+
+    # When it is reset, the transcript is cleared
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Reset").click()
+    expect(page.locator(".room-msg")).to_have_count(0)
+    expect(page.locator("#room-status")).to_have_attribute("data-status", "idle")
+    assert page.errors == [] and observer.errors == []
+
+
+def test_an_agent_failure_shows_an_error_card_and_the_room_goes_on(page: Any, fake_llm: Any) -> None:
+    register(page)
+    provider = add_fake_provider(page, fake_llm)
+    task = unique("Failing task ")
+    fake_llm.script(Scenario(text="Ada speaks."), *[Scenario(fault="500")] * 4, Scenario(text="Cy speaks."))
+    room = page.evaluate(
+        """async ([task, providerId]) => {
+            const token = document.querySelector('meta[name="csrf-token"]').content;
+            const agents = ["Ada", "Bo", "Cy"].map((name, i) => ({name, role: "member", provider_id: providerId, model: "fake-model",
+                                                                  color: ["#10b981", "#f59e0b", "#2563eb"][i]}));
+            const r = await fetch("/api/chat-rooms/", {method: "POST", headers: {"Content-Type": "application/json", "X-CSRFToken": token},
+                                                       body: JSON.stringify({title: "Faults", task, max_rounds: 1, agents})});
+            return (await r.json()).data;
+        }""",
+        [task, provider["id"]],
+    )
+    page.goto(f"/rooms/{room['id']}")
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#room-status")).to_have_attribute("data-status", "completed", timeout=60_000)
+    expect(page.locator(".room-error")).to_contain_text("Bo could not answer")
+    expect(page.locator(".room-msg[data-sender=Cy]")).to_contain_text("Cy speaks.")
+    assert page.errors == []
