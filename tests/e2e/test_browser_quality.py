@@ -1,0 +1,175 @@
+"""Quality in the browser: script injection renders as text everywhere, the Chinese UI,
+and a phone-sized viewport without horizontal scrolling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from fakellm import Scenario
+from tests.e2e.conftest import PASSWORD, add_fake_provider, api, register, unique
+
+pytestmark = pytest.mark.e2e
+
+IMG = '<img src=x onerror="window.__xss=1">'
+SCRIPT = "<script>window.__xss=1</script>"
+PAYLOAD = f"{IMG} {SCRIPT}"
+
+
+def assert_no_script_ran(page: Any) -> None:
+    page.wait_for_timeout(300)  # let any injected image fail to load
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    # Sanitized Markdown may keep a harmless <img src=x>, but never a handler or a script.
+    assert page.evaluate("document.querySelectorAll('[onerror]').length") == 0
+    assert page.evaluate("[...document.scripts].some(s => s.textContent.includes('__xss'))") is False
+
+
+def test_script_injection_renders_as_text(page: Any, fake_llm: Any) -> None:
+    register(page)
+    provider = add_fake_provider(page, fake_llm)
+
+    # A message and a reply that both carry HTML and a javascript: link
+    marker = unique("xss")
+    fake_llm.script(Scenario(text=f"Echo: {PAYLOAD} [click](javascript:window.__xss=1) `{IMG}`"), match=marker)
+    page.goto("/")
+    expect(page.locator("#chat")).to_have_attribute("data-ready", "true")
+    page.get_by_role("textbox", name="Message").fill(f"{PAYLOAD} {marker}")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    reply = page.locator("[data-role=assistant]").last
+    expect(reply).to_have_attribute("data-status", "complete")
+    expect(page.locator(".message-user .bubble").last).to_contain_text(IMG)
+    expect(page.locator(".message-user .bubble").last).to_contain_text(SCRIPT)
+    expect(reply.locator("code")).to_contain_text(IMG)
+    assert reply.locator("a[href^=javascript]").count() == 0
+    assert_no_script_ran(page)
+
+    # A conversation title
+    conversation_id = page.url.rsplit("/", 1)[-1]
+    item = page.locator(f".conv-item[data-id={conversation_id}]")
+    item.hover()
+    item.get_by_role("button", name="Rename").click()
+    page.locator(".conv-rename").fill(PAYLOAD)
+    page.locator(".conv-rename").press("Enter")
+    expect(page.locator(f".conv-item[data-id={conversation_id}] a")).to_have_text(PAYLOAD)
+    expect(page.locator("#chat-title")).to_have_text(PAYLOAD)
+    page.reload()
+    expect(page.locator("#chat-title")).to_have_text(PAYLOAD)
+    assert_no_script_ran(page)
+
+    # An agent name and role
+    agent = api(page, "POST", "/api/agents/", {"name": PAYLOAD[:100], "role": SCRIPT, "color": "#123456"})
+    page.goto("/agents/")
+    expect(page.locator(".agent-card .agent-name")).to_have_text(agent["name"])
+    assert_no_script_ran(page)
+
+    # A room title, task and an inline agent's name, through a whole run
+    fake_llm.script(Scenario(text=f"I say {PAYLOAD}"))
+    room = api(
+        page,
+        "POST",
+        "/api/chat-rooms/",
+        {
+            "title": PAYLOAD,
+            "task": PAYLOAD,
+            "max_rounds": 1,
+            "agents": [{"name": IMG, "provider_id": provider["id"], "model": "fake-model", "color": "#10b981"}],
+        },
+    )
+    page.goto(f"/rooms/{room['id']}")
+    expect(page.locator("#room-title")).to_have_text(PAYLOAD)
+    expect(page.locator(".task-card-text")).to_have_text(PAYLOAD)
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#room-status")).to_have_attribute("data-status", "completed", timeout=20_000)
+    expect(page.locator(".room-msg-name").first).to_have_text(IMG)
+    expect(page.locator(".list-item-title").first).to_have_text(PAYLOAD)
+    assert_no_script_ran(page)
+
+    # A document name
+    page.goto("/knowledge/")
+    expect(page.locator("#knowledge")).to_have_attribute("data-ready", "true")
+    page.locator("#file-input").set_input_files(
+        [{"name": f"{IMG}.md", "mimeType": "text/markdown", "buffer": b"# Notes\n\nSome harmless notes about onerror handlers."}]
+    )
+    expect(page.locator("#document-rows tr[data-status]")).to_have_count(1, timeout=20_000)
+    name = page.locator("#document-rows .name-cell").inner_text()
+    assert "<img" in name or "img" in name
+    page.get_by_role("searchbox", name="Search the knowledge base").fill("harmless notes")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator(".result").first).to_be_visible()
+    assert_no_script_ran(page)
+    assert page.errors == []
+
+
+def test_the_chinese_ui_has_chinese_labels_and_a_switch_back_to_english(new_page: Any, fake_llm: Any) -> None:
+    # Given a browser whose language is Chinese
+    page = new_page(locale="zh-CN")
+    page.goto("/register/")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+    expect(page.get_by_role("heading", level=1)).to_have_text("创建账户")
+    username = unique("zh")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("电子邮箱").fill(f"{username}@example.com")
+    page.get_by_label("密码", exact=True).fill(PASSWORD)
+    page.get_by_label("确认密码").fill(PASSWORD)
+    page.get_by_role("button", name="创建账户").click()
+    page.wait_for_url("**/")
+
+    # Then the navigation, the page and the scripts' strings are in Chinese
+    nav = page.get_by_role("navigation", name="主导航")
+    for label in ("聊天", "智能体", "聊天室", "知识库", "设置"):
+        expect(nav.get_by_role("link", name=label, exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="新对话")).to_be_visible()
+    expect(page.locator("#provider-banner")).to_contain_text("还没有模型提供方")
+    expect(page.locator(".conv-empty")).to_have_text("还没有对话。")
+    page.goto("/settings/")
+    expect(page.get_by_role("heading", name="模型提供方")).to_be_visible()
+    page.goto("/knowledge/")
+    expect(page.get_by_role("heading", name="上传文档")).to_be_visible()
+    page.goto("/rooms/")
+    expect(page.get_by_role("button", name="新建聊天室")).to_be_visible()
+    page.goto("/agents/")
+    expect(page.get_by_role("button", name="新建智能体")).to_be_visible()
+
+    # When the language switch picks English, the UI follows
+    page.locator("#lang-rail").select_option("en")
+    page.wait_for_load_state()
+    expect(page.get_by_role("button", name="New agent")).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    assert page.errors == []
+
+
+def test_a_phone_sized_viewport_has_no_horizontal_scroll(new_page: Any, fake_llm: Any) -> None:
+    page = new_page(width=375, height=812)
+    register(page)
+    add_fake_provider(page, fake_llm)
+    long_word = "x" * 300
+    marker = unique("wide")
+    fake_llm.script(
+        Scenario(
+            text=f"A long line: {long_word}\n\n```python\nprint('{'y' * 200}')\n```\n\n"
+            f"| a | b | c |\n|---|---|---|\n| {long_word} | 2 | 3 |"
+        ),
+        match=marker,
+    )
+    page.goto("/")
+    expect(page.locator("#chat")).to_have_attribute("data-ready", "true")
+    page.get_by_role("textbox", name="Message").fill(f"{long_word} {marker}")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    expect(page.locator("[data-role=assistant]").last).to_have_attribute("data-status", "complete")
+
+    def no_horizontal_scroll() -> None:
+        width = page.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
+        assert width <= 375, f"{page.url} is {width}px wide"
+
+    no_horizontal_scroll()
+    # The conversation list opens as a drawer
+    page.get_by_role("button", name="Show conversations").click()
+    expect(page.locator("#conv-sidebar")).to_be_in_viewport()
+    no_horizontal_scroll()
+    for path in ("/agents/", "/rooms/", "/knowledge/", "/settings/"):
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        no_horizontal_scroll()
+    assert page.errors == []
