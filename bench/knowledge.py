@@ -196,7 +196,7 @@ def filler(rng: random.Random, words: int = 70) -> str:
     return f"{english} {chinese}"
 
 
-def child(chunks: int, database: str) -> dict[str, object]:
+def child(chunks: int, database: str, queries: int) -> dict[str, object]:
     """Runs inside a fresh process configured for one database."""
     import django
 
@@ -225,7 +225,7 @@ def child(chunks: int, database: str) -> dict[str, object]:
     total = Chunk.objects.count()
 
     timings = []
-    for _ in range(200):
+    for _ in range(queries):
         words = [rng.choice(EN_WORDS), rng.choice(EN_WORDS), rng.choice(ZH_WORDS)]
         query = " ".join(words)
         begin = time.perf_counter()
@@ -249,13 +249,13 @@ def child(chunks: int, database: str) -> dict[str, object]:
         "chunks": total,
         "ingest_chunks_per_s": round(total / ingest_seconds, 1),
         "search_p50_ms": round(statistics.median(timings) * 1000, 2),
-        "search_p99_ms": round(timings[int(len(timings) * 0.99) - 1] * 1000, 2),
+        "search_p99_ms": round(timings[max(0, int(len(timings) * 0.99) - 1)] * 1000, 2),
         "index_mb": round(size / 1e6, 1),
         "recall_at_5": f"{hits}/{len(planted)}",
     }
 
 
-def run_one(chunks: int, database: str) -> dict[str, object]:
+def run_one(chunks: int, database: str, queries: int) -> dict[str, object]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "luxx.settings", "LUXX_DATA_DIR": tempfile.mkdtemp(prefix="luxx-bench-kb-")}
     env.pop("REDIS_URL", None)
     env.pop("DATABASE_URL", None)
@@ -269,7 +269,12 @@ def run_one(chunks: int, database: str) -> dict[str, object]:
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
         output = subprocess.run(
-            [sys.executable, __file__, "--child", str(chunks), database], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+            [sys.executable, __file__, "--child", str(chunks), database, str(queries)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         return json.loads(output.strip().splitlines()[-1])
     finally:
@@ -281,18 +286,19 @@ def run_one(chunks: int, database: str) -> dict[str, object]:
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
         sys.path.insert(0, str(ROOT))
-        print(json.dumps(child(int(sys.argv[2]), sys.argv[3])))
+        print(json.dumps(child(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
+    parser.add_argument("--queries", type=int, default=200, help="timed searches per run")
     args = parser.parse_args()
     print(f"{'database':>9} {'chunks':>7} {'ingest/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'index MB':>8} {'recall@5':>9}")
     for chunks in args.chunks:
         for database in args.databases:
-            row = run_one(chunks, database)
+            row = run_one(chunks, database, args.queries)
             print(
                 f"{row['database']:>9} {row['chunks']:>7} {row['ingest_chunks_per_s']:>9} {row['search_p50_ms']:>7} "
                 f"{row['search_p99_ms']:>7} {row['index_mb']:>8} {row['recall_at_5']:>9}",
