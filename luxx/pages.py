@@ -108,7 +108,7 @@ JS_STRINGS: dict[str, Any] = {
     "status_processing": _("Processing"),
     "status_ready": _("Ready"),
     "uploading": _("Uploading…"),
-    "chunks_n": _("{n} chunks"),
+    "chunks_n": _("Chunks: {n}"),
     "no_results": _("Nothing found."),
     "score": _("score {n}"),
     "all_documents": _("All documents"),

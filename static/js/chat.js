@@ -531,6 +531,7 @@ async function ensureConversation() {
   const conversation = await post("/api/conversations/", { ...selectedModel(), thinking_enabled: thinkingToggle.checked });
   state.current = conversation;
   state.conversations.unshift(conversation);
+  setTitle(conversation.title);
   history.pushState({ id: conversation.id }, "", `/c/${conversation.id}`);
   renderSidebar();
   return conversation;

@@ -72,10 +72,11 @@ function providerCard(provider) {
     testResult.textContent = t("testing");
     try {
       const result = await post(`/api/providers/${provider.id}/test`);
-      testResult.className = result.success ? "test-result badge badge-success" : "test-result badge badge-danger";
-      testResult.textContent = `${result.success ? "✓" : "✗"} HTTP ${result.status_code}${result.response_body ? ": " + result.response_body.slice(0, 160) : ""}`;
+      testResult.className = result.success ? "test-result test-ok" : "test-result test-fail";
+      testResult.textContent = `${result.success ? "✓" : "✗"} HTTP ${result.status_code}${result.response_body ? " · " + result.response_body.slice(0, 90) : ""}`;
+      testResult.title = result.response_body || "";
     } catch (error) {
-      testResult.className = "test-result badge badge-danger";
+      testResult.className = "test-result test-fail";
       testResult.textContent = error.message;
     } finally {
       testButton.disabled = false;

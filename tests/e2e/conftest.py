@@ -15,6 +15,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server_url() -> Iterator[str]:
+@contextmanager
+def running_server() -> Iterator[str]:
+    """Migrate a fresh SQLite database in a throw-away data directory, then serve Luxx
+    with daphne on a free port; yield its URL and stop it at the end."""
     data_dir = tempfile.mkdtemp(prefix="luxx-e2e-")
     # The code sandbox runs as an unprivileged uid that must reach the workspaces below.
     Path(data_dir).chmod(0o711)
@@ -89,6 +92,12 @@ def server_url() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    with running_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
