@@ -2,8 +2,13 @@
 
 20 rooms of 3 agents x 3 rounds run at the same time against the fake LLM (every turn
 scripted at TOKENS tokens and RATE tokens/s). Prints the total wall time against the sum
-of the scripted time, and how much later an observer (GET /events) sees each chunk than
-the client that started the room (p50/p99).
+of the scripted time; the delay from a chunk leaving the fake LLM to reaching the client
+that started the room (POST /start) and an observer (GET /events), p50/p99; and how much
+later the observer sees each chunk than the starter.
+
+The fake LLM runs in a child process whose chunks carry the moment they are written
+(time.perf_counter, CLOCK_MONOTONIC: one clock for every process of the machine), so
+each delay is measured on the chunk itself.
 
     .venv/bin/python bench/rooms.py [--rooms 20] [--server daphne|uvicorn]
 """
@@ -28,9 +33,28 @@ from stream import free_port, percentile, wait_http
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 TOKENS, RATE, AGENTS, ROUNDS = 40, 40.0, 3, 3
+STAMP = "ts"
 
 
-async def read_events(response: aiohttp.ClientResponse, seen: dict[str, float], done_on: set[str]) -> None:
+def serve_stamping_fake_llm(port: int) -> None:
+    """The fake LLM, with every scripted ``ts`` token replaced by its send time."""
+    sys.path.insert(0, str(ROOT))
+    import fakellm.openai_protocol as protocol
+    from fakellm import FakeLLM
+
+    plain = protocol._chunk
+
+    def stamped(base: dict, delta: dict, finish_reason: str | None = None) -> bytes:
+        content = delta.get("content")
+        if content and content.strip() == STAMP:
+            delta = {**delta, "content": content.replace(STAMP, f"{time.perf_counter():.6f}")}
+        return plain(base, delta, finish_reason)
+
+    protocol._chunk = stamped
+    FakeLLM(port=port).serve_forever()
+
+
+async def read_events(response: aiohttp.ClientResponse, seen: dict[str, float], done_on: set[str], from_llm: list[float]) -> None:
     buffer = b""
     async for chunk in response.content.iter_any():
         now = time.perf_counter()
@@ -43,36 +67,43 @@ async def read_events(response: aiohttp.ClientResponse, seen: dict[str, float], 
             if kind == "message_chunk":
                 chunk_event = json.loads(data)
                 seen.setdefault(f"{chunk_event['id']}:{len(chunk_event['accumulated'])}", now)
+                from_llm.append(now - float(chunk_event["content"]))
             if kind in done_on:
                 return
 
 
-async def run(base: str, token: str, room_ids: list[str]) -> tuple[float, list[float]]:
+async def run(base: str, token: str, room_ids: list[str]) -> tuple[float, list[float], list[float], list[float]]:
     headers = {"Authorization": f"Bearer {token}"}
     delays: list[float] = []
+    to_starter: list[float] = []
+    to_observer: list[float] = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=900)) as session:
 
         async def one(room_id: str) -> None:
             starter: dict[str, float] = {}
             observer: dict[str, float] = {}
             async with session.get(f"{base}/api/chat-rooms/{room_id}/events", headers=headers) as watch:
-                watcher = asyncio.create_task(read_events(watch, observer, {"room_completed", "room_paused", "error"}))
+                watcher = asyncio.create_task(read_events(watch, observer, {"room_completed", "room_paused", "error"}, to_observer))
                 await asyncio.sleep(0.2)
                 async with session.post(f"{base}/api/chat-rooms/{room_id}/start", headers=headers) as response:
-                    await read_events(response, starter, {"room_completed", "room_paused", "error"})
+                    await read_events(response, starter, {"room_completed", "room_paused", "error"}, to_starter)
                 await asyncio.wait_for(watcher, 30)
             delays.extend(observer[key] - starter[key] for key in starter if key in observer)
 
         started = time.perf_counter()
         await asyncio.gather(*(one(room_id) for room_id in room_ids))
-        return time.perf_counter() - started, delays
+        return time.perf_counter() - started, delays, to_starter, to_observer
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rooms", type=int, default=20)
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    parser.add_argument("--serve-fake-llm", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_fake_llm:
+        serve_stamping_fake_llm(args.serve_fake_llm)
+        return
 
     data_dir = tempfile.mkdtemp(prefix="luxx-bench-rooms-")
     os.chmod(data_dir, 0o711)
@@ -81,7 +112,7 @@ def main() -> None:
     env.pop("REDIS_URL", None)
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     llm_port, app_port = free_port(), free_port()
-    llm = subprocess.Popen([PYTHON, "manage.py", "fakellm", "--port", str(llm_port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    llm = subprocess.Popen([PYTHON, __file__, "--serve-fake-llm", str(llm_port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     if args.server == "daphne":
         command = [str(Path(PYTHON).parent / "daphne"), "-b", "127.0.0.1", "-p", str(app_port), "luxx.asgi:application"]
     else:
@@ -113,15 +144,17 @@ def main() -> None:
                 room.agents.create(name=f"Agent{seat}", model="fake", turn_order=seat)
             room_ids.append(room.pk)
         turns = args.rooms * AGENTS * ROUNDS
-        httpx.post(f"{llm_base}/_fake/script", json={"scenarios": [{"tokens": TOKENS, "tokens_per_second": RATE}] * turns})
-        wall, delays = asyncio.run(run(base, access_token_for(user), room_ids))
+        text = " ".join([STAMP] * TOKENS)
+        httpx.post(f"{llm_base}/_fake/script", json={"scenarios": [{"text": text, "tokens_per_second": RATE}] * turns})
+        wall, delays, to_starter, to_observer = asyncio.run(run(base, access_token_for(user), room_ids))
         scripted_per_room = AGENTS * ROUNDS * TOKENS / RATE
         print(f"{args.rooms} rooms x {AGENTS} agents x {ROUNDS} rounds, {TOKENS} tokens at {RATE:g}/s per turn, one {args.server} process")
         print(f"wall time {wall:.1f} s; scripted time {scripted_per_room:.1f} s per room, {scripted_per_room * args.rooms:.0f} s summed")
-        print(
-            f"observer delay behind the starter over {len(delays)} chunks: "
-            f"p50 {percentile(delays, 50) * 1000:.1f} ms, p99 {percentile(delays, 99) * 1000:.1f} ms"
-        )
+        for label, values in (("fake LLM -> starter", to_starter), ("fake LLM -> observer", to_observer), ("observer - starter", delays)):
+            print(
+                f"{label:>21}: {len(values)} chunks, p50 {percentile(values, 50) * 1000:.1f} ms, "
+                f"p99 {percentile(values, 99) * 1000:.1f} ms, max {max(values) * 1000:.1f} ms"
+            )
     finally:
         for process in (server, llm):
             process.terminate()

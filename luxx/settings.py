@@ -331,14 +331,25 @@ LOGGING = {
 
 # --- rooms / observers ------------------------------------------------------------------
 
-EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
+# A room's events are kept for Last-Event-ID replay in Redis when REDIS_URL is set
+# (shared by every process, with the library's pub/sub across them), else in memory (one
+# process); see rooms/eventstream.py. Replay reaches back ROOM_EVENTS_TTL seconds after a
+# room's last event and at most ROOM_EVENTS_MAX events.
+EVENTSTREAM_STORAGE_CLASS = "rooms.eventstream.MemoryEventStorage"
 EVENTSTREAM_CHANNELMANAGER_CLASS = "rooms.eventstream.RoomChannelManager"
+ROOM_EVENTS_TTL = env_int("LUXX_ROOM_EVENTS_TTL", 3600, minimum=60, maximum=7 * 86400)
+ROOM_EVENTS_MAX = env_int("LUXX_ROOM_EVENTS_MAX", 20_000, minimum=100, maximum=1_000_000)
 if REDIS_URL:
+    from urllib.parse import unquote as _unquote
     from urllib.parse import urlsplit as _urlsplit
 
     _redis = _urlsplit(REDIS_URL)
+    EVENTSTREAM_STORAGE_CLASS = "rooms.eventstream.RedisEventStorage"
     EVENTSTREAM_REDIS = {
         "host": _redis.hostname or "127.0.0.1",
         "port": _redis.port or 6379,
         "db": int((_redis.path or "/0").lstrip("/") or 0),
+        "username": _unquote(_redis.username) if _redis.username else None,
+        "password": _unquote(_redis.password) if _redis.password else None,
+        "ssl": _redis.scheme == "rediss",
     }

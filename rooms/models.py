@@ -33,6 +33,9 @@ class ChatRoom(models.Model):
     current_round = models.PositiveSmallIntegerField(default=0)
     next_turn_index = models.PositiveSmallIntegerField(default=0, help_text="Where a paused run resumes in the current round.")
     stop_requested = models.BooleanField(default=False)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Refreshed by a live run; a running room whose heartbeat is stale has lost its run."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

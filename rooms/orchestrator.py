@@ -7,6 +7,11 @@ and to the room's django-eventstream channel (``room-<id>``), which carries it t
 observers in any server process (Redis) and keeps it for ``Last-Event-ID`` replay.
 Stop is a flag in the database plus a stop-bus signal; the run checks it after every
 chunk, so a pause loses nothing but the chunk in flight.
+
+Progress is saved as it happens: the round and the next speaker at every turn boundary,
+the speaker's partial text once a second, and a heartbeat every few seconds, by which a
+room whose server process died is told from one that runs (see
+``services.room_recover_if_stale``).
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from django_eventstream import send_event
+from django.utils import timezone
 
 from agents.cancellation import stop_bus
 from agents.llm import LLMError, ProviderConfig
@@ -27,16 +33,18 @@ from agents.runtime import AgentTurn, TurnSpec
 from agents.selectors import provider_get_default
 from chat.models import Message, MessageRole, MessageStatus
 from luxx.db import run_db, write_transaction
+from rooms import eventstream
+from rooms.eventstream import channel_name
 from rooms.models import ChatRoom, RoomStatus
 
 logger = logging.getLogger(__name__)
 
 TERMINAL_EVENTS = {"room_completed", "room_paused", "error"}
-STOP_POLL_SECONDS = 0.5
+STOP_POLL_SECONDS = 1.0
+FLUSH_SECONDS = 1.0
+HEARTBEAT_SECONDS = 5.0
 
-
-def channel_name(room_id: str) -> str:
-    return f"room-{room_id}"
+__all__ = ["TERMINAL_EVENTS", "channel_name", "hub", "run_start"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,7 @@ class RoomHub:
         # Stored (and sent to other processes) first, so that when a subscriber here sees
         # an event, observers can already replay it.
         try:
-            await run_db(send_event, channel_name(room_id), event_type, data)
+            await eventstream.publish(room_id, event_type, data)
         except Exception:  # observers missing an event must not stop the discussion
             logger.exception("Could not publish %s for room %s", event_type, room_id)
         for queue in list(self.subscribers.get(room_id, ())):
@@ -112,7 +120,9 @@ def _load_state(room_id: str) -> RoomState:
         )
     transcript = [
         {"role": m.role, "content": m.content, "seat": m.room_agent_id, "name": m.sender_name}
-        for m in Message.objects.filter(room=room).exclude(status=MessageStatus.STREAMING).order_by("created_at", "id")
+        for m in Message.objects.filter(room=room)
+        .exclude(status__in=[MessageStatus.STREAMING, MessageStatus.INTERRUPTED])
+        .order_by("created_at", "id")
         if m.content
     ]
     return RoomState(
@@ -135,6 +145,18 @@ def _save_progress(room_id: str, **fields: Any) -> None:
 
 def _stop_requested(room_id: str) -> bool:
     return bool(ChatRoom.objects.filter(pk=room_id).values_list("stop_requested", flat=True).first())
+
+
+def _beat(room_id: str) -> bool:
+    """Refresh the heartbeat; answer whether a stop was asked for."""
+    with write_transaction():
+        ChatRoom.objects.filter(pk=room_id).update(heartbeat_at=timezone.now())
+    return _stop_requested(room_id)
+
+
+def _flush_message(message_id: str, content: str, steps: list[dict[str, Any]]) -> None:
+    with write_transaction():
+        Message.objects.filter(pk=message_id).update(content=content, process_steps=steps)
 
 
 def _create_message(state: RoomState, seat: Seat, round_number: int) -> str:
@@ -203,6 +225,7 @@ class RoomRun:
         stop_key = f"room:{self.room_id}"
         await stop_bus.ensure_listening()
         stop_bus.register(stop_key, self.request_stop)
+        watcher = asyncio.get_running_loop().create_task(self._watch(), name=f"room-{self.room_id}-watch")
         try:
             await self._run()
         except Exception as error:  # a crashed run must end as an error, never stay "running"
@@ -210,8 +233,29 @@ class RoomRun:
             await run_db(_save_progress, self.room_id, status=RoomStatus.ERROR)
             await self.publish("error", {"content": f"The room stopped because of an error: {type(error).__name__}."})
         finally:
+            watcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await watcher
             stop_bus.unregister(stop_key)
             hub.runs.pop(self.room_id, None)
+
+    async def _watch(self) -> None:
+        """Keep the heartbeat fresh, and pick up a stop flag whose stop-bus signal never
+        reached this process; also while the model has not sent a token yet."""
+        last_beat = 0.0
+        while not self.stopped:
+            await asyncio.sleep(STOP_POLL_SECONDS)
+            try:
+                if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                    last_beat = time.monotonic()
+                    stop = await run_db(_beat, self.room_id)
+                else:
+                    stop = await run_db(_stop_requested, self.room_id)
+            except Exception:  # a failed poll is retried at the next tick
+                logger.warning("Room %s: could not poll its stop flag", self.room_id, exc_info=True)
+                continue
+            if stop:
+                self.stopped = True
 
     async def _run(self) -> None:
         state = await run_db(_load_state, self.room_id)
@@ -270,7 +314,7 @@ class RoomRun:
         turn = AgentTurn(spec)
         accumulated = ""
         stopped = False
-        next_check = time.monotonic() + STOP_POLL_SECONDS
+        next_flush = time.monotonic() + FLUSH_SECONDS
         stream = turn.run()
         try:
             async for update in stream:
@@ -279,11 +323,10 @@ class RoomRun:
                 piece = update.piece["content"]
                 accumulated += piece
                 await self.publish("message_chunk", {"id": message_id, "content": piece, "accumulated": accumulated})
-                if not self.stopped and time.monotonic() >= next_check:
-                    # The stop bus is the fast path; the database flag also reaches a run
-                    # whose process missed the broadcast.
-                    next_check = time.monotonic() + STOP_POLL_SECONDS
-                    self.stopped = await run_db(_stop_requested, state.id)
+                if time.monotonic() >= next_flush:
+                    # At most a second of text is lost if the process dies mid-turn.
+                    next_flush = time.monotonic() + FLUSH_SECONDS
+                    await run_db(_flush_message, message_id, accumulated, list(turn.steps))
                 if self.stopped:
                     stopped = True
                     break

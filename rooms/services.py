@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 from rest_framework import exceptions
 
 from agents.models import Agent, Provider
-from chat.models import Message, MessageRole
+from chat.models import Message, MessageRole, MessageStatus
 from luxx.api import Conflict, NotFound
 from rooms.models import ChatRoom, RoomAgent, RoomStatus
 
 TASK_SENDER = "User"
+TASK_COLOR = "#10b981"
+# A live run refreshes its heartbeat every 5 s; six missed beats mean its process is gone.
+STALE_AFTER = timedelta(seconds=30)
 
 
 def room_get(*, user: Any, room_id: str) -> ChatRoom:
@@ -72,15 +77,49 @@ def room_create(*, user: Any, title: str, task: str, max_rounds: int, agents: li
     return room
 
 
+def _is_stale(room: ChatRoom) -> bool:
+    return room.status == RoomStatus.RUNNING and (room.heartbeat_at is None or timezone.now() - room.heartbeat_at > STALE_AFTER)
+
+
+def room_recover_if_stale(*, room: ChatRoom) -> ChatRoom:
+    """A room left ``running`` by a server process that died is paused, and the turn it was
+    streaming is marked interrupted (its text up to the last flush is kept). The next start
+    resumes with the interrupted speaker, who speaks again."""
+    if not _is_stale(room):
+        return room
+    with transaction.atomic():
+        recovered = ChatRoom.objects.filter(pk=room.pk, status=RoomStatus.RUNNING, heartbeat_at=room.heartbeat_at).update(
+            status=RoomStatus.PAUSED, stop_requested=False
+        )
+        if recovered:
+            Message.objects.filter(room=room, status=MessageStatus.STREAMING).update(status=MessageStatus.INTERRUPTED)
+    room.refresh_from_db()
+    return room
+
+
 def _ensure_not_running(room: ChatRoom) -> None:
+    room_recover_if_stale(room=room)
     if room.status == RoomStatus.RUNNING:
         raise Conflict("The room is running: stop it first.")
 
 
+# The statuses a client may set, each with the statuses it may be set from: back to idle
+# (run again from where it is), or a paused room closed as completed. Setting the current
+# status is a no-op; running is entered by /start only, paused by /stop.
+STATUS_TRANSITIONS: dict[str, set[str]] = {
+    RoomStatus.IDLE: {RoomStatus.PAUSED, RoomStatus.COMPLETED, RoomStatus.ERROR},
+    RoomStatus.COMPLETED: {RoomStatus.PAUSED},
+}
+
+
 def room_update(*, room: ChatRoom, data: dict[str, Any]) -> ChatRoom:
+    """Change a room that is not running. Setting ``status`` follows STATUS_TRANSITIONS."""
     _ensure_not_running(room)
-    if data.get("status") == RoomStatus.RUNNING:
-        raise _invalid("status", "Start a room with POST /start, not by setting its status.")
+    target = data.get("status")
+    if target is not None and target != room.status and room.status not in STATUS_TRANSITIONS.get(target, set()):
+        if target == RoomStatus.RUNNING:
+            raise _invalid("status", "Start a room with POST /start, not by setting its status.")
+        raise _invalid("status", f"A {room.status} room cannot be set to {target}.")
     for name, value in data.items():
         setattr(room, name, value)
     room.save()
@@ -125,7 +164,7 @@ def room_claim_for_run(*, room_id: str) -> ChatRoom:
     """Mark a room running, atomically: a second start while it runs is a conflict.
     Starting a completed room needs a reset first; an idle room gets its task message."""
     with transaction.atomic():
-        room = ChatRoom.objects.select_for_update().get(pk=room_id)
+        room = room_recover_if_stale(room=ChatRoom.objects.select_for_update().get(pk=room_id))
         if room.status == RoomStatus.RUNNING:
             raise Conflict("The room is already running.")
         if room.status == RoomStatus.COMPLETED:
@@ -133,19 +172,35 @@ def room_claim_for_run(*, room_id: str) -> ChatRoom:
         if not room.agents.exists():
             raise exceptions.ValidationError({"agents": ["The room has no agents."]})
         claimed = (
-            ChatRoom.objects.filter(pk=room.pk).exclude(status=RoomStatus.RUNNING).update(status=RoomStatus.RUNNING, stop_requested=False)
+            ChatRoom.objects.filter(pk=room.pk)
+            .exclude(status=RoomStatus.RUNNING)
+            .update(status=RoomStatus.RUNNING, stop_requested=False, heartbeat_at=timezone.now())
         )
         if not claimed:
             raise Conflict("The room is already running.")
         if not Message.objects.filter(room=room, role=MessageRole.USER).exists():
             Message.objects.create(
-                user=room.user, room=room, role=MessageRole.USER, content=room.task, sender_name=TASK_SENDER, round_number=0
+                user=room.user,
+                room=room,
+                role=MessageRole.USER,
+                content=room.task,
+                sender_name=TASK_SENDER,
+                sender_color=TASK_COLOR,
+                round_number=0,
             )
     room.refresh_from_db()
     return room
 
 
-def room_request_stop(*, room: ChatRoom) -> None:
+def room_request_stop(*, room: ChatRoom) -> str:
+    """Flag a running room to pause after the current chunk; the run (in whichever
+    process) sees the flag or the stop-bus signal. Answers the status: ``stopping``, or
+    ``paused`` when the run had already died with its process."""
+    was_running = room.status == RoomStatus.RUNNING
+    room = room_recover_if_stale(room=room)
+    if was_running and room.status == RoomStatus.PAUSED:
+        return RoomStatus.PAUSED
     if room.status != RoomStatus.RUNNING:
         raise Conflict(f"The room is not running (status {room.status}).")
     ChatRoom.objects.filter(pk=room.pk).update(stop_requested=True)
+    return "stopping"

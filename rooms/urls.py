@@ -11,7 +11,7 @@ urlpatterns = [
     path("<str:room_id>/stop", views.RoomStopView.as_view(), name="room-stop"),
     path("<str:room_id>/reset", views.RoomResetView.as_view(), name="room-reset"),
     path("<str:room_id>/messages", views.RoomMessagesView.as_view(), name="room-messages"),
-    path("<str:room_id>/events", views.room_events, name="room-events"),
+    path("<str:room_id>/events", views.RoomEventsView.as_view(), name="room-events"),
     path("<str:room_id>/agents", views.RoomAgentListView.as_view(), name="room-agents"),
     path("<str:room_id>/agents/<int:agent_id>", views.RoomAgentDetailView.as_view(), name="room-agent-detail"),
 ]

@@ -7,15 +7,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import AuthenticationFailed
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import LuxxJWTAuthentication
 from agents.cancellation import stop_bus
 from chat.models import Message
 from luxx.api import LuxxPagination, ok, paginate, validated
@@ -23,10 +23,19 @@ from luxx.db import release_request_connection
 from luxx.sse import KEEPALIVE, sse_frame, sse_response
 from rooms import serializers as s
 from rooms import services
+from rooms.eventstream import channel_name, last_event_id, observe
 from rooms.models import ChatRoom
-from rooms.orchestrator import TERMINAL_EVENTS, channel_name, hub, run_start
+from rooms.orchestrator import TERMINAL_EVENTS, hub, run_start
 
 SSE_RESPONSE = {(200, "text/event-stream"): OpenApiTypes.STR}
+
+
+class StreamNegotiation(DefaultContentNegotiation):
+    """SSE clients send ``Accept: text/event-stream``; the stream is not rendered by DRF,
+    and an error before it starts is the usual JSON envelope, so the header is not a 406."""
+
+    def select_renderer(self, request: Request, renderers: list[Any], format_suffix: str | None = None) -> tuple[Any, str]:
+        return renderers[0], renderers[0].media_type
 
 
 def _detail(room: ChatRoom) -> dict:
@@ -94,6 +103,7 @@ async def room_event_stream(room_id: str) -> AsyncIterator[bytes]:
 
 class RoomStartView(APIView):
     luxx_error_codes = {"POST": ["409"]}
+    content_negotiation_class = StreamNegotiation
 
     @extend_schema(
         tags=["chat rooms"],
@@ -116,9 +126,10 @@ class RoomStopView(APIView):
     @extend_schema(tags=["chat rooms"], summary="Pause a running room after the current chunk", request=None, responses=s.RoomStopOutput)
     def post(self, request: Request, room_id: str) -> Response:
         room = services.room_get(user=request.user, room_id=room_id)
-        services.room_request_stop(room=room)
-        async_to_sync(stop_bus.request_stop)(f"room:{room.pk}")
-        return ok({"room_id": room.pk, "status": "stopping"}, "Stop requested")
+        status = services.room_request_stop(room=room)
+        if status == "stopping":
+            async_to_sync(stop_bus.request_stop)(f"room:{room.pk}")
+        return ok({"room_id": room.pk, "status": status}, "Stop requested")
 
 
 class RoomResetView(APIView):
@@ -165,21 +176,27 @@ class RoomAgentDetailView(APIView):
         return ok(None, "Agent removed")
 
 
-def room_events(request: HttpRequest, room_id: str) -> HttpResponse:
-    """Observers: every event of the room, live, with ``Last-Event-ID`` replay
-    (django-eventstream). Bearer token or session; owner only."""
-    from django_eventstream.views import events
+class RoomEventsView(APIView):
+    content_negotiation_class = StreamNegotiation
 
-    user: Any = request.user if getattr(request, "user", None) and request.user.is_authenticated else None
-    if user is None:
+    @extend_schema(
+        tags=["chat rooms"],
+        summary="Observe a room: its events, live, from whichever server process runs it",
+        description="The same events as /start, from a django-eventstream channel, whichever server process "
+        "runs the room: each frame has an `id`; reconnecting with that id in `Last-Event-ID` (or "
+        "`?lastEventId=`) replays exactly the events missed since. Replay reaches back an hour after the room's "
+        "last event (LUXX_ROOM_EVENTS_TTL); beyond it a `stream-reset` event says to reload `/messages`. "
+        "Owner only.",
+        parameters=[OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False)],
+        responses=SSE_RESPONSE,
+    )
+    def get(self, request: Request, room_id: str) -> HttpResponseBase:
+        room = services.room_get(user=request.user, room_id=room_id)
+        channel = channel_name(room.pk)
+        header = request.headers.get("Last-Event-ID") or request.query_params.get("lastEventId")
         try:
-            authenticated = LuxxJWTAuthentication().authenticate(Request(request))
-        except AuthenticationFailed as error:
-            return JsonResponse({"success": False, "message": str(error.detail)}, status=401)
-        user = authenticated[0] if authenticated else None
-    if user is None:
-        return JsonResponse({"success": False, "message": "Authentication credentials were not provided."}, status=401)
-    if not ChatRoom.objects.filter(pk=room_id, user=user).exists():
-        return JsonResponse({"success": False, "message": "Chat room not found."}, status=404)
-    request.user = user
-    return events(request, channels=[channel_name(room_id)])
+            after = last_event_id(header, channel)
+        except ValueError as error:
+            raise ValidationError({"Last-Event-ID": [f"Cannot read {header!r}."]}) from error
+        release_request_connection()
+        return sse_response(observe(channel, user_id=request.user.pk, after=after))
