@@ -161,7 +161,7 @@ class RedisEventStorage(StorageBase):
     def __init__(self) -> None:
         import redis
 
-        self._redis = redis.Redis(**settings.EVENTSTREAM_REDIS)
+        self._redis = redis.Redis(**settings.EVENTSTREAM_REDIS)  # type: ignore[arg-type]
         self._append = self._redis.register_script(_APPEND)
 
     def _keys(self, channel: str) -> tuple[str, str]:
