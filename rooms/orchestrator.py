@@ -176,14 +176,25 @@ def _create_message(state: RoomState, seat: Seat, round_number: int) -> str:
 
 
 def _finish_message(
-    message_id: str, *, status: str, content: str, steps: list[dict[str, Any]], usage: dict[str, int] | None, error: str = ""
+    message_id: str,
+    *,
+    room_id: str,
+    next_turn_index: int,
+    status: str,
+    content: str,
+    steps: list[dict[str, Any]],
+    usage: dict[str, int] | None,
+    error: str = "",
 ) -> None:
+    """Close a turn and move the room to the next speaker, together: a crash leaves either
+    the turn open (and it is spoken again) or closed and the room past it."""
     fields: dict[str, Any] = {"status": status, "content": content, "process_steps": steps, "error": error}
     if usage:
         fields["usage"] = usage
         fields["token_count"] = usage.get("total_tokens", 0)
     with write_transaction():
         Message.objects.filter(pk=message_id).update(**fields)
+        ChatRoom.objects.filter(pk=room_id).update(next_turn_index=next_turn_index)
 
 
 def _messages_for(state: RoomState, seat: Seat) -> list[dict[str, Any]]:
@@ -270,8 +281,7 @@ class RoomRun:
                 if self.stopped or await run_db(_stop_requested, state.id):
                     await self._pause(round_number, index)
                     return
-                finished = await self._speak(state, state.seats[index], round_number)
-                await run_db(_save_progress, state.id, next_turn_index=index + 1)
+                finished = await self._speak(state, index, round_number)
                 if not finished:
                     await self._pause(round_number, index + 1)
                     return
@@ -287,9 +297,11 @@ class RoomRun:
         await run_db(_save_progress, self.room_id, status=RoomStatus.PAUSED, stop_requested=False, next_turn_index=next_index)
         await self.publish("room_paused", {"room_id": self.room_id, "round": round_number})
 
-    async def _speak(self, state: RoomState, seat: Seat, round_number: int) -> bool:
-        """One agent's turn. False when a stop came in the middle of it."""
+    async def _speak(self, state: RoomState, index: int, round_number: int) -> bool:
+        """The turn of the seat at ``index``. False when a stop came in the middle of it."""
+        seat = state.seats[index]
         if seat.provider is None or not seat.model:
+            await run_db(_save_progress, state.id, next_turn_index=index + 1)
             await self.publish("agent_error", {"agent": seat.name, "error": "This agent has no usable model provider or model."})
             return True
         message_id = await run_db(_create_message, state, seat, round_number)
@@ -334,6 +346,8 @@ class RoomRun:
             await run_db(
                 _finish_message,
                 message_id,
+                room_id=state.id,
+                next_turn_index=index + 1,
                 status=MessageStatus.ERROR,
                 content=accumulated,
                 steps=turn.steps,
@@ -345,7 +359,16 @@ class RoomRun:
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
         status = MessageStatus.STOPPED if stopped else MessageStatus.COMPLETE
-        await run_db(_finish_message, message_id, status=status, content=accumulated, steps=turn.steps, usage=turn.usage)
+        await run_db(
+            _finish_message,
+            message_id,
+            room_id=state.id,
+            next_turn_index=index + 1,
+            status=status,
+            content=accumulated,
+            steps=turn.steps,
+            usage=turn.usage,
+        )
         state.transcript.append({"role": MessageRole.ASSISTANT, "content": accumulated, "seat": seat.id, "name": seat.name})
         token_count = turn.usage["total_tokens"]
         await self.publish("message_end", {"id": message_id, "content": accumulated, "token_count": token_count})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -52,10 +53,20 @@ def create_room(url: str, user: Any, agents: list[dict[str, Any]], rounds: int =
     return response.json()["data"]["id"]
 
 
-def start(url: str, user: Any, room_id: str) -> list[Any]:
+def start(url: str, user: Any, room_id: str, on_event: Callable[[Any], None] | None = None) -> list[Any]:
+    """Start a room and read its stream to the end; ``on_event`` sees each event as it comes."""
+    events: list[Any] = []
     with httpx.stream("POST", f"{url}/api/chat-rooms/{room_id}/start", headers=headers(user), timeout=60) as response:
         assert response.status_code == 200, response.read()
-        return parse_sse(response.read().decode())
+        buffer = ""
+        for text in response.iter_text():
+            buffer += text
+            *frames, buffer = buffer.split("\n\n")
+            for event in parse_sse("\n\n".join(frames)):
+                events.append(event)
+                if on_event:
+                    on_event(event)
+    return events
 
 
 THREE = [
@@ -68,10 +79,16 @@ THREE = [
 def test_three_agents_two_rounds_stream_the_seed_events_and_store_them(live_url: str, owner: Any, fake_llm: Any) -> None:
     for round_number in (1, 2):
         for name in ("Ada", "Bo", "Cy"):
-            fake_llm.script(Scenario(text=f"{name} says round {round_number}."))
+            fake_llm.script(Scenario(text=f"{name} says round {round_number}.", tokens_per_second=25))
     room_id = create_room(live_url, owner, THREE)
+    along_the_way: list[tuple[str, str, int, int]] = []
 
-    events = start(live_url, owner, room_id)
+    def snapshot(event: Any) -> None:
+        if event.event in ("round_start", "message_start"):
+            room = ChatRoom.objects.get(pk=room_id)
+            along_the_way.append((event.event, room.status, room.current_round, room.next_turn_index))
+
+    events = start(live_url, owner, room_id, on_event=snapshot)
 
     kinds = [e.event for e in events]
     turn = ["message_start"] + ["message_chunk"] * 4 + ["message_end", "message"]
@@ -94,6 +111,12 @@ def test_three_agents_two_rounds_stream_the_seed_events_and_store_them(live_url:
     ]
     room = ChatRoom.objects.get(pk=room_id)
     assert (room.status, room.current_round) == ("completed", 2)
+    # Each turn is paced to last a while, so the saved progress is still the turn's own.
+    assert along_the_way == [
+        (kind, "running", r, index)
+        for r in (1, 2)
+        for kind, index in (("round_start", 0), ("message_start", 0), ("message_start", 1), ("message_start", 2))
+    ]
     cy_round_two = fake_llm.requests[5].body["messages"]
     assert "Plan the launch" in cy_round_two[1]["content"]
     assert {"role": "user", "content": "[Ada]: Ada says round 1."} in cy_round_two
