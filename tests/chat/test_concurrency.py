@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
-from fakellm import Scenario
 
 from chat.models import Conversation, Message, MessageStatus
+from fakellm import Scenario
 from tests.support.sse import parse_sse, rebuild_steps
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 from django.test import override_settings
-from fakellm import Scenario
 
 from chat.models import Message, MessageStatus
+from fakellm import Scenario
 from tests.chat.test_stream import create_conversation, send
 from tests.support.sse import parse_sse, rebuild_steps
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
-from fakellm import Scenario, ToolCall
 
 from chat.models import Message, MessageStatus
+from fakellm import Scenario, ToolCall
 from tests.support.sse import rebuild_steps, stream_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
