@@ -12,8 +12,9 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.pagination import BasePagination
 from rest_framework.renderers import JSONRenderer
@@ -164,6 +165,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = Forbidden()
+    elif isinstance(exc, DjangoValidationError):
+        # A model or form validator reached from a service: still bad input, never a 500.
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(detail)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = LuxxError("The request body is too large.", status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    elif isinstance(exc, SuspiciousOperation):
+        exc = LuxxError("The request was refused as malformed.")
 
     headers: dict[str, str] = {}
     status_code: int
@@ -196,6 +205,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     response = Response(payload, status=status_code, headers=headers)
     response.exception = True
     return response
+
+
+def json_error_response(request: HttpRequest, status_code: int, message: str) -> JsonResponse:
+    """An error in the envelope of the request's dialect, for answers produced outside DRF
+    (Django's own 400/403/404/500 handlers, plain async views)."""
+    body = envelope({"message": message}, status_code=status_code, message=None, v1=is_v1_path(request.path))
+    return JsonResponse(body, status=status_code, json_dumps_params={"ensure_ascii": False})
 
 
 def _api_exception_message(exc: exceptions.APIException) -> str:

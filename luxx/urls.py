@@ -34,6 +34,11 @@ api_patterns: list[URLPattern | URLResolver] = [
     re_path(r"^.*$", views.UnknownEndpointView.as_view()),
 ]
 
+handler400 = "luxx.views.handler400"
+handler403 = "luxx.views.handler403"
+handler404 = "luxx.views.handler404"
+handler500 = "luxx.views.handler500"
+
 urlpatterns = [
     path("api/", include(api_patterns)),
     path("docs", RedirectView.as_view(url="/api/docs/", permanent=False)),

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse
+from django.views import defaults
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -14,14 +16,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from luxx.api import NotFound
+from luxx.api import NotFound, json_error_response
+
+API_PREFIX = "/api/"
+
+
+def database_probe() -> None:
+    """One round trip to the database; raises ``DatabaseError`` when it is unreachable."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
 
 
 def database_is_reachable() -> bool:
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+        database_probe()
     except DatabaseError:
         return False
     return True
@@ -97,3 +106,34 @@ class UnknownEndpointView(PublicView):
 
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         raise NotFound(f"No API endpoint at {request.path}.")
+
+
+# --- Django's own error handlers ----------------------------------------------------
+#
+# Errors raised outside DRF (a plain or async view under /api/, a request Django itself
+# refuses) would otherwise answer with an HTML page; under /api/ they wear the dialect's
+# envelope too. Elsewhere (the browser UI, Django admin) Django's pages stay.
+
+
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return json_error_response(request, 400, "Bad request.")
+    return defaults.bad_request(request, exception)
+
+
+def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return json_error_response(request, 403, "You do not have permission to do this.")
+    return defaults.permission_denied(request, exception)
+
+
+def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return json_error_response(request, 404, f"No API endpoint at {request.path}.")
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return json_error_response(request, 500, "An unexpected error occurred on the server.")
+    return defaults.server_error(request)
