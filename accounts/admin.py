@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -24,8 +26,22 @@ def _level_action(level: PermissionLevel) -> Any:
     return action
 
 
+class LuxxUserChangeForm(UserChangeForm):
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or self.cleaned_data
+        # The instance still holds the stored values here (the form copies its data onto
+        # it after clean()), so this asks about the user as they are now.
+        if services.user_is_last_admin(user=self.instance):
+            demoted = cleaned.get("permission_level") not in (None, PermissionLevel.ADMIN)
+            deactivated = cleaned.get("is_active") is False
+            if demoted or deactivated:
+                raise forms.ValidationError(services.LAST_ADMIN_MESSAGE)
+        return cleaned
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    form = LuxxUserChangeForm
     list_display = ("username", "email", "nickname", "permission_level", "role", "is_active", "created_at", "last_login")
     list_filter = ("permission_level", "is_active")
     search_fields = ("username", "email", "nickname")
@@ -39,3 +55,16 @@ class UserAdmin(DjangoUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("username", "email", "permission_level", "password1", "password2")}),)
     actions = [_level_action(level) for level in PermissionLevel]
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        if obj is not None and services.user_is_last_admin(user=obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        remaining_admins = User.objects.filter(permission_level=PermissionLevel.ADMIN, is_active=True).exclude(pk__in=queryset.values("pk"))
+        if not remaining_admins.exists():
+            kept = queryset.filter(permission_level=PermissionLevel.ADMIN, is_active=True)
+            self.message_user(request, f"Kept {kept.count()} administrator(s): the last administrator cannot be deleted.", messages.WARNING)
+            queryset = queryset.exclude(pk__in=kept.values("pk"))
+        super().delete_queryset(request, queryset)

@@ -64,7 +64,15 @@ class UserListOutput(serializers.Serializer):
 class UserAdminUpdateInput(StrictObjectSerializer):
     permission_level = StrictIntegerField(required=False, min_value=PermissionLevel.READ_ONLY, max_value=PermissionLevel.ADMIN)
     is_active = StrictBooleanField(required=False)
-    workspace_path = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=500)
+    workspace_path = StrictCharField(
+        required=False, allow_null=True, allow_blank=True, max_length=500, help_text="An absolute directory; null or empty for the default."
+    )
+
+    def validate_workspace_path(self, value: str | None) -> str | None:
+        # The tools refuse a relative workspace; say so here rather than at the first tool call.
+        if value and (not value.startswith("/") or "\x00" in value or "/../" in f"{value}/"):
+            raise serializers.ValidationError("Must be an absolute path without '..'.")
+        return value
 
     def validate(self, attrs: dict) -> dict:
         if not attrs:

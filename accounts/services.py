@@ -8,14 +8,19 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts.models import PermissionLevel, RevokedAccessToken, User
-from luxx.api import Forbidden, LuxxError
+from luxx.api import Forbidden, NotFound
+
+LAST_ADMIN_MESSAGE = "The last administrator cannot be demoted or deactivated."
 
 
 def _field_error(field: str, message: str) -> exceptions.ValidationError:
@@ -48,7 +53,10 @@ def user_register(*, username: str, email: str, password: str, nickname: str = "
             candidate.set_password(password)
             candidate.save()
     except IntegrityError:
-        raise LuxxError("A user with this username or email already exists.") from None
+        # Another registration with the same name or email won the race since the checks above.
+        if User.objects.filter(email__iexact=email).exists():
+            raise _field_error("email", "A user with this email already exists.") from None
+        raise _field_error("username", "A user with this username already exists.") from None
     return candidate
 
 
@@ -63,9 +71,16 @@ def username_from_email(email: str) -> str:
 
 
 def user_find_for_login(identifier: str) -> User | None:
+    """The user a login names: by email when it looks like one, else (or when no email
+    matches, since usernames may contain ``@``) by username, case-insensitively."""
     identifier = identifier.strip()
-    lookup = {"email__iexact": identifier} if "@" in identifier else {"username__iexact": identifier}
-    return User.objects.filter(**lookup).first()
+    if not identifier:
+        return None
+    if "@" in identifier:
+        user = User.objects.filter(email__iexact=identifier).first()
+        if user is not None:
+            return user
+    return User.objects.filter(username__iexact=identifier).first()
 
 
 def user_authenticate(*, identifier: str, password: str) -> User:
@@ -91,19 +106,39 @@ def token_pair_issue(*, user: User) -> dict[str, object]:
     }
 
 
+_REFRESH_REFUSED = "The refresh token is invalid, expired or revoked."
+
+
+def _refresh_token_blacklist(*, refresh: RefreshToken, user: User | None) -> bool:
+    """Blacklist ``refresh``; False when it already was. ``get_or_create`` on the unique
+    blacklist row makes this the single point where two concurrent uses of the same token
+    are told apart: exactly one of them creates the row."""
+    outstanding, _ = OutstandingToken.objects.get_or_create(
+        jti=refresh[jwt_settings.JTI_CLAIM],
+        defaults={
+            "user": user,
+            "created_at": refresh.current_time,
+            "token": str(refresh),
+            "expires_at": datetime_from_epoch(refresh["exp"]),
+        },
+    )
+    _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
+    return created
+
+
 def token_pair_refresh(*, refresh_token: str) -> dict[str, object]:
-    """Rotate: a new access and refresh token; the presented refresh token is blacklisted."""
+    """Rotate: a new access and refresh token; the presented refresh token is blacklisted,
+    so it is refused from then on (also when two requests present it at once)."""
     try:
         refresh = RefreshToken(refresh_token)  # type: ignore[arg-type]
     except TokenError:
-        raise exceptions.AuthenticationFailed("The refresh token is invalid, expired or revoked.") from None
-    user = User.objects.filter(id=refresh.get("user_id")).first()
+        raise exceptions.AuthenticationFailed(_REFRESH_REFUSED) from None
+    user = User.objects.filter(id=refresh.get(jwt_settings.USER_ID_CLAIM)).first()
     if user is None or not user.is_active:
         raise exceptions.AuthenticationFailed("The refresh token's user is unknown or disabled.")
-    try:
-        refresh.blacklist()
-    except TokenError:
-        raise exceptions.AuthenticationFailed("The refresh token is invalid, expired or revoked.") from None
+    with transaction.atomic():
+        if not _refresh_token_blacklist(refresh=refresh, user=user):
+            raise exceptions.AuthenticationFailed(_REFRESH_REFUSED)
     return token_pair_issue(user=user)
 
 
@@ -116,9 +151,12 @@ def token_revoke(*, access_token: AccessToken | None, refresh_token: str | None)
             RevokedAccessToken.objects.get_or_create(jti=jti, defaults={"expires_at": expires_at})
     if refresh_token:
         try:
-            RefreshToken(refresh_token).blacklist()  # type: ignore[arg-type]
+            refresh = RefreshToken(refresh_token)  # type: ignore[arg-type]
         except TokenError:
             pass  # already revoked or expired: logout still succeeds
+        else:
+            owner = User.objects.filter(id=refresh.get(jwt_settings.USER_ID_CLAIM)).first()
+            _refresh_token_blacklist(refresh=refresh, user=owner)
     RevokedAccessToken.objects.filter(expires_at__lt=timezone.now()).delete()
 
 
@@ -132,21 +170,24 @@ def user_update_by_admin(
     clear_workspace_path: bool = False,
 ) -> User:
     """An admin changes a user's level, activity or workspace. The last active admin can be
-    neither demoted nor deactivated, so the installation always keeps an administrator."""
+    neither demoted nor deactivated, so the installation always keeps an administrator.
+
+    The target and every admin row are locked together, in primary-key order, so that two
+    admins demoting each other at once queue up (the second then sees it would remove the
+    last admin) instead of both succeeding or deadlocking."""
     with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
-        loses_admin = locked.permission_level == PermissionLevel.ADMIN and (
+        rows = {
+            row.pk: row
+            for row in User.objects.select_for_update().filter(Q(pk=user.pk) | Q(permission_level=PermissionLevel.ADMIN)).order_by("pk")
+        }
+        if user.pk not in rows:
+            raise NotFound("User not found.")
+        locked = rows[user.pk]
+        loses_admin = user_is_active_admin(locked) and (
             (permission_level is not None and permission_level != PermissionLevel.ADMIN) or is_active is False
         )
-        if loses_admin:
-            other_admins = (
-                User.objects.select_for_update()
-                .filter(permission_level=PermissionLevel.ADMIN, is_active=True)
-                .exclude(pk=locked.pk)
-                .count()
-            )
-            if other_admins == 0:
-                raise Forbidden("The last administrator cannot be demoted or deactivated.")
+        if loses_admin and not any(user_is_active_admin(row) for pk, row in rows.items() if pk != locked.pk):
+            raise Forbidden(LAST_ADMIN_MESSAGE)
         if permission_level is not None:
             locked.permission_level = permission_level
         if is_active is not None:
@@ -157,6 +198,18 @@ def user_update_by_admin(
             locked.workspace_path = workspace_path
         locked.save()
     return locked
+
+
+def user_is_active_admin(user: User) -> bool:
+    return user.permission_level == PermissionLevel.ADMIN and user.is_active
+
+
+def user_is_last_admin(*, user: User) -> bool:
+    """Whether ``user`` is the only active administrator (as stored)."""
+    if user.pk is None:
+        return False
+    admins = User.objects.filter(permission_level=PermissionLevel.ADMIN, is_active=True)
+    return admins.filter(pk=user.pk).exists() and not admins.exclude(pk=user.pk).exists()
 
 
 def users_set_permission_level(*, actor: User, users: list[User], level: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import logout
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
@@ -66,8 +67,6 @@ class LogoutView(APIView):
         access = request.auth if request.auth is not None and hasattr(request.auth, "get") else None
         services.token_revoke(access_token=access, refresh_token=data.get("refresh_token"))  # type: ignore[arg-type]
         if request.auth is None:  # a browser session
-            from django.contrib.auth import logout
-
             logout(request._request)
         return ok(None, "Logout successful")
 
