@@ -36,6 +36,15 @@ class Document(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # The same bytes once per scope (user + agent, or user alone); see document_upload.
+            models.UniqueConstraint(
+                fields=["user", "agent", "sha256"], condition=models.Q(agent__isnull=False), name="knowledge_document_unique_per_agent"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "sha256"], condition=models.Q(agent__isnull=True), name="knowledge_document_unique_per_user"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

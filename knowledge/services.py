@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import IntegrityError, connection
 from rest_framework import status
 
 from knowledge import index
@@ -18,7 +20,7 @@ from knowledge.embeddings import EmbeddingError, cosine, embed_texts, embedding_
 from knowledge.extract import ExtractionError, extract, file_type_for
 from knowledge.models import Chunk, Document, DocumentStatus
 from knowledge.segment import segment, words
-from luxx.api import Conflict, LuxxError, NotFound
+from luxx.api import Conflict, LuxxError
 from luxx.db import write_transaction
 
 SNIPPET_CHARS = 240
@@ -37,22 +39,30 @@ class RetrievedChunk:
     heading: str
 
 
-def document_upload(*, user: Any, agent: Any | None, name: str, data: bytes) -> Document:
-    """Check, extract, chunk and index a file. A file that fails leaves nothing behind.
-    Files over LUXX_KNOWLEDGE_SYNC_LIMIT_KB are indexed in a background thread: the
-    document comes back with status ``processing`` and turns ``ready`` or ``error``."""
+def document_check(*, name: str, size: int) -> str:
+    """The file type for an upload of this name and size: 415 for an unsupported type,
+    413 over LUXX_MAX_UPLOAD_MB. Views call it before reading the upload's bytes."""
     file_type = file_type_for(name)
     if file_type is None:
         raise LuxxError("Unsupported file type: upload a PDF, TXT or Markdown file.", status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
-    limit = settings.LUXX_MAX_UPLOAD_MB * 1024 * 1024
-    if len(data) > limit:
+    if size > settings.LUXX_MAX_UPLOAD_MB * 1024 * 1024:
         raise LuxxError(f"The file is larger than {settings.LUXX_MAX_UPLOAD_MB} MB.", status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    return file_type
+
+
+def document_upload(*, user: Any, agent: Any | None, name: str, data: bytes, background: bool = True) -> Document:
+    """Check, extract, chunk and index a file. A file that fails leaves nothing behind.
+
+    Files over LUXX_KNOWLEDGE_SYNC_LIMIT_KB are indexed in a background thread (unless
+    ``background`` is false, as for ``manage.py ingest``): the document comes back with
+    status ``processing`` and turns ``ready`` or ``error``. The same bytes uploaded again
+    for the same user and agent raise Conflict (409) naming the existing document.
+    """
+    file_type = document_check(name=name, size=len(data))
     digest = hashlib.sha256(data).hexdigest()
-    existing = Document.objects.owned_by(user).filter(sha256=digest, agent=agent).first()
-    if existing is not None:
-        raise Conflict(f"This file is already uploaded as document {existing.pk} ({existing.name}).")
-    if len(data) > settings.LUXX_KNOWLEDGE_SYNC_LIMIT_KB * 1024:
-        with write_transaction():
+    _refuse_duplicate(user=user, agent=agent, digest=digest)
+    if background and len(data) > settings.LUXX_KNOWLEDGE_SYNC_LIMIT_KB * 1024:
+        with _duplicate_as_conflict(user=user, agent=agent, digest=digest), write_transaction():
             document = Document.objects.create(user=user, agent=agent, name=name[:255], file_type=file_type, size=len(data), sha256=digest)
         threading.Thread(target=_index_in_background, args=(document.pk, data), name=f"index-{document.pk}", daemon=True).start()
         return document
@@ -60,13 +70,34 @@ def document_upload(*, user: Any, agent: Any | None, name: str, data: bytes) -> 
         prepared = _prepare(data, file_type)
     except ExtractionError as error:
         raise LuxxError(str(error)) from None
-    with write_transaction():
+    with _duplicate_as_conflict(user=user, agent=agent, digest=digest), write_transaction():
         document = Document.objects.create(
             user=user, agent=agent, name=name[:255], file_type=file_type, size=len(data), sha256=digest, chunk_count=len(prepared.drafts)
         )
         _store(document, prepared)
     document.refresh_from_db()
     return document
+
+
+def _refuse_duplicate(*, user: Any, agent: Any | None, digest: str) -> None:
+    """The same bytes in the same scope are a 409 naming the document; a copy whose
+    indexing failed is replaced instead, so a retry works."""
+    existing = Document.objects.owned_by(user).filter(sha256=digest, agent=agent).first()
+    if existing is not None and existing.status == DocumentStatus.ERROR:
+        document_delete(document=existing)
+    elif existing is not None:
+        raise Conflict(f"This file is already uploaded as document {existing.pk} ({existing.name}).")
+
+
+@contextlib.contextmanager
+def _duplicate_as_conflict(*, user: Any, agent: Any | None, digest: str) -> Iterator[None]:
+    """Two uploads of the same bytes racing past the early check: the unique constraint
+    stops the second, which then answers like the early check would."""
+    try:
+        yield
+    except IntegrityError:
+        _refuse_duplicate(user=user, agent=agent, digest=digest)
+        raise
 
 
 @dataclass
@@ -137,16 +168,11 @@ def document_delete(*, document: Document) -> None:
         document.delete()
 
 
-def document_get(*, user: Any, document_id: int) -> Document:
-    document = Document.objects.owned_by(user).select_related("agent").filter(pk=document_id).first()
-    if document is None:
-        raise NotFound("Document not found.")
-    return document
-
-
 def knowledge_search(*, user_id: int, query: str, agent_id: int | None = None, top_k: int = 5) -> list[RetrievedChunk]:
     """The user's best passages for a query (and only the agent's documents, when given):
     the lexical ranking, fused with the vector ranking when an embeddings provider is set."""
+    if not _has_ready_documents(user_id=user_id, agent_id=agent_id):
+        return []  # nothing to search: no query embedding, no full-text query
     provider = embedding_provider()
     if provider is None:
         ranked = index.lexical_search(terms=words(query), user_id=user_id, agent_id=agent_id, limit=top_k)
@@ -186,20 +212,43 @@ def _vector_ranking(provider: Any, *, query: str, user_id: int, agent_id: int | 
     if agent_id is not None:
         scope = scope.filter(document__agent_id=agent_id)
     scored = [(cosine(query_vector, unpack(blob)), chunk_id) for chunk_id, blob in scope.values_list("pk", "embedding")]
+    # Unrelated chunks (no positive similarity) would only pad the fused list.
+    scored = [pair for pair in scored if pair[0] > 0]
     scored.sort(reverse=True)
     return [chunk_id for _, chunk_id in scored[:FUSION_DEPTH]]
 
 
+def _has_ready_documents(*, user_id: int, agent_id: int | None) -> bool:
+    scope = Document.objects.filter(user_id=user_id, status=DocumentStatus.READY)
+    if agent_id is not None:
+        scope = scope.filter(agent_id=agent_id)
+    return scope.exists()
+
+
 def agent_has_documents(*, agent_id: int) -> bool:
+    """Whether the agent has at least one ready document (one indexed query)."""
     return Document.objects.filter(agent_id=agent_id, status=DocumentStatus.READY).exists()
 
 
 def knowledge_retrieve(*, user_id: int, agent_id: int | None, query: str, top_k: int = 5) -> list[RetrievedChunk]:
-    """Passages for a chat turn with an agent that has documents."""
+    """Passages for a chat turn: the user's (and, when given, the agent's) best chunks for
+    ``query``, best first. Synchronous; call it through ``run_db``/``sync_to_async`` from
+    async code. Returns ``[]`` after one cheap query when there are no ready documents."""
     return knowledge_search(user_id=user_id, query=query, agent_id=agent_id, top_k=top_k)
 
 
 def format_sources_for_prompt(chunks: list[RetrievedChunk]) -> str:
+    """Numbered sources for the system context::
+
+        Sources:
+
+        [1] guide.pdf (page 3, Install > Linux)
+        <chunk text>
+
+    The numbers match ``citations_from(chunks)[i]["index"]``; empty input gives ``""``.
+    """
+    if not chunks:
+        return ""
     blocks = ["Sources:"]
     for number, chunk in enumerate(chunks, start=1):
         where = ", ".join(part for part in (f"page {chunk.page}" if chunk.page else "", chunk.heading) if part)
@@ -208,6 +257,8 @@ def format_sources_for_prompt(chunks: list[RetrievedChunk]) -> str:
 
 
 def citations_from(chunks: list[RetrievedChunk]) -> list[dict[str, Any]]:
+    """What a reply stores about its sources, in prompt order; ``snippet`` is the first
+    SNIPPET_CHARS characters of the chunk."""
     return [
         {
             "index": number,

@@ -11,35 +11,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents.models import Agent
+from knowledge import selectors, services
 from knowledge import serializers as s
-from knowledge import services
 from knowledge.models import Document, DocumentStatus
 from luxx.api import LuxxPagination, ok, paginate, parse_positive_int, validated
 
 
-def _owned_agent(request: Request, agent_id: int | None) -> Agent | None:
-    """A body's ``agent_id`` must be one of the caller's agents (else 400 naming it)."""
-    if agent_id is None:
-        return None
-    agent = Agent.objects.owned_by(request.user).filter(pk=agent_id).first()
-    if agent is None:
-        from rest_framework.exceptions import ValidationError
-
-        raise ValidationError({"agent_id": [f"Unknown agent {agent_id}."]})
-    return agent
-
-
 def _upload(request: Request, serializer: Any) -> Document:
     data = validated(serializer, request.data)
-    agent = _owned_agent(request, data.get("agent_id"))
+    agent = selectors.agent_owned(user=request.user, agent_id=data.get("agent_id"))
     upload = data["file"]
+    services.document_check(name=upload.name, size=upload.size)  # before reading a file that is too big
     return services.document_upload(user=request.user, agent=agent, name=upload.name, data=upload.read())
 
 
 def _search(request: Request, serializer: Any) -> dict[str, Any]:
     data = validated(serializer, request.data)
-    _owned_agent(request, data.get("agent_id"))
+    selectors.agent_owned(user=request.user, agent_id=data.get("agent_id"))
     user_id: int = request.user.pk  # type: ignore[assignment]
     results = services.knowledge_search(user_id=user_id, query=data["query"], agent_id=data.get("agent_id"), top_k=data["top_k"])
     return {"results": [asdict(r) for r in results], "total": len(results)}
@@ -48,7 +36,7 @@ def _search(request: Request, serializer: Any) -> dict[str, Any]:
 class DocumentListView(APIView):
     parser_classes = [MultiPartParser]
     pagination_class = LuxxPagination
-    luxx_error_codes = {"POST": ["409", "413", "415"]}
+    luxx_error_codes = {"GET": ["404"], "POST": ["404", "409", "413", "415"]}
 
     @extend_schema(
         tags=["knowledge"],
@@ -57,9 +45,8 @@ class DocumentListView(APIView):
         responses=s.DocumentSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        documents = Document.objects.owned_by(request.user).order_by("-created_at", "-id")
-        if request.query_params.get("agent_id"):
-            documents = documents.filter(agent_id=parse_positive_int(request, "agent_id", 0))
+        agent_id = parse_positive_int(request, "agent_id", 0) or None
+        documents = selectors.document_list(user=request.user, agent=selectors.agent_owned(user=request.user, agent_id=agent_id))
         return ok(paginate(request, documents, s.DocumentSerializer))
 
     @extend_schema(
@@ -75,15 +62,17 @@ class DocumentListView(APIView):
 class DocumentDetailView(APIView):
     @extend_schema(tags=["knowledge"], summary="Get a document", responses=s.DocumentSerializer)
     def get(self, request: Request, document_id: int) -> Response:
-        return ok(s.DocumentSerializer(services.document_get(user=request.user, document_id=document_id)).data)
+        return ok(s.DocumentSerializer(selectors.document_get(user=request.user, document_id=document_id)).data)
 
     @extend_schema(tags=["knowledge"], summary="Delete a document and its passages", responses={200: None})
     def delete(self, request: Request, document_id: int) -> Response:
-        services.document_delete(document=services.document_get(user=request.user, document_id=document_id))
+        services.document_delete(document=selectors.document_get(user=request.user, document_id=document_id))
         return ok(None, "Document deleted")
 
 
 class SearchView(APIView):
+    luxx_error_codes = {"POST": ["404"]}
+
     @extend_schema(tags=["knowledge"], summary="Search the caller's documents", request=s.SearchInput, responses=s.SearchOutput)
     def post(self, request: Request) -> Response:
         return ok(_search(request, s.SearchInput))
@@ -91,7 +80,7 @@ class SearchView(APIView):
 
 class V1UploadView(APIView):
     parser_classes = [MultiPartParser]
-    luxx_error_codes = {"POST": ["409", "413", "415"]}
+    luxx_error_codes = {"POST": ["404", "409", "413", "415"]}
 
     @extend_schema(
         tags=["v1 knowledge"], summary="Upload a document for an agent (v1)", request=s.V1UploadInput, responses=s.DocumentSerializer
@@ -101,6 +90,8 @@ class V1UploadView(APIView):
 
 
 class V1SearchView(APIView):
+    luxx_error_codes = {"POST": ["404"]}
+
     @extend_schema(tags=["v1 knowledge"], summary="Search an agent's documents (v1)", request=s.V1SearchInput, responses=s.SearchOutput)
     def post(self, request: Request) -> Response:
         return ok(_search(request, s.V1SearchInput))

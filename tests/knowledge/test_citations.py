@@ -28,14 +28,16 @@ def test_a_chat_with_an_agent_that_has_documents_cites_them(live_url: str, fake_
     agent = Agent.objects.create(user=user, name="Support", provider=provider, model="fake-model", system_prompt="You are support.")
     document = services.document_upload(user=user, agent=agent, name="policy.md", data=DOC.encode())
     headers = {"Authorization": f"Bearer {access_token_for(user)}"}
-    conversation_id = httpx.post(f"{live_url}/api/conversations/", json={"agent_id": agent.pk}, headers=headers).json()["data"]["id"]
+    conversation_id = httpx.post(f"{live_url}/api/conversations/", json={"agent_id": agent.pk}, headers=headers, timeout=60).json()["data"][
+        "id"
+    ]
 
     with httpx.stream(
         "POST",
         f"{live_url}/api/messages/stream",
         json={"conversation_id": conversation_id, "content": "How many days do I have to return an item?"},
         headers=headers,
-        timeout=30,
+        timeout=60,
     ) as r:
         events = parse_sse(r.read().decode())
 
@@ -56,7 +58,9 @@ def test_a_chat_with_an_agent_that_has_documents_cites_them(live_url: str, fake_
     }
     assert done.data["citations"][0] == expected
     assert Message.objects.get(pk=done.data["message_id"]).citations[0] == expected
-    listed = httpx.get(f"{live_url}/api/messages/?conversation_id={conversation_id}", headers=headers).json()["data"]["messages"]
+    listed = httpx.get(f"{live_url}/api/messages/?conversation_id={conversation_id}", headers=headers, timeout=60).json()["data"][
+        "messages"
+    ]
     assert listed[-1]["citations"][0] == expected
 
 
@@ -66,10 +70,12 @@ def test_an_agent_without_documents_gets_no_sources(live_url: str, fake_llm: Any
         user=user, name="Plain", provider=make_provider(user, fake_llm), model="fake-model", system_prompt="Plain."
     )
     headers = {"Authorization": f"Bearer {access_token_for(user)}"}
-    conversation_id = httpx.post(f"{live_url}/api/conversations/", json={"agent_id": agent.pk}, headers=headers).json()["data"]["id"]
+    conversation_id = httpx.post(f"{live_url}/api/conversations/", json={"agent_id": agent.pk}, headers=headers, timeout=60).json()["data"][
+        "id"
+    ]
 
     with httpx.stream(
-        "POST", f"{live_url}/api/messages/stream", json={"conversation_id": conversation_id, "content": "hi"}, headers=headers, timeout=30
+        "POST", f"{live_url}/api/messages/stream", json={"conversation_id": conversation_id, "content": "hi"}, headers=headers, timeout=60
     ) as r:
         events = parse_sse(r.read().decode())
 

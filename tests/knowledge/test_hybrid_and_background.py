@@ -17,7 +17,7 @@ from tests.support.factories import api_client_for, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DOC = "# Fruit\n\nBananas are yellow and sweet.\n\n# Vehicles\n\nThe red car drives fast on the highway."
+DOC = "# Fruit\n\nBananas are yellow and sweet.\n\n# Vehicles\n\nThe red car drives fast on the highway.\n\n# Animals\n\n熊猫喜欢吃竹子。"
 
 
 def test_reciprocal_rank_fusion_rewards_agreement() -> None:
@@ -30,16 +30,36 @@ def test_reciprocal_rank_fusion_rewards_agreement() -> None:
 def test_with_an_embeddings_provider_search_fuses_vectors_and_words(fake_llm: Any) -> None:
     user = make_user()
     provider = Provider.objects.create(user=None, name="embeddings", provider_type="openai", base_url=fake_llm.base_url + "/v1")
+    query = "bananas 猫竹"  # "bananas" is a word of chunk 0; 猫 and 竹 are characters (not words) of chunk 2
+    document = services.document_upload(user=user, agent=None, name="mixed.md", data=DOC.encode())
+    lexical_only = services.knowledge_search(user_id=user.pk, query=query, top_k=5)
+    Chunk.objects.filter(document=document).delete()
+    Document.objects.filter(pk=document.pk).delete()
+
     with override_settings(LUXX_EMBEDDINGS_PROVIDER_ID=provider.pk):
         document = services.document_upload(user=user, agent=None, name="mixed.md", data=DOC.encode())
-        lexical_miss = services.knowledge_search(user_id=user.pk, query="sweet banana yellow vehicle", top_k=2)
+        hybrid = services.knowledge_search(user_id=user.pk, query=query, top_k=5)
 
+    assert [r.heading for r in lexical_only] == ["Fruit"]
     assert all(chunk.embedding for chunk in Chunk.objects.filter(document=document))
     embedding_calls = [r for r in fake_llm.requests if r.path == "/v1/embeddings"]
-    assert len(embedding_calls) == 2
-    assert embedding_calls[0].body["input"] == ["Fruit\nBananas are yellow and sweet.", "Vehicles\nThe red car drives fast on the highway."]
-    assert lexical_miss[0].heading == "Fruit"
-    assert {r.heading for r in lexical_miss} == {"Fruit", "Vehicles"}
+    assert [call.body["input"] for call in embedding_calls] == [
+        ["Fruit\nBananas are yellow and sweet.", "Vehicles\nThe red car drives fast on the highway.", "Animals\n熊猫喜欢吃竹子。"],
+        [query],
+    ]
+    assert [r.heading for r in hybrid][:2] == ["Fruit", "Animals"]
+    assert hybrid[0].score == pytest.approx(1 / 61 + 1 / 62, abs=1e-4)
+    assert hybrid[1].score == pytest.approx(1 / 61, abs=1e-4)
+
+
+def test_without_documents_no_query_embedding_is_requested(fake_llm: Any) -> None:
+    user = make_user()
+    provider = Provider.objects.create(user=None, name="embeddings", provider_type="openai", base_url=fake_llm.base_url + "/v1")
+
+    with override_settings(LUXX_EMBEDDINGS_PROVIDER_ID=provider.pk):
+        results = services.knowledge_retrieve(user_id=user.pk, agent_id=None, query="anything")
+
+    assert results == [] and fake_llm.requests == []
 
 
 def test_a_large_file_is_indexed_in_the_background() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 from typing import Any
@@ -14,7 +15,7 @@ from fpdf import FPDF
 from agents.models import Agent
 from knowledge import services
 from knowledge.models import Chunk, Document
-from tests.support.factories import api_client_for, make_user
+from tests.support.factories import api_client_for, make_admin, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -158,7 +159,7 @@ def test_bad_upload_and_search_input_names_the_field(client: Any, user: Any) -> 
 
     assert missing.status_code == 400 and "file" in missing.json()["errors"]
     assert bad_agent.status_code == 400 and "agent_id" in bad_agent.json()["errors"]
-    assert foreign_agent.status_code == 400 and "agent_id" in foreign_agent.json()["errors"]
+    assert foreign_agent.status_code == 404 and foreign_agent.json()["message"] == "Agent not found."
     assert no_query.status_code == 400 and "query" in no_query.json()["errors"]
     assert big_top_k.status_code == 400 and "top_k" in big_top_k.json()["errors"]
     assert zero_top_k.status_code == 400
@@ -174,6 +175,66 @@ def test_users_never_see_each_others_documents(client: Any) -> None:
     assert other.delete(f"/api/knowledge/documents/{document_id}").status_code == 404
     assert other.get("/api/knowledge/documents/").json()["data"]["total"] == 0
     assert Document.objects.filter(pk=document_id).exists()
+
+
+def test_another_users_agent_is_404_everywhere(client: Any) -> None:
+    theirs = Agent.objects.create(user=make_user(), name="theirs")
+
+    search = client.post("/api/knowledge/search", {"query": "x", "agent_id": theirs.pk}, format="json")
+    listed = client.get(f"/api/knowledge/documents/?agent_id={theirs.pk}")
+    missing = client.get("/api/knowledge/documents/?agent_id=999999")
+    v1_upload = client.post(
+        "/api/v1/knowledge/documents/upload", {"file": SimpleUploadedFile("a.md", b"# a\n\nb"), "agent_id": theirs.pk}, format="multipart"
+    )
+    v1_search = client.post("/api/v1/knowledge/search", {"query": "x", "agent_id": theirs.pk}, format="json")
+
+    assert [r.status_code for r in (search, listed, missing)] == [404, 404, 404]
+    assert search.json()["message"] == "Agent not found."
+    assert (v1_upload.json()["code"], v1_search.json()["code"]) == (40400, 40400)
+    assert Document.objects.count() == 0
+
+
+def test_a_document_that_failed_indexing_can_be_uploaded_again(client: Any, user: Any) -> None:
+    data = MARKDOWN.encode()
+    failed = Document.objects.create(user=user, name="a.md", file_type="markdown", sha256=hashlib.sha256(data).hexdigest(), status="error")
+
+    response = upload(client, "a.md", data)
+
+    assert response.status_code == 201 and response.json()["data"]["status"] == "ready"
+    assert not Document.objects.filter(pk=failed.pk).exists()
+
+
+def test_the_same_bytes_for_another_agent_is_a_new_document(client: Any, user: Any) -> None:
+    agent = Agent.objects.create(user=user, name="Second")
+
+    first = upload(client, "a.md", MARKDOWN.encode())
+    second = upload(client, "a.md", MARKDOWN.encode(), agent_id=agent.pk)
+
+    assert (first.status_code, second.status_code) == (201, 201)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "prefix"),
+    [("utf-8", b""), ("utf-8-sig", b""), ("utf-16", b""), ("utf-16-le", b""), ("utf-16-be", b""), ("gbk", b""), ("gb18030", b"")],
+)
+def test_text_files_decode_in_the_usual_encodings(encoding: str, prefix: bytes) -> None:
+    from knowledge.extract import decode_text
+
+    text = "Luxx 知识库：自然语言处理与机器翻译。The quick brown fox."
+
+    assert decode_text(prefix + text.encode(encoding)) == text
+
+
+def test_a_latin1_text_is_not_mistaken_for_chinese() -> None:
+    from knowledge.extract import decode_text
+
+    text = (
+        "Le café de la gare est très agréable. Les élèves étudient la géographie et l'histoire de la région.\n"
+        "Après le déjeuner, nous sommes allés au marché où l'on vend des légumes frais, du fromage et des pâtisseries.\n"
+        "Ça coûte peu, et la qualité est excellente. Noël approche: les fenêtres sont décorées, les enfants sont ravis."
+    )
+
+    assert decode_text(text.encode("latin-1")) == text
 
 
 def test_agent_id_limits_results_and_delete_removes_passages(client: Any, user: Any) -> None:
@@ -223,6 +284,10 @@ def test_retrieval_helpers_for_chat(user: Any) -> None:
     citations = services.citations_from(chunks)
 
     assert services.agent_has_documents(agent_id=agent.pk) is True
+    assert [(c.document_name, c.chunk_index, c.page, c.heading) for c in chunks] == [
+        ("guide.md", 2, None, "Luxx Guide > Install > Windows")
+    ]
+    assert chunks[0].content == "Use the graphical setup wizard." and chunks[0].score > 0
     assert prompt == "Sources:\n\n[1] guide.md (Luxx Guide > Install > Windows)\nUse the graphical setup wizard."
     assert citations == [
         {
@@ -235,6 +300,67 @@ def test_retrieval_helpers_for_chat(user: Any) -> None:
             "snippet": "Use the graphical setup wizard.",
         }
     ]
+
+
+def test_sources_for_the_prompt_are_numbered_with_page_and_heading() -> None:
+    chunks = [
+        services.RetrievedChunk(1, "manual.pdf", 4, "Press the red button.", 2.5, 3, "Safety > Stop"),
+        services.RetrievedChunk(2, "notes.txt", 0, "x" * 300, 1.0, None, ""),
+    ]
+
+    prompt = services.format_sources_for_prompt(chunks)
+    citations = services.citations_from(chunks)
+
+    assert prompt == "Sources:\n\n[1] manual.pdf (page 3, Safety > Stop)\nPress the red button.\n\n[2] notes.txt\n" + "x" * 300
+    assert citations[1] == {
+        "index": 2,
+        "document_id": 2,
+        "document_name": "notes.txt",
+        "chunk_index": 0,
+        "page": None,
+        "heading": "",
+        "snippet": "x" * 240,
+    }
+    assert services.format_sources_for_prompt([]) == "" and services.citations_from([]) == []
+
+
+def test_retrieval_without_ready_documents_is_empty(user: Any) -> None:
+    agent = Agent.objects.create(user=user, name="Empty")
+    Document.objects.create(user=user, agent=agent, name="pending.md", file_type="markdown", sha256="0" * 64, status="processing")
+
+    assert services.knowledge_retrieve(user_id=user.pk, agent_id=agent.pk, query="anything", top_k=5) == []
+    assert services.knowledge_retrieve(user_id=user.pk, agent_id=None, query="anything") == []
+    assert services.agent_has_documents(agent_id=agent.pk) is False
+
+
+def test_the_knowledge_search_tool_searches_the_callers_documents(user: Any) -> None:
+    import asyncio
+
+    from toolbox.registry import ToolContext, registry
+
+    agent = Agent.objects.create(user=user, name="Docs")
+    services.document_upload(user=user, agent=agent, name="guide.md", data=MARKDOWN.encode())
+    services.document_upload(user=make_user(), agent=None, name="other.md", data=b"# Other\n\nThe graphical wizard of someone else.")
+    tool = registry.get("knowledge_search")
+    assert tool is not None and (tool.category, tool.required_level) == ("knowledge", 1)
+
+    result = asyncio.run(tool.handler({"query": "graphical wizard"}, ToolContext(user_id=user.pk, permission_level=1, agent_id=agent.pk)))
+
+    assert result["count"] == 1
+    assert result["results"][0]["document_name"] == "guide.md"
+    assert result["results"][0]["heading"] == "Luxx Guide > Install > Windows"
+
+
+def test_chinese_sentences_are_never_cut_when_chunking() -> None:
+    from knowledge.chunking import chunk_pages
+    from knowledge.extract import Page
+
+    sentences = [f"第{i}句话讲的是知识库如何把长文档切分成段落。" for i in range(300)]
+    drafts = chunk_pages([Page("".join(sentences), None)], markdown=False)
+
+    assert len(drafts) > 2
+    assert all(d.content.endswith("。") for d in drafts)
+    assert all(d.content.startswith("第") for d in drafts)
 
 
 def test_long_text_is_chunked_with_overlap_and_never_mid_sentence() -> None:
@@ -264,9 +390,26 @@ def test_the_ingest_command_indexes_a_folder(tmp_path: Any, user: Any) -> None:
     (tmp_path / "docs" / "guide.md").write_text(MARKDOWN)
     (tmp_path / "docs" / "notes.txt").write_bytes(CHINESE.encode("gbk"))
     (tmp_path / "docs" / "image.png").write_bytes(b"png")
-    out = io.StringIO()
 
-    call_command("ingest", str(tmp_path / "docs"), "--user", user.username, stdout=out, stderr=io.StringIO())
+    (tmp_path / "docs" / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
+    out, err = io.StringIO(), io.StringIO()
 
-    assert out.getvalue().strip() == "Indexed 2 file(s); 0 skipped."
-    assert sorted(Document.objects.filter(user=user).values_list("name", flat=True)) == ["guide.md", "notes.txt"]
+    with override_settings(LUXX_KNOWLEDGE_SYNC_LIMIT_KB=0):  # even large files are indexed before the command ends
+        call_command("ingest", str(tmp_path / "docs"), "--user", user.username, stdout=out, stderr=err)
+
+    assert out.getvalue().strip() == "Indexed 2 file(s); 1 skipped."
+    assert "broken.pdf: The PDF is corrupt or unreadable" in err.getvalue()
+    assert "3/3" in err.getvalue()
+    assert sorted(Document.objects.filter(user=user).values_list("name", "status")) == [("guide.md", "ready"), ("notes.txt", "ready")]
+
+
+def test_the_ingest_command_defaults_to_the_first_superuser(tmp_path: Any) -> None:
+    from django.core.management import call_command
+
+    make_user()
+    admin = make_admin()
+    (tmp_path / "guide.md").write_text(MARKDOWN)
+
+    call_command("ingest", str(tmp_path / "guide.md"), stdout=io.StringIO(), stderr=io.StringIO())
+
+    assert Document.objects.get().user == admin

@@ -1,6 +1,8 @@
+"""``manage.py ingest PATH... [--agent ID] [--user NAME]``: index files or folders."""
+
 from __future__ import annotations
 
-import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,34 +16,52 @@ from luxx.api import LuxxError
 
 
 class Command(BaseCommand):
-    help = "Index PDF, TXT and Markdown files (or folders of them) into a user's knowledge base."
+    help = "Index PDF, TXT and Markdown files (or folders of them, recursively) into a user's knowledge base."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("paths", nargs="+", type=Path)
-        parser.add_argument("--user", required=True, help="Username that owns the documents.")
-        parser.add_argument("--agent", type=int, help="Agent id the documents belong to.")
+        parser.add_argument("--user", help="Username that owns the documents (default: the first superuser).")
+        parser.add_argument("--agent", type=int, help="Id of one of the user's agents the documents belong to.")
 
-    def handle(self, *args: Any, paths: list[Path], user: str, agent: int | None, **options: Any) -> None:
-        owner = User.objects.filter(username__iexact=user).first()
-        if owner is None:
-            raise CommandError(f"No user named {user}.")
+    def handle(self, *args: Any, paths: list[Path], user: str | None, agent: int | None, **options: Any) -> None:
+        owner = self._owner(user)
         target = Agent.objects.owned_by(owner).filter(pk=agent).first() if agent else None
         if agent and target is None:
-            raise CommandError(f"{user} has no agent {agent}.")
+            raise CommandError(f"{owner.username} has no agent {agent}.")
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise CommandError(f"No such file or folder: {', '.join(missing)}")
         files = [f for p in paths for f in (sorted(p.rglob("*")) if p.is_dir() else [p]) if f.is_file() and file_type_for(f.name)]
         if not files:
             raise CommandError("No PDF, TXT or Markdown files found.")
-        done = failed = 0
+        done = failed = chunks = 0
+        started = time.monotonic()
         for position, path in enumerate(files, start=1):
             try:
-                document = document_upload(user=owner, agent=target, name=path.name, data=path.read_bytes())
+                # Indexed here and now: a background thread would die with the command.
+                document = document_upload(user=owner, agent=target, name=path.name, data=path.read_bytes(), background=False)
                 done += 1
+                chunks += document.chunk_count
                 outcome = f"{document.chunk_count} chunks"
             except LuxxError as error:
                 failed += 1
                 outcome = f"skipped: {error.detail}"
+                self.stderr.write(f"\n{path}: {error.detail}")
             bar = "#" * (30 * position // len(files))
-            sys.stderr.write(f"\r[{bar:<30}] {position}/{len(files)} {path.name[:40]}: {outcome}\033[K")
-            sys.stderr.flush()
-        sys.stderr.write("\n")
+            self.stderr.write(f"\r[{bar:<30}] {position}/{len(files)} {path.name[:40]}: {outcome}\033[K", ending="")
+            self.stderr.flush()
+        self.stderr.write("")
+        seconds = time.monotonic() - started
         self.stdout.write(f"Indexed {done} file(s); {failed} skipped.")
+        self.stderr.write(f"{chunks} chunks in {seconds:.1f} s.")
+
+    def _owner(self, username: str | None) -> User:
+        if username:
+            owner = User.objects.filter(username__iexact=username).first()
+            if owner is None:
+                raise CommandError(f"No user named {username}.")
+            return owner
+        owner = User.objects.filter(is_superuser=True).order_by("pk").first()
+        if owner is None:
+            raise CommandError("No superuser exists; name the owner with --user.")
+        return owner
