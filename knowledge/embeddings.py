@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Any
 
 import httpx
 from django.conf import settings
@@ -56,15 +55,6 @@ def _normalised(vector: list[float]) -> list[float]:
 
 def pack(vector: list[float]) -> bytes:
     return struct.pack(f"<{len(vector)}f", *vector)
-
-
-def unpack(blob: Any) -> list[float]:
-    data = bytes(blob)
-    return list(struct.unpack(f"<{len(data) // 4}f", data))
-
-
-def cosine(a: list[float], b: list[float]) -> float:
-    return sum(x * y for x, y in zip(a, b, strict=False))
 
 
 def reciprocal_rank_fusion(*rankings: list[int], k: int = 60) -> list[tuple[int, float]]:

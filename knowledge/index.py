@@ -1,33 +1,17 @@
-"""The lexical index in the database's own full-text engine: SQLite FTS5 (BM25 ranking)
-or PostgreSQL's tsvector/GIN (ts_rank_cd), over jieba-segmented text."""
+"""Search in the database's own full-text engine: SQLite FTS5 ranked by BM25, or
+PostgreSQL's tsvector/GIN ranked by ts_rank_cd, over jieba-segmented text.
+
+The database keeps the index itself (triggers on SQLite, a generated column on PostgreSQL;
+see migration 0005), so writing or deleting a chunk row is all indexing takes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
 
 MAX_QUERY_TERMS = 32
-
-
-def index_chunks(chunk_rows: Sequence[tuple[int, str]]) -> None:
-    """Add (chunk id, segmented text) rows to the index."""
-    if not chunk_rows:
-        return
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.executemany("INSERT INTO knowledge_chunk_fts(rowid, search_text) VALUES (%s, %s)", list(chunk_rows))
-        elif connection.vendor == "postgresql":
-            ids = [row[0] for row in chunk_rows]
-            cursor.execute("UPDATE knowledge_chunk SET search_vector = to_tsvector('simple', search_text) WHERE id = ANY(%s)", [ids])
-
-
-def unindex_chunks(chunk_ids: Sequence[int]) -> None:
-    if not chunk_ids or connection.vendor != "sqlite":
-        return  # on PostgreSQL the vector lives in the chunk row and goes with it
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM knowledge_chunk_fts WHERE rowid IN ({','.join(['%s'] * len(chunk_ids))})", list(chunk_ids))
 
 
 def lexical_search(*, terms: list[str], user_id: int, agent_id: int | None, limit: int) -> list[tuple[int, float]]:

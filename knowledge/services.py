@@ -16,10 +16,11 @@ from rest_framework import status
 
 from knowledge import index
 from knowledge.chunking import chunk_pages
-from knowledge.embeddings import EmbeddingError, cosine, embed_texts, embedding_provider, pack, reciprocal_rank_fusion, unpack
+from knowledge.embeddings import EmbeddingError, embed_texts, embedding_provider, pack, reciprocal_rank_fusion
 from knowledge.extract import ExtractionError, extract, file_type_for
 from knowledge.models import Chunk, Document, DocumentStatus
-from knowledge.segment import segment, words
+from knowledge.segment import query_words, segment
+from knowledge.vector_search import nearest_chunks
 from luxx.api import Conflict, LuxxError
 from luxx.db import write_transaction
 
@@ -120,7 +121,9 @@ def _prepare(data: bytes, file_type: str) -> _Prepared:
         try:
             vectors = embed_texts(provider, [f"{d.heading}\n{d.content}" for d in drafts])
         except EmbeddingError as error:
-            raise ExtractionError(str(error)) from None
+            # Vectors are an optional second ranking: an outage of the embeddings provider
+            # must not make uploads fail, so the document is indexed for lexical search.
+            logger.warning("Indexing without vectors: %s", error)
     return _Prepared(drafts, segmented, vectors)
 
 
@@ -141,7 +144,6 @@ def _store(document: Document, prepared: _Prepared) -> None:
             for position, (draft, text) in enumerate(zip(prepared.drafts, prepared.segmented, strict=True))
         ]
     )
-    index.index_chunks([(chunk.pk, text) for chunk, text in zip(chunks, prepared.segmented, strict=True)])
     Document.objects.filter(pk=document.pk).update(status=DocumentStatus.READY, chunk_count=len(chunks), error_message="")
 
 
@@ -164,7 +166,6 @@ def _index_in_background(document_id: int, data: bytes) -> None:
 
 def document_delete(*, document: Document) -> None:
     with write_transaction():
-        index.unindex_chunks(list(document.chunks.values_list("pk", flat=True)))
         document.delete()
 
 
@@ -175,9 +176,9 @@ def knowledge_search(*, user_id: int, query: str, agent_id: int | None = None, t
         return []  # nothing to search: no query embedding, no full-text query
     provider = embedding_provider()
     if provider is None:
-        ranked = index.lexical_search(terms=words(query), user_id=user_id, agent_id=agent_id, limit=top_k)
+        ranked = index.lexical_search(terms=query_words(query), user_id=user_id, agent_id=agent_id, limit=top_k)
     else:
-        lexical = index.lexical_search(terms=words(query), user_id=user_id, agent_id=agent_id, limit=FUSION_DEPTH)
+        lexical = index.lexical_search(terms=query_words(query), user_id=user_id, agent_id=agent_id, limit=FUSION_DEPTH)
         vector = _vector_ranking(provider, query=query, user_id=user_id, agent_id=agent_id)
         ranked = reciprocal_rank_fusion([c for c, _ in lexical], vector)[:top_k]
     if not ranked:
@@ -208,14 +209,7 @@ def _vector_ranking(provider: Any, *, query: str, user_id: int, agent_id: int | 
     except EmbeddingError:
         logger.warning("Embeddings unavailable; searching lexically only")
         return []
-    scope = Chunk.objects.filter(document__user_id=user_id, document__status=DocumentStatus.READY, embedding__isnull=False)
-    if agent_id is not None:
-        scope = scope.filter(document__agent_id=agent_id)
-    scored = [(cosine(query_vector, unpack(blob)), chunk_id) for chunk_id, blob in scope.values_list("pk", "embedding")]
-    # Unrelated chunks (no positive similarity) would only pad the fused list.
-    scored = [pair for pair in scored if pair[0] > 0]
-    scored.sort(reverse=True)
-    return [chunk_id for _, chunk_id in scored[:FUSION_DEPTH]]
+    return nearest_chunks(query_vector=query_vector, user_id=user_id, agent_id=agent_id, limit=FUSION_DEPTH)
 
 
 def _has_ready_documents(*, user_id: int, agent_id: int | None) -> bool:

@@ -288,6 +288,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 LUXX_EMBEDDINGS_PROVIDER_ID = env_int("LUXX_EMBEDDINGS_PROVIDER_ID", 0, minimum=0)
 LUXX_EMBEDDINGS_MODEL = env_str("LUXX_EMBEDDINGS_MODEL", "text-embedding-3-small")
+# Chunk vectors kept in memory per search scope, so a query does not read them all again.
+LUXX_VECTOR_CACHE_MB = env_int("LUXX_VECTOR_CACHE_MB", 256, minimum=0)
 # Larger uploads are indexed in the background (the upload answers 202, status processing).
 LUXX_KNOWLEDGE_SYNC_LIMIT_KB = env_int("LUXX_KNOWLEDGE_SYNC_LIMIT_KB", 2048, minimum=0)
 
