@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from chat.models import Conversation, Message
@@ -78,9 +80,29 @@ class MessageListOutput(serializers.Serializer):
 
 class SendMessageInput(StrictObjectSerializer):
     conversation_id = StrictCharField(max_length=24)
-    content = StrictCharField(trim_whitespace=False)
+    content = StrictCharField(
+        trim_whitespace=False, required=False, help_text="The user's message; required unless retry_message_id is given."
+    )
     thinking_enabled = StrictBooleanField(required=False, allow_null=True)
     enabled_tools = serializers.ListField(child=StrictCharField(max_length=64), required=False, allow_null=True, max_length=50)
+    retry_message_id = StrictCharField(
+        max_length=24,
+        required=False,
+        help_text=(
+            "Regenerate instead of sending (addition): the id of the conversation's latest assistant reply "
+            "(typically one that failed or was stopped). Its user message is reused, not sent again, and the "
+            "reply is replaced by the new one. Give either this or content."
+        ),
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        has_content = "content" in attrs
+        if "retry_message_id" in attrs:
+            if has_content:
+                raise serializers.ValidationError({"content": ["Give either content or retry_message_id, not both."]})
+        elif not has_content:
+            raise serializers.ValidationError({"content": [self.fields["content"].error_messages["required"]]})
+        return attrs
 
 
 class SendMessageOutput(serializers.Serializer):

@@ -15,7 +15,7 @@ from agents.runtime import TurnSpec
 from agents.selectors import provider_get_default
 from chat.context import estimate_tokens, history_within_budget
 from chat.models import Conversation, Message, MessageRole, MessageStatus
-from luxx.api import NotFound
+from luxx.api import Conflict, NotFound
 from luxx.db import write_transaction
 from toolbox.registry import ToolContext, registry
 
@@ -158,17 +158,48 @@ class PreparedTurn:
     citations: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _latest_message_id(conversation: Conversation) -> str | None:
+    return conversation.messages.order_by("-created_at", "-id").values_list("id", flat=True).first()
+
+
+def _retry_target(*, user: User, conversation: Conversation, message_id: str) -> tuple[Message, Message]:
+    """The reply ``message_id`` names and the user message it answers, checked: the
+    conversation's latest message, an assistant reply, not being generated."""
+    reply = Message.objects.owned_by(user).filter(pk=message_id, conversation=conversation).first()
+    if reply is None:
+        raise NotFound("Message not found.")
+    if reply.role != MessageRole.ASSISTANT:
+        raise _field_error("retry_message_id", "Only an assistant reply can be regenerated.")
+    if reply.status == MessageStatus.STREAMING:
+        raise Conflict("The reply is still being generated: stop it first.")
+    if _latest_message_id(conversation) != reply.pk:
+        raise Conflict("Only the latest reply of the conversation can be regenerated.")
+    question = conversation.messages.filter(role=MessageRole.USER, created_at__lte=reply.created_at).order_by("-created_at", "-id").first()
+    if question is None:
+        raise _field_error("retry_message_id", "This reply answers no user message.")
+    return reply, question
+
+
 def turn_prepare(
     *,
     user: User,
     conversation_id: str,
-    content: str,
+    content: str = "",
     thinking_enabled: bool | None = None,
     enabled_tools: list[str] | None = None,
+    retry_message_id: str | None = None,
 ) -> PreparedTurn:
     """Check everything that can fail before the model is called, save the user message,
-    and create the assistant message with status ``streaming``."""
+    and create the assistant message with status ``streaming``.
+
+    With ``retry_message_id`` the turn regenerates the conversation's latest reply: the
+    user message it answered is reused (not saved again) and the named reply is deleted
+    in the same transaction that creates its replacement."""
     conversation = conversation_get(user=user, conversation_id=conversation_id)
+    retried: tuple[Message, Message] | None = None
+    if retry_message_id is not None:
+        retried = _retry_target(user=user, conversation=conversation, message_id=retry_message_id)
+        content = retried[1].content
     if not content.strip():
         raise _field_error("content", "The message is empty.")
     if len(content) > MAX_CONTENT_CHARS:
@@ -196,11 +227,22 @@ def turn_prepare(
         system_prompt, citations = _with_knowledge(system_prompt, user=user, agent_id=conversation.agent_id, query=content)
 
     with write_transaction():
-        earlier = _history(conversation)
+        if retried is None:
+            earlier = _history(conversation)
+            user_message = Message.objects.create(
+                user=user, conversation=conversation, role=MessageRole.USER, content=content, token_count=estimate_tokens(content)
+            )
+        else:
+            failed, user_message = retried
+            # Deleting answers who won when two retries of the same reply race: the
+            # loser deletes nothing. The reply must also still be the latest message.
+            if (
+                _latest_message_id(conversation) != failed.pk
+                or not Message.objects.filter(pk=failed.pk).exclude(status=MessageStatus.STREAMING).delete()[0]
+            ):
+                raise Conflict("The reply changed in the meantime: reload the conversation.")
+            earlier = [m for m in _history(conversation) if m.pk != user_message.pk]
         first_reply = not any(m.role == MessageRole.ASSISTANT for m in earlier)
-        user_message = Message.objects.create(
-            user=user, conversation=conversation, role=MessageRole.USER, content=content, token_count=estimate_tokens(content)
-        )
         assistant = Message.objects.create(
             user=user, conversation=conversation, role=MessageRole.ASSISTANT, status=MessageStatus.STREAMING, model=model
         )

@@ -13,9 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.cancellation import stop_bus
+from chat import selectors, services
 from chat import serializers as s
-from chat import services
-from chat.models import Conversation, Message, MessageRole, MessageStatus
+from chat.models import Message, MessageRole, MessageStatus
 from chat.streaming import Heartbeat, StepEvent, TurnFinished, collect_turn, run_turn
 from luxx.api import Conflict, LuxxPagination, UpstreamError, ok, paginate, parse_positive_int, validated
 from luxx.db import release_request_connection
@@ -30,14 +30,18 @@ class ConversationListView(APIView):
     @extend_schema(
         tags=["conversations"],
         summary="List conversations",
-        parameters=[OpenApiParameter("project_id", str, required=False)],
+        parameters=[
+            OpenApiParameter("project_id", str, required=False),
+            OpenApiParameter("search", str, required=False, description="Only conversations whose title contains this text (any case)."),
+        ],
         responses=s.ConversationSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        conversations = Conversation.objects.owned_by(request.user).order_by("-updated_at")
-        project_id = request.query_params.get("project_id")
-        if project_id:
-            conversations = conversations.filter(project_id=project_id)
+        conversations = selectors.conversation_list(
+            user=request.user,  # type: ignore[arg-type]
+            project_id=request.query_params.get("project_id"),
+            search=request.query_params.get("search", "").strip()[:200],
+        )
         return ok(paginate(request, conversations, s.ConversationSerializer))
 
     @extend_schema(
@@ -71,6 +75,7 @@ class ConversationDetailView(APIView):
 
 class MessageListView(APIView):
     luxx_query_params = True
+    luxx_error_codes = {"POST": ["404", "409"]}
 
     @extend_schema(
         tags=["messages"],
@@ -98,9 +103,10 @@ class MessageListView(APIView):
         prepared = services.turn_prepare(
             user=request.user,  # type: ignore[arg-type]
             conversation_id=data["conversation_id"],
-            content=data["content"],
+            content=data.get("content", ""),
             thinking_enabled=data.get("thinking_enabled"),
             enabled_tools=data.get("enabled_tools"),
+            retry_message_id=data.get("retry_message_id"),
         )
         final = async_to_sync(collect_turn)(prepared)
         if final.status == MessageStatus.ERROR:
@@ -135,13 +141,17 @@ async def luxx_event_stream(prepared: services.PreparedTurn) -> AsyncIterator[by
 
 
 class MessageStreamView(APIView):
+    luxx_error_codes = {"POST": ["404", "409"]}
+
     @extend_schema(
         tags=["messages"],
         summary="Send a message; the reply streams as server-sent events",
         description=(
             "Events: `process_step` (`{step}`; the first event of a step id creates it, later events of a "
             "thinking/text step carry the next piece of content), `done` (`{message_id, token_count, usage, status}`), "
-            "`error` (`{content}`). A comment line is sent every 15 s as a keep-alive."
+            "`error` (`{content, message_id}`). A comment line is sent every 15 s as a keep-alive. "
+            "With `retry_message_id` (instead of `content`) the latest reply of the conversation is "
+            "regenerated: its user message is reused and the named reply is replaced by the new one."
         ),
         request=s.SendMessageInput,
         responses=SSE_RESPONSE,
@@ -151,9 +161,10 @@ class MessageStreamView(APIView):
         prepared = services.turn_prepare(
             user=request.user,  # type: ignore[arg-type]
             conversation_id=data["conversation_id"],
-            content=data["content"],
+            content=data.get("content", ""),
             thinking_enabled=data.get("thinking_enabled"),
             enabled_tools=data.get("enabled_tools"),
+            retry_message_id=data.get("retry_message_id"),
         )
         release_request_connection()
         return sse_response(luxx_event_stream(prepared))
