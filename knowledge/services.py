@@ -8,10 +8,12 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection
+from django.utils import timezone
 from rest_framework import status
 
 from knowledge import index
@@ -84,10 +86,17 @@ def _refuse_duplicate(*, user: Any, agent: Any | None, digest: str) -> None:
     """The same bytes in the same scope are a 409 naming the document; a copy whose
     indexing failed is replaced instead, so a retry works."""
     existing = Document.objects.owned_by(user).filter(sha256=digest, agent=agent).first()
-    if existing is not None and existing.status == DocumentStatus.ERROR:
+    if existing is not None and (existing.status == DocumentStatus.ERROR or _is_stale(existing)):
         document_delete(document=existing)
     elif existing is not None:
         raise Conflict(f"This file is already uploaded as document {existing.pk} ({existing.name}).")
+
+
+def _is_stale(document: Document) -> bool:
+    """A document still ``processing`` long after its upload: the process indexing it in
+    the background was restarted, so nothing will finish it."""
+    limit = timedelta(minutes=settings.LUXX_KNOWLEDGE_STALE_MINUTES)
+    return document.status == DocumentStatus.PROCESSING and document.created_at < timezone.now() - limit
 
 
 @contextlib.contextmanager
@@ -98,7 +107,8 @@ def _duplicate_as_conflict(*, user: Any, agent: Any | None, digest: str) -> Iter
         yield
     except IntegrityError:
         _refuse_duplicate(user=user, agent=agent, digest=digest)
-        raise
+        # The other upload failed and was cleared away in the meantime.
+        raise Conflict("The same file was being uploaded at the same moment; try again.") from None
 
 
 @dataclass

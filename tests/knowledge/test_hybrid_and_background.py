@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
+from django.utils import timezone
 
 from agents.models import Provider
 from knowledge import services
@@ -96,3 +99,31 @@ def test_a_large_unreadable_file_ends_as_an_error_with_its_reason() -> None:
     assert (document.status, document.chunk_count) == ("error", 0)
     assert "corrupt" in document.error_message
     assert Chunk.objects.filter(document=document).count() == 0
+
+
+def test_a_document_left_processing_by_a_restart_is_replaced_by_uploading_it_again() -> None:
+    user = make_user()
+    body = b"# Notes\n\nThe archive moved to the north wing."
+    stuck = Document.objects.create(
+        user=user, name="notes.md", file_type="markdown", size=len(body), sha256=hashlib.sha256(body).hexdigest()
+    )
+    Document.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(hours=2))
+
+    response = api_client_for(user).post("/api/knowledge/documents/", {"file": SimpleUploadedFile("notes.md", body)}, format="multipart")
+
+    assert response.status_code == 201
+    assert list(Document.objects.values_list("status", flat=True)) == ["ready"]
+    assert not Document.objects.filter(pk=stuck.pk).exists()
+
+
+def test_a_document_still_being_indexed_is_not_replaced() -> None:
+    user = make_user()
+    body = b"# Notes\n\nThe archive moved to the north wing."
+    busy = Document.objects.create(
+        user=user, name="notes.md", file_type="markdown", size=len(body), sha256=hashlib.sha256(body).hexdigest()
+    )
+
+    response = api_client_for(user).post("/api/knowledge/documents/", {"file": SimpleUploadedFile("notes.md", body)}, format="multipart")
+
+    assert response.status_code == 409
+    assert f"document {busy.pk}" in response.json()["message"]
