@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import codecs
 import io
+import re
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import PurePath
 
 import charset_normalizer
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
+from pypdf import PasswordType, PdfReader
+from pypdf.errors import DependencyError, PyPdfError
 
 _TIE_BREAK = ("cp1252", "latin_1", "iso8859_15")
 SUFFIX_TYPES = {".pdf": "pdf", ".txt": "txt", ".text": "txt", ".md": "markdown", ".markdown": "markdown"}
@@ -39,21 +42,106 @@ def extract(data: bytes, file_type: str) -> list[Page]:
     pages = _pdf_pages(data) if file_type == "pdf" else [Page(decode_text(data), None)]
     if not any(page.text.strip() for page in pages):
         if file_type == "pdf":
-            raise ExtractionError("The PDF has no extractable text (it may be scanned images only).")
+            raise ExtractionError("The PDF has no extractable text (it may be scanned images).")
         raise ExtractionError("The file is empty.")
     return pages
+
+
+# pypdf's own errors, plus what its parser lets escape on malformed input (its errors module
+# says so: "broken PDF files might cause other Exceptions"). Listed rather than a bare
+# Exception so that a bug of ours still surfaces as one.
+_CORRUPT_PDF_ERRORS: tuple[type[BaseException], ...] = (
+    PyPdfError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    OSError,
+    OverflowError,
+    ZeroDivisionError,
+    RecursionError,
+    struct.error,
+    zlib.error,
+)
 
 
 def _pdf_pages(data: bytes) -> list[Page]:
     try:
         reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise ExtractionError("The PDF is encrypted; upload an unprotected copy.")
-        return [Page(page.extract_text() or "", number) for number, page in enumerate(reader.pages, start=1)]
-    except ExtractionError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError, IndexError) as error:
+        # An owner password alone only restricts editing or printing; such a file opens with
+        # the empty user password, as in any viewer.
+        locked = reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED
+        texts = [] if locked else [page.extract_text() or "" for page in reader.pages]
+    except (DependencyError, NotImplementedError):
+        raise ExtractionError("The PDF is encrypted in a way this server cannot read.") from None
+    except _CORRUPT_PDF_ERRORS as error:
         raise ExtractionError(f"The PDF is corrupt or unreadable ({type(error).__name__}).") from None
+    if locked:
+        raise ExtractionError("The PDF is encrypted with a password.")
+    if not texts:
+        raise ExtractionError("The PDF has no pages.")
+    return [Page(normalise_pdf_text(text), number) for number, text in enumerate(texts, start=1)]
+
+
+_CJK_CHAR = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+_OPENS_LINE = re.compile(r"[A-Z0-9\"'“‘(\[•·*\-\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+# A line shorter than this share of the page's usual line width ended before the margin:
+# the last line of a paragraph, a heading, a list item.
+_SHORT_LINE = 0.75
+
+
+def normalise_pdf_text(text: str) -> str:
+    """A PDF page's text as paragraphs separated by blank lines, wrapped lines joined.
+
+    pypdf ends every printed line with a newline, so a paragraph arrives cut into lines.
+    A line is joined to the next unless it is blank, or it stops well short of the page's
+    usual width and the next line starts like a new paragraph (a capital, a digit, a
+    bullet, a quote or CJK text); see join_wrapped() for how two lines are glued."""
+    lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    widths = sorted(_display_width(line) for line in lines if line)
+    if not widths:
+        return ""
+    # The 80th percentile: most lines of running text reach the margin, and one long
+    # outlier (a URL, a table row) does not make every other line look short.
+    usual = widths[min(len(widths) - 1, int(len(widths) * 0.8))]
+    paragraphs: list[str] = []
+    current = ""
+    for line, following in zip(lines, [*lines[1:], ""], strict=True):
+        if not line:
+            if current:
+                paragraphs.append(current)
+            current = ""
+            continue
+        current = join_wrapped(current, line) if current else line
+        if following and _display_width(line) < usual * _SHORT_LINE and _OPENS_LINE.match(following):
+            paragraphs.append(current)
+            current = ""
+    if current:
+        paragraphs.append(current)
+    return "\n\n".join(paragraphs)
+
+
+def join_wrapped(left: str, right: str) -> str:
+    """Two pieces of one paragraph that a line (or page) break separated, glued back.
+
+    "exam-" + "ple" is "example" only between lower-case letters ("COVID-" + "19" keeps
+    its hyphen); two CJK characters join with nothing between them; anything else with
+    one space."""
+    if not left or not right:
+        return left + right
+    if left.endswith("-") and len(left) >= 2 and not left[-2].isspace():
+        if left[-2].islower() and right[0].islower():
+            return left[:-1] + right
+        return left + right
+    if _CJK_CHAR.match(left[-1]) and _CJK_CHAR.match(right[0]):
+        return left + right
+    return left + " " + right
+
+
+def _display_width(line: str) -> int:
+    # CJK characters are set about twice as wide as Latin letters.
+    return len(line) + len(_CJK_CHAR.findall(line))
 
 
 def decode_text(data: bytes) -> str:
