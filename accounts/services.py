@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -20,7 +22,7 @@ from rest_framework_simplejwt.utils import datetime_from_epoch
 from accounts.models import PermissionLevel, RevokedAccessToken, User
 from luxx.api import Forbidden, NotFound
 
-LAST_ADMIN_MESSAGE = "The last administrator cannot be demoted or deactivated."
+LAST_ADMIN_MESSAGE = gettext_lazy("The last administrator cannot be demoted or deactivated.")
 
 
 def _field_error(field: str, message: str) -> exceptions.ValidationError:
@@ -39,9 +41,9 @@ def user_register(*, username: str, email: str, password: str, nickname: str = "
     email = email.strip().lower()
     username = username.strip()
     if User.objects.filter(username__iexact=username).exists():
-        raise _field_error("username", "A user with this username already exists.")
+        raise _field_error("username", _("A user with this username already exists."))
     if User.objects.filter(email__iexact=email).exists():
-        raise _field_error("email", "A user with this email already exists.")
+        raise _field_error("email", _("A user with this email already exists."))
     candidate = User(username=username, email=email, nickname=nickname)
     user_validate_password(password=password, user=candidate)
     try:
@@ -55,8 +57,8 @@ def user_register(*, username: str, email: str, password: str, nickname: str = "
     except IntegrityError:
         # Another registration with the same name or email won the race since the checks above.
         if User.objects.filter(email__iexact=email).exists():
-            raise _field_error("email", "A user with this email already exists.") from None
-        raise _field_error("username", "A user with this username already exists.") from None
+            raise _field_error("email", _("A user with this email already exists.")) from None
+        raise _field_error("username", _("A user with this username already exists.")) from None
     return candidate
 
 
@@ -87,9 +89,9 @@ def user_authenticate(*, identifier: str, password: str) -> User:
     """Check credentials; the error does not tell a wrong password from an unknown user."""
     user = user_find_for_login(identifier)
     if user is None or not user.check_password(password):
-        raise exceptions.AuthenticationFailed("Invalid username or password.")
+        raise exceptions.AuthenticationFailed(_("Invalid username or password."))
     if not user.is_active:
-        raise exceptions.AuthenticationFailed("This account is disabled.")
+        raise exceptions.AuthenticationFailed(_("This account is disabled."))
     return user
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth.password_validation import CommonPasswordValidator
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 
 class LettersAndDigitsValidator:
@@ -9,10 +10,10 @@ class LettersAndDigitsValidator:
 
     def validate(self, password: str, user: object = None) -> None:
         if not (any(c.isalpha() for c in password) and any(c.isdigit() for c in password)):
-            raise ValidationError("The password must contain both letters and digits.", code="password_letters_digits")
+            raise ValidationError(_("The password must contain both letters and digits."), code="password_letters_digits")
 
     def get_help_text(self) -> str:
-        return "Your password must contain both letters and digits."
+        return _("Your password must contain both letters and digits.")
 
 
 class ExactCommonPasswordValidator(CommonPasswordValidator):
@@ -24,4 +25,4 @@ class ExactCommonPasswordValidator(CommonPasswordValidator):
 
     def validate(self, password: str, user: object = None) -> None:
         if password.strip() in self.passwords:
-            raise ValidationError("This password is too common.", code="password_too_common")
+            raise ValidationError(_("This password is too common."), code="password_too_common")

@@ -81,6 +81,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# A page in the app's look (or the API's envelope under /api/) instead of Django's own.
+CSRF_FAILURE_VIEW = "luxx.views.csrf_failure"
 
 LUXX_VERSION = "1.0.0"
 LUXX_DATA_DIR = Path(env_str("LUXX_DATA_DIR", str(BASE_DIR / "data"))).resolve()

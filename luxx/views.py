@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import defaults
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -19,6 +22,8 @@ from rest_framework.views import APIView
 from luxx.api import NotFound, json_error_response
 
 API_PREFIX = "/api/"
+
+logger = logging.getLogger("luxx.api")
 
 
 def database_probe() -> None:
@@ -115,6 +120,10 @@ class UnknownEndpointView(PublicView):
 # envelope too. Elsewhere (the browser UI, Django admin) Django's pages stay.
 
 
+# Django's default views render the project's 400.html, 403.html, 404.html and 500.html
+# (templates/), in the app's look and the request's language.
+
+
 def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith(API_PREFIX):
         return json_error_response(request, 400, "Bad request.")
@@ -137,3 +146,15 @@ def handler500(request: HttpRequest) -> HttpResponse:
     if request.path.startswith(API_PREFIX):
         return json_error_response(request, 500, "An unexpected error occurred on the server.")
     return defaults.server_error(request)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a form posted with a stale or missing token (a page left open
+    across a sign-out, blocked cookies). Pages get a page that says to reload; the API its
+    envelope. The reason stays in the log, not in front of the user."""
+    logger.warning("CSRF check failed for %s %s: %s", request.method, request.path, reason)
+    if request.path.startswith(API_PREFIX):
+        return json_error_response(request, 403, "CSRF verification failed: reload the page and try again.")
+    referer = request.META.get("HTTP_REFERER", "")
+    retry_url = referer if url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}) else "/"
+    return render(request, "403_csrf.html", {"retry_url": retry_url}, status=403)
