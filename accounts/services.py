@@ -189,7 +189,7 @@ def user_update_by_admin(
             (permission_level is not None and permission_level != PermissionLevel.ADMIN) or is_active is False
         )
         if loses_admin and not any(user_is_active_admin(row) for pk, row in rows.items() if pk != locked.pk):
-            raise Forbidden(LAST_ADMIN_MESSAGE)
+            raise Forbidden(str(LAST_ADMIN_MESSAGE))
         if permission_level is not None:
             locked.permission_level = permission_level
         if is_active is not None:
