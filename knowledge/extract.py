@@ -61,6 +61,8 @@ _CORRUPT_PDF_ERRORS: tuple[type[BaseException], ...] = (
     OverflowError,
     ZeroDivisionError,
     RecursionError,
+    NotImplementedError,  # e.g. "Unsupported filter", often a mangled stream
+    DependencyError,
     struct.error,
     zlib.error,
 )
@@ -72,13 +74,21 @@ def _pdf_pages(data: bytes) -> list[Page]:
         # An owner password alone only restricts editing or printing; such a file opens with
         # the empty user password, as in any viewer.
         locked = reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED
-        texts = [] if locked else [page.extract_text() or "" for page in reader.pages]
     except (DependencyError, NotImplementedError):
-        raise ExtractionError("The PDF is encrypted in a way this server cannot read.") from None
+        # While opening, these come from the encryption handler (an algorithm pypdf or the
+        # installed crypto library does not support); /Encrypt is always written in the
+        # clear, which tells that case from an odd cross-reference stream.
+        if b"/Encrypt" in data:
+            raise ExtractionError("The PDF is encrypted in a way this server cannot read.") from None
+        raise ExtractionError("The PDF is corrupt or unreadable (unsupported structure).") from None
     except _CORRUPT_PDF_ERRORS as error:
         raise ExtractionError(f"The PDF is corrupt or unreadable ({type(error).__name__}).") from None
     if locked:
         raise ExtractionError("The PDF is encrypted with a password.")
+    try:
+        texts = [page.extract_text() or "" for page in reader.pages]
+    except _CORRUPT_PDF_ERRORS as error:
+        raise ExtractionError(f"The PDF is corrupt or unreadable ({type(error).__name__}).") from None
     if not texts:
         raise ExtractionError("The PDF has no pages.")
     return [Page(normalise_pdf_text(text), number) for number, text in enumerate(texts, start=1)]
@@ -97,7 +107,8 @@ def normalise_pdf_text(text: str) -> str:
     pypdf ends every printed line with a newline, so a paragraph arrives cut into lines.
     A line is joined to the next unless it is blank, or it stops well short of the page's
     usual width and the next line starts like a new paragraph (a capital, a digit, a
-    bullet, a quote or CJK text); see join_wrapped() for how two lines are glued."""
+    bullet, a quote or CJK text); a line that ends in a hyphenated word always goes on.
+    See join_wrapped() for how two lines are glued."""
     lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     widths = sorted(_display_width(line) for line in lines if line)
     if not widths:
@@ -114,7 +125,8 @@ def normalise_pdf_text(text: str) -> str:
             current = ""
             continue
         current = join_wrapped(current, line) if current else line
-        if following and _display_width(line) < usual * _SHORT_LINE and _OPENS_LINE.match(following):
+        hyphenated = line.endswith("-") and len(line) > 1 and not line[-2].isspace()
+        if following and not hyphenated and _display_width(line) < usual * _SHORT_LINE and _OPENS_LINE.match(following):
             paragraphs.append(current)
             current = ""
     if current:
