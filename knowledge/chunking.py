@@ -52,6 +52,8 @@ _SENTENCE_END = re.compile(
     rf"|[!?]+(?=[{_CJK}])"
 )
 _SENTENCE_PUNCTUATION = ".!?;:,。！？；：，、…"
+_SENTENCE_ENDERS = ".!?;:。！？；：…"
+_CLOSERS = "\"'”’」』）)]"
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _ATX = re.compile(r"^ {0,3}(#{1,6})\s+(.+?)(?:\s+#+)?\s*$")
@@ -68,6 +70,7 @@ _EN_DIVISION = re.compile(
     r"(?=$|[\s.:\-–—])"
 )
 _EN_DIVISION_DEPTH = {"part": 0, "chapter": 1, "appendix": 1, "section": 2}
+_FAMILY_RANK = {"markdown": 0, "division": 0, "enumeration": 1, "numbered": 2}
 _NUMBERED = re.compile(rf"^(\d{{1,2}}(?:\.\d{{1,2}}){{0,3}})\.?\s+[A-Z{_CJK}]")
 
 
@@ -137,8 +140,9 @@ def chunk_pages(pages: list[Page], *, markdown: bool) -> list[ChunkDraft]:
 def _join_pages(pages: list[Page]) -> tuple[str, list[int], list[int | None]]:
     """One text for all pages, with where each page starts and its number.
 
-    Pages are joined with a paragraph break, unless the first ends mid-sentence and the
-    next continues it (starts in lower case, or both sides are CJK): then as one line."""
+    Pages are joined with a paragraph break, unless the first stops mid-sentence: then as
+    one line, so that the sentence stays whole. A page that ends or starts with what looks
+    like a heading is not run on (see _runs_on())."""
     text = ""
     starts: list[int] = []
     numbers: list[int | None] = []
@@ -147,9 +151,7 @@ def _join_pages(pages: list[Page]) -> tuple[str, list[int], list[int | None]]:
         if not body:
             continue
         if text:
-            tail, head = text[-1], body[0]
-            continues = tail not in _SENTENCE_PUNCTUATION and (head.islower() or bool(_CJK_CHAR.match(tail) and _CJK_CHAR.match(head)))
-            joined = join_wrapped(text, body) if continues else text + "\n\n" + body
+            joined = join_wrapped(text, body) if _runs_on(text, body) else text + "\n\n" + body
             starts.append(len(joined) - len(body))
             text = joined
         else:
@@ -157,6 +159,21 @@ def _join_pages(pages: list[Page]) -> tuple[str, list[int], list[int | None]]:
             text = body
         numbers.append(page.number)
     return text, starts, numbers
+
+
+def _runs_on(before: str, after: str) -> bool:
+    """Whether the text of one page carries on a sentence the page before left open.
+
+    Not when the earlier page ends a sentence (or a clause such as "as follows:"), nor when
+    either side of the break is a heading, or a short title-like line followed by a capital."""
+    unquoted = before.rstrip(_CLOSERS)
+    if not unquoted or unquoted[-1] in _SENTENCE_ENDERS:
+        return False
+    last = _PARAGRAPH_BREAK.split(before)[-1].strip()
+    first = _PARAGRAPH_BREAK.split(after, maxsplit=1)[0].strip()
+    if _plain_heading_kind(last) or _plain_heading_kind(first):
+        return False
+    return not (len(last) <= HEADING_MAX_CHARS and not after[0].islower())
 
 
 def _lines(text: str) -> list[_Line]:
@@ -260,11 +277,11 @@ def _plain_headings(lines: list[_Line]) -> list[_Heading]:
 def _plain_heading_kind(title: str) -> tuple[str, int] | None:
     """The heading's family and its depth within the family, or None for body text."""
     if match := _CN_DIVISION.match(title):
-        return "cn-division", _CN_DIVISION_DEPTH[match.group(1)]
+        return "division", _CN_DIVISION_DEPTH[match.group(1)]
     if match := _CN_ENUMERATION.match(title):
-        return "cn-enumeration", 0 if match.group(1) else 1
+        return "enumeration", 0 if match.group(1) else 1
     if match := _EN_DIVISION.match(title):
-        return "en-division", _EN_DIVISION_DEPTH[match.group(1).lower()]
+        return "division", _EN_DIVISION_DEPTH[match.group(1).lower()]
     if match := _NUMBERED.match(title):
         return "numbered", match.group(1).count(".")
     return None
@@ -273,18 +290,16 @@ def _plain_heading_kind(title: str) -> tuple[str, int] | None:
 def _sections(text: str, lines: list[_Line], headings: list[_Heading]) -> list[_Section]:
     """The text between headings, each with its heading path ("A > B > C").
 
-    A heading closes every open heading of its own level or deeper. Families of plain-text
-    headings rank in the order they first appear (a document that opens with 第一章 and
-    then uses 1.1 puts 1.1 under the chapter); within a family, depth decides."""
-    ranks: dict[str, int] = {}
-    for heading in headings:
-        ranks.setdefault(heading.kind, len(ranks))
+    A heading closes every open heading of its own level or deeper. Plain-text headings
+    rank by family, then by depth within it: named divisions (part, chapter, section;
+    编, 章, 节) above 一、 and （一） above section numbers, which is how Chinese and
+    English documents nest them ("第一章 > 一、 > 1.", "Chapter 2 > 2.1")."""
     sections: list[_Section] = []
     path: list[tuple[tuple[int, int], str]] = []
     body_start = 0
     for heading in headings:
         sections.append(_Section(" > ".join(title for _, title in path), body_start, lines[heading.first].start))
-        level = (ranks[heading.kind], heading.depth)
+        level = (_FAMILY_RANK[heading.kind], heading.depth)
         path = [entry for entry in path if entry[0] < level] + [(level, heading.title)]
         body_start = min(len(text), lines[heading.last].end + 1)
     sections.append(_Section(" > ".join(title for _, title in path), body_start, len(text)))

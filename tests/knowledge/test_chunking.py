@@ -148,6 +148,17 @@ def test_chinese_chapter_and_section_lines_in_plain_text_make_a_heading_path() -
     ]
 
 
+def test_chinese_outline_numbering_nests_under_the_chapter() -> None:
+    text = "第一章 总则\n\n一、目的\n\n（一）范围\n\n1. 适用对象\n\n全体员工。\n\n二、原则\n\n公平公开。"
+
+    drafts = chunk_pages([Page(text, None)], markdown=False)
+
+    assert [(d.heading, d.content) for d in drafts] == [
+        ("第一章 总则 > 一、目的 > （一）范围 > 1. 适用对象", "全体员工。"),
+        ("第一章 总则 > 二、原则", "公平公开。"),
+    ]
+
+
 def test_english_chapter_and_numbered_lines_in_plain_text_make_a_heading_path() -> None:
     text = (
         "Preface text before any heading.\n\nCHAPTER III\n\nThe third chapter.\n\n1. Introduction\n\nWhy it matters.\n\n"
@@ -231,6 +242,37 @@ def test_a_page_that_ends_a_sentence_starts_the_next_page_afresh() -> None:
     drafts = chunk_pages(pages, markdown=False)
 
     assert [(d.page, d.content) for d in drafts] == [(1, "Page one ends cleanly."), (3, "capitalised or not, page three is new.")]
+
+
+def test_a_page_that_stops_mid_sentence_runs_on_into_a_capital_or_a_digit() -> None:
+    pages = [
+        Page("By the end of the survey the number of farms counted along the river was", 1),
+        Page("42, and Sentence", 2),
+        Page("Three begins the next page. Page three goes on.", 3),
+    ]
+
+    drafts = chunk_pages(pages, markdown=False)
+
+    assert [(d.page, d.content) for d in drafts] == [
+        (1, "By the end of the survey the number of farms counted along the river was 42, and Sentence Three begins the next page."),
+        (3, "Page three goes on."),
+    ]
+
+
+def test_a_heading_at_the_foot_or_head_of_a_page_is_not_run_on() -> None:
+    pages = [
+        Page("The first part ends here, and\n\n2.3 Methods", 1),
+        Page("the method is simple.\n\nChapter 3 Results", 2),
+        Page("Results\n\nThe results are good.", 3),
+    ]
+
+    drafts = chunk_pages(pages, markdown=False)
+
+    assert [(d.page, d.heading, d.content) for d in drafts] == [
+        (1, "", "The first part ends here, and"),
+        (2, "2.3 Methods", "the method is simple."),
+        (3, "Chapter 3 Results", "Results\n\nThe results are good."),
+    ]
 
 
 def test_the_overlap_does_not_reach_back_over_a_page_break() -> None:

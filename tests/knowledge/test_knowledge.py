@@ -11,6 +11,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from fpdf import FPDF
+from PIL import Image, ImageDraw
+from pypdf import PdfReader, PdfWriter
 
 from agents.models import Agent
 from knowledge import services
@@ -20,7 +22,7 @@ from tests.support.factories import api_client_for, make_admin, make_user
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def make_pdf(pages: list[str], *, encrypt: bool = False, text: bool = True) -> bytes:
+def make_pdf(pages: list[str], *, encrypt: bool = False, owner_password_only: bool = False, text: bool = True) -> bytes:
     pdf = FPDF()
     pdf.set_font("Helvetica", size=12)
     for body in pages:
@@ -31,7 +33,27 @@ def make_pdf(pages: list[str], *, encrypt: bool = False, text: bool = True) -> b
             pdf.rect(20, 20, 100, 60, style="F")
     if encrypt:
         pdf.set_encryption(owner_password="owner", user_password="user")
+    if owner_password_only:
+        pdf.set_encryption(owner_password="owner")
     return bytes(pdf.output())
+
+
+def make_scanned_pdf() -> bytes:
+    """A page that is only a raster image, as a scanner makes it."""
+    image = Image.new("RGB", (200, 80), "white")
+    ImageDraw.Draw(image).text((10, 30), "scanned words", fill="black")
+    png = io.BytesIO()
+    image.save(png, format="PNG")
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.image(io.BytesIO(png.getvalue()), x=10, y=10, w=150)
+    return bytes(pdf.output())
+
+
+def make_pageless_pdf() -> bytes:
+    out = io.BytesIO()
+    PdfWriter().write(out)
+    return out.getvalue()
 
 
 MARKDOWN = """# Luxx Guide
@@ -108,6 +130,23 @@ def test_a_gbk_chinese_text_is_decoded_and_found_by_segmented_words(client: Any)
     assert client.post("/api/knowledge/search", {"query": "机器翻译研究"}, format="json").json()["data"]["total"] == 1
 
 
+def test_a_chinese_query_matches_only_after_segmentation_and_the_right_chunk_ranks_first(client: Any) -> None:
+    text = (
+        "第一章 机器翻译\n\n机器翻译让计算机把一种语言的文字自动译成另一种语言。\n\n"
+        "第二章 校园生活\n\n大学生喜欢在图书馆里安静地学习和阅读。\n\n"
+        "第三章 研究机构\n\n我们的实验室设在北京大学，与多家企业合作开展研究。\n\n"
+        "第四章 天气\n\n今天的天气非常晴朗，适合外出散步。"
+    )
+    document_id = upload(client, "机构.txt", text.encode("gb18030")).json()["data"]["id"]
+
+    hits = client.post("/api/knowledge/search", {"query": "北京的大学"}, format="json").json()["data"]["results"]
+
+    assert Chunk.objects.filter(document_id=document_id).count() == 4
+    assert "北京的大学" not in text
+    assert hits[0]["heading"] == "第三章 研究机构" and hits[0]["content"] == "我们的实验室设在北京大学，与多家企业合作开展研究。"
+    assert "第二章 校园生活" in [hit["heading"] for hit in hits[1:]]  # 大学 alone also matches; it ranks lower
+
+
 @pytest.mark.parametrize(
     ("name", "data", "status", "words"),
     [
@@ -116,7 +155,7 @@ def test_a_gbk_chinese_text_is_decoded_and_found_by_segmented_words(client: Any)
         ("blank.md", b"   \n\n  ", 400, "empty"),
         ("broken.pdf", b"%PDF-1.4 this is not really a pdf", 400, "corrupt"),
         ("scan.pdf", None, 400, "no extractable text"),
-        ("locked.pdf", "encrypted", 400, "encrypted"),
+        ("locked.pdf", "encrypted", 400, "The PDF is encrypted with a password."),
     ],
 )
 def test_unreadable_files_are_rejected_and_nothing_is_kept(client: Any, name: str, data: Any, status: int, words: str) -> None:
@@ -130,6 +169,63 @@ def test_unreadable_files_are_rejected_and_nothing_is_kept(client: Any, name: st
     assert response.status_code == status
     assert words in response.json()["message"]
     assert Document.objects.count() == 0 and Chunk.objects.count() == 0
+
+
+def test_an_image_only_pdf_is_rejected_as_possibly_scanned(client: Any) -> None:
+    data = make_scanned_pdf()
+
+    response = upload(client, "scan.pdf", data)
+
+    assert len(PdfReader(io.BytesIO(data)).pages[0].images) == 1
+    assert response.status_code == 400
+    assert response.json()["message"] == "The PDF has no extractable text (it may be scanned images)."
+    assert Document.objects.count() == 0
+
+
+def test_a_pdf_without_pages_is_rejected_as_such(client: Any) -> None:
+    response = upload(client, "nothing.pdf", make_pageless_pdf())
+
+    assert response.status_code == 400
+    assert response.json()["message"] == "The PDF has no pages."
+
+
+def test_a_pdf_with_only_an_owner_password_is_indexed(client: Any) -> None:
+    data = make_pdf(["Owner protected notes about tulips."], owner_password_only=True)
+
+    response = upload(client, "tulips.pdf", data)
+
+    assert PdfReader(io.BytesIO(data)).is_encrypted
+    assert response.status_code == 201
+    assert list(Chunk.objects.values_list("page", "content")) == [(1, "Owner protected notes about tulips.")]
+
+
+def test_a_pdf_stream_pypdf_cannot_decode_is_a_400_not_a_500(client: Any) -> None:
+    # pypdf raises NotImplementedError ("Unsupported filter"), outside its own error classes.
+    data = make_pdf(["Hello there."]).replace(b"/FlateDecode", b"/FlateDecodX")
+
+    response = upload(client, "odd.pdf", data)
+
+    assert response.status_code == 400
+    assert response.json()["message"] == "The PDF is corrupt or unreadable (NotImplementedError)."
+
+
+def test_a_wrapped_multi_page_pdf_is_chunked_at_sentence_starts_on_the_page_each_starts(client: Any) -> None:
+    sentences = [f"Sentence {i} explains how the river carries silt toward the delta and the farms beyond it." for i in range(150)]
+    paragraphs = [" ".join(sentences[i : i + 6]) for i in range(0, len(sentences), 6)]
+    data = make_pdf(["\n\n".join(paragraphs)])
+    raw_pages = [page.extract_text() for page in PdfReader(io.BytesIO(data)).pages]
+
+    response = upload(client, "river.pdf", data)
+    chunks = list(Chunk.objects.filter(document_id=response.json()["data"]["id"]).order_by("index").values_list("page", "content"))
+
+    assert response.status_code == 201
+    assert len(raw_pages) >= 3 and all("\n" in text for text in raw_pages)  # pypdf does hand over wrapped lines
+    assert len(chunks) >= 4 and len({page for page, _ in chunks}) >= 3
+    assert all(content.startswith("Sentence ") and content.endswith("beyond it.") for _, content in chunks)
+    assert all(any(sentence in content for _, content in chunks) for sentence in sentences)
+    for page, content in chunks:
+        opening = " ".join(content.split()[:2])  # "Sentence 17"
+        assert opening in " ".join(raw_pages[page - 1].split())
 
 
 @override_settings(LUXX_MAX_UPLOAD_MB=1)
