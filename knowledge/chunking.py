@@ -171,9 +171,13 @@ def _runs_on(before: str, after: str) -> bool:
         return False
     last = _PARAGRAPH_BREAK.split(before)[-1].strip()
     first = _PARAGRAPH_BREAK.split(after, maxsplit=1)[0].strip()
-    if _plain_heading_kind(last) or _plain_heading_kind(first):
+    if _title_like(last) and (_plain_heading_kind(last) or not after[0].islower()):
         return False
-    return not (len(last) <= HEADING_MAX_CHARS and not after[0].islower())
+    return not (_title_like(first) and _plain_heading_kind(first))
+
+
+def _title_like(line: str) -> bool:
+    return 0 < len(line) <= HEADING_MAX_CHARS and line[-1] not in _SENTENCE_PUNCTUATION
 
 
 def _lines(text: str) -> list[_Line]:
@@ -254,14 +258,7 @@ def _plain_headings(lines: list[_Line]) -> list[_Heading]:
     found: list[_Heading] = []
     for index, line in enumerate(lines):
         title = line.text.strip()
-        if (
-            index in fenced
-            or not title
-            or len(title) > HEADING_MAX_CHARS
-            or title[-1] in _SENTENCE_PUNCTUATION
-            or not _blank(lines, index - 1)
-            or not _blank(lines, index + 1)
-        ):
+        if index in fenced or not _title_like(title) or not _blank(lines, index - 1) or not _blank(lines, index + 1):
             continue
         kind = _plain_heading_kind(title)
         if kind:

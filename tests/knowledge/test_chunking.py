@@ -275,6 +275,16 @@ def test_a_heading_at_the_foot_or_head_of_a_page_is_not_run_on() -> None:
     ]
 
 
+def test_a_numbered_paragraph_left_open_at_a_page_break_still_runs_on() -> None:
+    pages = [Page("Intro.\n\n1. The committee agreed that the budget for the coming year would", 1), Page("Grow by a third.", 2)]
+
+    drafts = chunk_pages(pages, markdown=False)
+
+    assert [(d.page, d.content) for d in drafts] == [
+        (1, "Intro.\n\n1. The committee agreed that the budget for the coming year would Grow by a third.")
+    ]
+
+
 def test_the_overlap_does_not_reach_back_over_a_page_break() -> None:
     pages = [Page(english_text(4), 1), Page(english_text(5).replace("Sentence", "Line"), 2)]
 
