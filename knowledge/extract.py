@@ -34,9 +34,11 @@ def file_type_for(name: str) -> str | None:
 
 
 def extract(data: bytes, file_type: str) -> list[Page]:
-    """The file's text, one Page per PDF page (numbered from 1) or a single unnumbered Page.
+    """The file's text, one Page per PDF page (numbered from 1, its wrapped lines rejoined
+    by normalise_pdf_text()) or a single unnumbered Page.
 
-    Raises ExtractionError for empty, corrupt, encrypted or text-less files."""
+    Raises ExtractionError for empty, corrupt, encrypted or text-less files, and for a PDF
+    without pages."""
     if not data:
         raise ExtractionError("The file is empty.")
     pages = _pdf_pages(data) if file_type == "pdf" else [Page(decode_text(data), None)]
