@@ -1,16 +1,29 @@
-"""Words for the full-text index: jieba's search-mode segmentation for Chinese, lower-cased
-words for everything else, so that both index and query speak the same tokens."""
+"""Words for the full-text index: jieba's search-mode segmentation for Chinese, stemmed
+lower-case words for English and everything else, so that index and query speak the same
+tokens (and "married" finds "marry", "churches" finds "church").
+
+jieba runs with its dictionary only (no HMM guessing of unknown words): twice as fast, and
+a word it does not know becomes its characters the same way in a document and in a query,
+where the HMM's guess could depend on the neighbouring text and differ between the two.
+Stemming is the Snowball English stemmer, applied to words of ASCII letters only."""
 
 from __future__ import annotations
 
 import logging
 import re
 import threading
+from collections.abc import Iterator
 from functools import lru_cache
+
+import snowballstemmer
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]+")
+_CJK_SPLIT = re.compile(r"([\u4e00-\u9fff\u3400-\u4dbf]+)")
+_ASCII_WORD = re.compile(r"[a-z]+")
 _lock = threading.Lock()
+_stem_lock = threading.Lock()
+_stemmer = snowballstemmer.stemmer("english")
 
 
 @lru_cache(maxsize=1)
@@ -23,24 +36,34 @@ def _jieba() -> object:
     return jieba
 
 
-def words(text: str) -> list[str]:
-    tokens: list[str] = []
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    if not _ASCII_WORD.fullmatch(word):
+        return word
+    with _stem_lock:  # the Snowball stemmer object keeps state between calls
+        return _stemmer.stemWord(word)
+
+
+def _raw_words(text: str) -> Iterator[str]:
     for match in _WORD.finditer(text.lower()):
         token = match.group()
-        if _CJK_RUN.search(token):
-            for piece in re.split(r"([\u4e00-\u9fff\u3400-\u4dbf]+)", token):
-                if not piece:
-                    continue
-                if _CJK_RUN.fullmatch(piece):
-                    tokens.extend(w for w in _jieba().cut_for_search(piece) if w.strip())  # type: ignore[attr-defined]
-                else:
-                    tokens.append(piece)
-        else:
-            tokens.append(token)
-    return tokens
+        if not _CJK_RUN.search(token):
+            yield token
+            continue
+        for piece in _CJK_SPLIT.split(token):
+            if _CJK_RUN.fullmatch(piece):
+                yield from (w for w in _jieba().cut_for_search(piece, HMM=False) if w.strip())  # type: ignore[attr-defined]
+            elif piece:
+                yield piece
+
+
+def words(text: str) -> list[str]:
+    """The index's tokens for a text, in order."""
+    return [_stem(word) for word in _raw_words(text)]
 
 
 def segment(text: str) -> str:
+    """The text as the full-text engine indexes it: its words joined by spaces."""
     return " ".join(words(text))
 
 
@@ -61,7 +84,8 @@ STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 
 def query_words(text: str) -> list[str]:
-    """The words of a search query without stopwords; all of them when nothing else is left."""
-    tokens = words(text)
-    content = [token for token in tokens if token not in STOPWORDS]
-    return content or tokens
+    """The index's tokens for a search query, without stopwords (all of them when nothing
+    else is left)."""
+    raw = list(_raw_words(text))
+    content = [word for word in raw if word not in STOPWORDS] or raw
+    return [_stem(word) for word in content]

@@ -12,7 +12,7 @@ from agents.models import Agent, Provider
 from knowledge import services, vector_search
 from knowledge.embeddings import embed_texts
 from knowledge.models import Chunk
-from knowledge.segment import query_words
+from knowledge.segment import query_words, words
 from tests.support.factories import api_client_for, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,9 +20,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 NOTES = "# Returns\n\nThe zanzibarite refund window is thirty days.\n\n# Shipping\n\nParcels leave the warehouse every morning."
 
 
-def indexed_rowids(term: str) -> list[int]:
-    """Row ids the full-text index itself holds for a term, whether or not their chunk row
+def indexed_rowids(word: str) -> list[int]:
+    """Row ids the full-text index itself holds for a word, whether or not their chunk row
     still exists (on SQLite the index is a table of its own)."""
+    [term] = words(word)
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute("SELECT rowid FROM knowledge_chunk_fts WHERE knowledge_chunk_fts MATCH %s", [f'"{term}"'])
