@@ -144,10 +144,8 @@ JS_STRINGS: dict[str, Any] = {
     "confirm_remove_key": _("Remove the saved API key of this provider?"),
     "key_removed": _("The API key was removed."),
     "load_more": _("Show more"),
-    "model_placeholder": _("Model name"),
     "document_not_found": _("That document is no longer in the knowledge base."),
     "cited_passage": _("Cited passage"),
-    "room_reset_elsewhere": _("The transcript was reset in another tab."),
     "dark": _("Dark"),
     "light": _("Light"),
 }

@@ -1,7 +1,7 @@
 // Agents: list, create, edit, delete, and start a chat with one.
 
 import { del, get, post, put } from "./api.js";
-import { t } from "./i18n.js";
+import { t, levelName } from "./i18n.js";
 import { contrastText, el, fillSelect, safeColor, showError, toast } from "./ui.js";
 
 const list = document.getElementById("agent-list");
@@ -66,7 +66,7 @@ function renderToolChecks(selected) {
   toolsNode.replaceChildren(
     ...tools.map((tool) => {
       const usable = tool.allowed && tool.available !== false;
-      const reason = !tool.allowed ? t("tool_not_allowed", { level: tool.required_level_name }) : tool.available === false ? t("tool_unavailable", { reason: tool.unavailable_reason || "" }) : tool.description;
+      const reason = !tool.allowed ? t("tool_not_allowed", { level: levelName(tool.required_level, tool.required_level_name) }) : tool.available === false ? t("tool_unavailable", { reason: tool.unavailable_reason || "" }) : tool.description;
       return el("label", { class: usable ? "check" : "check disabled", title: reason }, el("input", { type: "checkbox", name: "tools", value: tool.name, checked: selected.includes(tool.name), disabled: !usable && !selected.includes(tool.name) }), el("span", { text: tool.name }));
     }),
   );

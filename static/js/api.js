@@ -38,7 +38,7 @@ export async function errorFromResponse(response) {
     if (response.status === 401) redirectToLogin();
     return new ApiError(t("session_expired"), { status: response.status });
   }
-  const message = (payload && (payload.message || payload.detail)) || `${t("unexpected_error")} (HTTP ${response.status})`;
+  const message = (payload && (payload.message || payload.detail)) || `${t("unexpected_error")} (${t("http_status", { n: response.status })})`;
   return new ApiError(message, { status: response.status, errors: payload && payload.errors });
 }
 
@@ -107,7 +107,7 @@ export function upload(path, formData, { onProgress } = {}) {
         payload = null;
       }
       if (xhr.status >= 200 && xhr.status < 300 && payload && payload.success !== false) resolve(payload.data);
-      else reject(new ApiError((payload && payload.message) || `${t("unexpected_error")} (HTTP ${xhr.status})`, { status: xhr.status }));
+      else reject(new ApiError((payload && payload.message) || `${t("unexpected_error")} (${t("http_status", { n: xhr.status })})`, { status: xhr.status }));
     });
     xhr.send(formData);
   });

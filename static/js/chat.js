@@ -2,7 +2,7 @@
 // POST /api/messages/stream (process steps: thinking, text, tool calls and results).
 
 import { ApiError, del, get, post, put, request } from "./api.js";
-import { t } from "./i18n.js";
+import { levelName, t } from "./i18n.js";
 import { renderMarkdown } from "./markdown.js";
 import { readEvents } from "./sse.js";
 import { el, fillSelect, icon, showError, toast } from "./ui.js";
@@ -17,6 +17,8 @@ const composer = document.getElementById("composer");
 const input = document.getElementById("composer-input");
 const sendButton = document.getElementById("send-button");
 const modelPicker = document.getElementById("model-picker");
+const modelInput = document.getElementById("model-input");
+const modelOptions = document.getElementById("model-options");
 const thinkingToggle = document.getElementById("thinking-toggle");
 const toolsButton = document.getElementById("tools-button");
 const toolsPanel = document.getElementById("tools-panel");
@@ -26,17 +28,25 @@ const sidebar = document.getElementById("conv-sidebar");
 const scrim = document.getElementById("sidebar-scrim");
 const sidebarToggle = document.getElementById("toggle-sidebar");
 
+const PAGE_SIZE = 50;
+
 const state = {
-  conversations: [],
+  conversations: [], // the loaded pages of the sidebar (the server filters by title)
+  list: { page: 0, total: 0, loading: false, request: 0 },
   current: null, // the open conversation object, or null for a new chat
   providers: [],
+  agents: [],
   tools: [],
   enabledTools: new Set(JSON.parse(localStorage.getItem("luxx.tools") || "[]")),
   streaming: null, // {controller, conversationId, stopRequested}
-  lastUserText: "",
 };
 
-thinkingToggle.checked = localStorage.getItem("luxx.thinking") === "1";
+/** The thinking switch of a new chat: the user's last choice. */
+function preferredThinking() {
+  return localStorage.getItem("luxx.thinking") === "1";
+}
+
+thinkingToggle.checked = preferredThinking();
 
 // --- sidebar ---------------------------------------------------------------------------
 
@@ -74,8 +84,27 @@ function renderSidebar() {
     nodes.push(el("h2", { class: "conv-group-title", id: titleId, text: t(key) }));
     nodes.push(el("ul", { class: "conv-group", role: "list", "aria-labelledby": titleId, style: { listStyle: "none", margin: 0, padding: 0 } }, groups.get(key).map(sidebarItem)));
   }
+  if (hasMoreConversations()) {
+    const more = el("button", { class: "btn btn-ghost btn-small btn-block conv-more", type: "button", id: "conv-more", text: t("load_more") });
+    more.addEventListener("click", () => loadConversations({ more: true }));
+    nodes.push(more);
+    moreObserver.disconnect();
+    moreObserver.observe(more);
+  }
   listNode.replaceChildren(...nodes);
 }
+
+function hasMoreConversations() {
+  return state.list.page * PAGE_SIZE < state.list.total;
+}
+
+// Scrolling the list down to the "more" button loads the next page.
+const moreObserver = new IntersectionObserver(
+  (entries) => {
+    if (entries.some((entry) => entry.isIntersecting) && !state.list.loading && hasMoreConversations()) loadConversations({ more: true });
+  },
+  { root: listNode, rootMargin: "120px" },
+);
 
 function sidebarItem(conversation) {
   const title = conversation.title || t("untitled");
@@ -140,14 +169,37 @@ async function deleteConversation(conversation) {
   }
 }
 
-async function loadConversations() {
+/** Load the first page of conversations (matching the search box), or the next page. */
+async function loadConversations({ more = false } = {}) {
+  const page = more ? state.list.page + 1 : 1;
+  const params = new URLSearchParams({ page: String(page), page_size: String(PAGE_SIZE) });
+  const query = searchInput.value.trim();
+  if (query) params.set("search", query);
+  const ticket = ++state.list.request;
+  state.list.loading = true;
   try {
-    const data = await get("/api/conversations/?page_size=100");
-    state.conversations = data.items || [];
+    const data = await get(`/api/conversations/?${params}`);
+    if (ticket !== state.list.request) return; // a newer search has been sent since
+    const items = data.items || [];
+    if (more) {
+      const known = new Set(state.conversations.map((c) => c.id));
+      state.conversations.push(...items.filter((c) => !known.has(c.id)));
+    } else state.conversations = items;
+    state.list.page = page;
+    state.list.total = data.total || 0;
     renderSidebar();
   } catch (error) {
     showError(error);
+  } finally {
+    if (ticket === state.list.request) state.list.loading = false;
   }
+}
+
+let searchTimer = 0;
+function onSearchInput() {
+  renderSidebar(); // the loaded titles at once, then the server's answer
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => loadConversations(), 250);
 }
 
 function setSidebarOpen(open) {
@@ -158,23 +210,48 @@ function setSidebarOpen(open) {
 
 // --- model, thinking, tools ------------------------------------------------------------
 
-function pickerValue(providerId, model) {
-  return `${providerId}|${model || ""}`;
+// The provider is picked from a list; the model is typed or picked from the models
+// known for that provider (its default, its agents', its conversations').
+
+function providerById(id) {
+  return state.providers.find((p) => p.id === Number(id));
+}
+
+function knownModels(providerId) {
+  const provider = providerById(providerId);
+  const models = new Set();
+  if (provider && provider.default_model) models.add(provider.default_model);
+  for (const agent of state.agents) if (agent.provider_id === Number(providerId) && agent.model) models.add(agent.model);
+  for (const conversation of state.conversations) if (conversation.provider_id === Number(providerId) && conversation.model) models.add(conversation.model);
+  return [...models];
+}
+
+function fillModelOptions() {
+  modelOptions.replaceChildren(...knownModels(modelPicker.value).map((model) => el("option", { value: model })));
+}
+
+function storedChoice() {
+  const [providerId, ...rest] = (localStorage.getItem("luxx.model") || "").split("|");
+  return { provider_id: Number(providerId) || null, model: rest.join("|") };
 }
 
 function renderPicker() {
-  const options = state.providers
-    .filter((p) => p.enabled)
-    .map((p) => ({ value: pickerValue(p.id, p.default_model), label: `${p.name} · ${p.default_model || t("default_model")}`, provider: p }));
+  const enabled = state.providers.filter((p) => p.enabled);
   const current = state.current;
-  if (current && current.provider_id && !options.some((o) => o.value === pickerValue(current.provider_id, current.model))) {
-    const provider = state.providers.find((p) => p.id === current.provider_id);
-    options.push({ value: pickerValue(current.provider_id, current.model), label: `${provider ? provider.name : "#" + current.provider_id} · ${current.model}` });
+  const options = enabled.map((p) => ({ value: p.id, label: p.name }));
+  if (current && current.provider_id && !options.some((o) => o.value === current.provider_id)) {
+    const provider = providerById(current.provider_id);
+    options.push({ value: current.provider_id, label: provider ? provider.name : `#${current.provider_id}` });
   }
-  const fallback = state.providers.find((p) => p.is_default && p.enabled) || state.providers.find((p) => p.enabled);
-  const selected = current && current.provider_id ? pickerValue(current.provider_id, current.model) : localStorage.getItem("luxx.model") || (fallback ? pickerValue(fallback.id, fallback.default_model) : "");
-  fillSelect(modelPicker, options, options.some((o) => o.value === selected) ? selected : options[0] && options[0].value);
-  modelPicker.disabled = !options.length;
+  const fallback = state.providers.find((p) => p.is_default && p.enabled) || enabled[0];
+  const stored = storedChoice();
+  let choice = { provider_id: fallback ? fallback.id : null, model: fallback ? fallback.default_model : "" };
+  if (current && current.provider_id) choice = { provider_id: current.provider_id, model: current.model };
+  else if (stored.provider_id && options.some((o) => o.value === stored.provider_id)) choice = stored;
+  fillSelect(modelPicker, options, choice.provider_id);
+  modelInput.value = choice.model || (providerById(modelPicker.value) || {}).default_model || "";
+  modelPicker.disabled = modelInput.disabled = !options.length;
+  fillModelOptions();
   if (!options.length) {
     banner.replaceChildren(t("no_provider"), " ", el("a", { href: "/settings/", text: t("open_settings") }));
     banner.hidden = false;
@@ -182,8 +259,31 @@ function renderPicker() {
 }
 
 function selectedModel() {
-  const [providerId, ...rest] = (modelPicker.value || "").split("|");
-  return providerId ? { provider_id: Number(providerId), model: rest.join("|") } : {};
+  const providerId = Number(modelPicker.value);
+  if (!providerId) return {};
+  const model = modelInput.value.trim() || (providerById(providerId) || {}).default_model || "";
+  return model ? { provider_id: providerId, model } : { provider_id: providerId };
+}
+
+async function saveModelChoice() {
+  const chosen = selectedModel();
+  if (!chosen.provider_id) return;
+  localStorage.setItem("luxx.model", `${chosen.provider_id}|${chosen.model || ""}`);
+  if (state.current && !state.streaming && (chosen.provider_id !== state.current.provider_id || (chosen.model && chosen.model !== state.current.model))) {
+    try {
+      state.current = await put(`/api/conversations/${state.current.id}`, chosen);
+    } catch (error) {
+      showError(error);
+    }
+  }
+}
+
+async function loadAgents() {
+  try {
+    state.agents = (await get("/api/agents/")) || [];
+  } catch {
+    state.agents = []; // only suggestions for the model field
+  }
 }
 
 async function loadProviders() {
@@ -221,10 +321,11 @@ function renderTools() {
   }
   const nodes = [];
   for (const [category, tools] of byCategory) {
-    nodes.push(el("div", { class: "tool-group-title", text: category }));
+    const label = t(`category_${category}`);
+    nodes.push(el("div", { class: "tool-group-title", dataset: { category }, text: label === `category_${category}` ? category : label }));
     for (const tool of tools) {
       const usable = tool.allowed && tool.available !== false;
-      const reason = !tool.allowed ? t("tool_not_allowed", { level: tool.required_level_name || tool.required_level }) : tool.available === false ? t("tool_unavailable", { reason: tool.unavailable_reason || "" }) : "";
+      const reason = !tool.allowed ? t("tool_not_allowed", { level: levelName(tool.required_level, tool.required_level_name) }) : tool.available === false ? t("tool_unavailable", { reason: tool.unavailable_reason || "" }) : "";
       const box = el("input", { type: "checkbox", name: "tool", value: tool.name, checked: state.enabledTools.has(tool.name), disabled: !usable, "aria-describedby": `tool-desc-${tool.name}` });
       box.addEventListener("change", () => {
         if (box.checked) state.enabledTools.add(tool.name);
@@ -379,7 +480,7 @@ class AssistantView {
     scrollToBottom();
   }
 
-  loadSaved(message) {
+  loadSaved(message, { onRetry } = {}) {
     for (const step of message.process_steps || []) this.addStep(step);
     for (const step of this.steps.values()) if (step.body) renderMarkdown(step.body, step.content);
     if (!this.steps.size && message.content) {
@@ -387,10 +488,10 @@ class AssistantView {
       renderMarkdown(body, message.content);
       this.stepsNode.append(body);
     }
-    this.finish({ status: message.status, usage: message.usage, token_count: message.token_count, citations: message.citations, message_id: message.id, error: message.error });
+    this.finish({ status: message.status, usage: message.usage, token_count: message.token_count, citations: message.citations, message_id: message.id, error: message.error, onRetry });
   }
 
-  finish({ status, usage, token_count, citations, message_id, error }) {
+  finish({ status, usage, token_count, citations, message_id, error, onRetry }) {
     if (this.frame) cancelAnimationFrame(this.frame);
     this.node.classList.remove("live");
     this.stepsNode.classList.remove("cursor");
@@ -411,8 +512,8 @@ class AssistantView {
       this.metaNode.append(el("span", { class: cls, text: t(`status_${status}`) }));
     } else if (status === "streaming") this.metaNode.append(el("span", { class: "badge", text: t("status_streaming") }));
     const total = (usage && usage.total_tokens) || token_count;
-    if (total) this.metaNode.append(el("span", { class: "usage", title: usage ? `prompt ${usage.prompt_tokens ?? "?"} · completion ${usage.completion_tokens ?? "?"}` : null, text: t("tokens", { n: total }) }));
-    if (status === "error" && error) this.showError(error);
+    if (total) this.metaNode.append(el("span", { class: "usage", title: usage ? t("usage_detail", { prompt: usage.prompt_tokens ?? "?", completion: usage.completion_tokens ?? "?" }) : null, text: t("tokens", { n: total }) }));
+    if (status === "error") this.showError(error || t("unexpected_error"), onRetry);
     if (citations && citations.length) this.showCitations(citations);
   }
 
@@ -420,14 +521,15 @@ class AssistantView {
     const list = el("div", { class: "citations", "aria-label": t("sources") }, el("div", { class: "citations-title", text: t("sources") }));
     for (const [position, citation] of citations.entries()) {
       const where = [citation.page ? t("page_n", { n: citation.page }) : "", citation.heading || ""].filter(Boolean).join(" · ");
-      list.append(
-        el(
+      const link = el(
           "a",
-          { class: "citation", href: `/knowledge/?document=${encodeURIComponent(citation.document_id ?? "")}` },
+          { class: "citation", href: `/knowledge/?document=${encodeURIComponent(citation.document_id ?? "")}#doc-${encodeURIComponent(citation.document_id ?? "")}` },
           el("div", { class: "citation-head" }, el("span", { class: "citation-index", text: `[${citation.index ?? position + 1}]` }), el("span", { class: "citation-name", text: citation.document_name || "" }), where ? el("span", { class: "citation-where", text: where }) : null),
           citation.snippet ? el("div", { class: "citation-snippet", text: citation.snippet }) : null,
-        ),
-      );
+        );
+      // The knowledge page shows the cited passage under the document's row.
+      link.addEventListener("click", () => sessionStorage.setItem("luxx.citation", JSON.stringify(citation)));
+      list.append(link);
     }
     this.extraNode.append(list);
   }
@@ -441,11 +543,17 @@ class AssistantView {
 
 function renderMessages(messages) {
   const nodes = [];
-  for (const message of messages) {
-    if (message.role === "user") nodes.push(userMessageNode(message.content));
-    else if (message.role === "assistant") {
+  let question = "";
+  for (const [position, message] of messages.entries()) {
+    if (message.role === "user") {
+      question = message.content;
+      nodes.push(userMessageNode(message.content));
+    } else if (message.role === "assistant") {
       const view = new AssistantView();
-      view.loadSaved(message);
+      // Only the latest reply can be regenerated.
+      const turn = { text: question, view, messageId: message.id };
+      const latest = position === messages.length - 1;
+      view.loadSaved(message, { onRetry: latest && state.current ? () => retry(state.current, turn) : null });
       nodes.push(view.node);
     }
   }
@@ -461,6 +569,7 @@ function newChat({ push = false } = {}) {
   state.current = null;
   setTitle("");
   renderMessages([]);
+  thinkingToggle.checked = preferredThinking();
   renderPicker();
   if (push && location.pathname !== "/") history.pushState({}, "", "/");
   renderSidebar();
@@ -475,7 +584,7 @@ async function openConversation(id, { push = false } = {}) {
     state.current = conversation;
     setTitle(conversation.title);
     renderMessages(data.messages || []);
-    thinkingToggle.checked = !!conversation.thinking_enabled || thinkingToggle.checked;
+    thinkingToggle.checked = !!conversation.thinking_enabled;
     renderPicker();
     if (push) history.pushState({ id }, "", `/c/${id}`);
     renderSidebar();
@@ -539,7 +648,6 @@ async function ensureConversation() {
 
 async function send(text) {
   if (state.streaming || !text.trim()) return;
-  state.lastUserText = text;
   let conversation;
   try {
     conversation = await ensureConversation();
@@ -549,18 +657,31 @@ async function send(text) {
   }
   emptyNode.hidden = true;
   messagesNode.append(userMessageNode(text));
+  await streamReply(conversation, { content: text }, { text, view: null, messageId: null });
+}
+
+/**
+ * Stream one reply into `turn.view` (a new view, or in place of the failed one when
+ * retrying). `turn` remembers what a retry needs: the text and the failed reply's id.
+ */
+async function streamReply(conversation, body, turn) {
   const view = new AssistantView({ live: true });
-  messagesNode.append(view.node);
+  if (turn.view && turn.view.node.isConnected) turn.view.node.replaceWith(view.node);
+  else messagesNode.append(view.node);
+  turn.view = view;
+  turn.messageId = null;
+  turn.saved = true; // whether the server may have saved the user message
   scrollToBottom(true);
 
   const controller = new AbortController();
   state.streaming = { controller, conversationId: conversation.id, stopRequested: false, view };
   setStreaming(true);
+  const onRetry = () => retry(conversation, turn);
   let finished = false;
   try {
     const response = await request("/api/messages/stream", {
       method: "POST",
-      body: { conversation_id: conversation.id, content: text, thinking_enabled: thinkingToggle.checked, enabled_tools: [...state.enabledTools] },
+      body: { conversation_id: conversation.id, ...body, thinking_enabled: thinkingToggle.checked, enabled_tools: [...state.enabledTools] },
       signal: controller.signal,
     });
     for await (const { event, data } of readEvents(response)) {
@@ -570,16 +691,18 @@ async function send(text) {
         view.finish(data);
       } else if (event === "error") {
         finished = true;
-        view.finish({ status: "error", message_id: data && data.message_id });
-        view.showError((data && data.content) || t("unexpected_error"), () => retry(view));
+        turn.messageId = (data && data.message_id) || null;
+        view.finish({ status: "error", message_id: turn.messageId, error: (data && data.content) || t("unexpected_error"), onRetry });
       }
     }
     if (!finished) view.finish({ status: state.streaming.stopRequested ? "stopped" : "interrupted" });
   } catch (error) {
     if (error.name === "AbortError") view.finish({ status: "stopped" });
     else {
-      view.finish({ status: "error" });
-      view.showError(error.message || t("unexpected_error"), () => retry(view));
+      // An answer with an HTTP error status came before the stream: nothing was saved.
+      if (error instanceof ApiError && error.status) turn.saved = !!body.retry_message_id;
+      if (body.retry_message_id) turn.messageId = body.retry_message_id;
+      view.finish({ status: "error", error: error.message || t("unexpected_error"), onRetry });
     }
   } finally {
     state.streaming = null;
@@ -589,9 +712,23 @@ async function send(text) {
   }
 }
 
-function retry(view) {
-  view.node.querySelectorAll(".error-card").forEach((node) => node.remove());
-  send(state.lastUserText);
+/** Retry a failed reply: regenerate it from the same user message, never send that again. */
+async function retry(conversation, turn) {
+  if (state.streaming) return;
+  let messageId = turn.messageId;
+  if (!messageId && turn.saved) {
+    // The stream broke before naming the reply: the conversation's latest messages tell
+    // whether the question was saved with a reply.
+    try {
+      const data = await get(`/api/messages/?conversation_id=${encodeURIComponent(conversation.id)}&limit=2`);
+      const [question, reply] = (data.messages || []).slice(-2);
+      if (reply && reply.role === "assistant" && reply.status !== "streaming" && question && question.content === turn.text) messageId = reply.id;
+    } catch (error) {
+      showError(error);
+      return;
+    }
+  }
+  await streamReply(conversation, messageId ? { retry_message_id: messageId } : { content: turn.text }, turn);
 }
 
 async function refreshAfterReply(conversationId) {
@@ -674,7 +811,7 @@ document.addEventListener("keydown", (event) => {
 });
 
 document.getElementById("new-chat").addEventListener("click", () => newChat({ push: true }));
-searchInput.addEventListener("input", renderSidebar);
+searchInput.addEventListener("input", onSearchInput);
 sidebarToggle.addEventListener("click", () => setSidebarOpen(!sidebar.classList.contains("open")));
 scrim.addEventListener("click", () => setSidebarOpen(false));
 toolsButton.addEventListener("click", (event) => {
@@ -685,16 +822,12 @@ document.addEventListener("click", (event) => {
   if (!toolsPanel.hidden && !toolsPanel.contains(event.target)) setToolsOpen(false);
 });
 thinkingToggle.addEventListener("change", () => localStorage.setItem("luxx.thinking", thinkingToggle.checked ? "1" : "0"));
-modelPicker.addEventListener("change", async () => {
-  localStorage.setItem("luxx.model", modelPicker.value);
-  if (state.current && !state.streaming) {
-    try {
-      state.current = await put(`/api/conversations/${state.current.id}`, selectedModel());
-    } catch (error) {
-      showError(error);
-    }
-  }
+modelPicker.addEventListener("change", () => {
+  modelInput.value = (providerById(modelPicker.value) || {}).default_model || "";
+  fillModelOptions();
+  saveModelChoice();
 });
+modelInput.addEventListener("change", saveModelChoice);
 window.addEventListener("popstate", () => {
   const match = location.pathname.match(/^\/c\/([^/]+)/);
   if (match) openConversation(decodeURIComponent(match[1]));
@@ -703,7 +836,8 @@ window.addEventListener("popstate", () => {
 
 async function init() {
   updateSendState();
-  await Promise.all([loadProviders(), loadTools(), loadConversations()]);
+  await Promise.all([loadAgents(), loadTools(), loadConversations()]);
+  await loadProviders(); // after the agents and conversations: they suggest models
   const initial = root.dataset.conversationId;
   if (initial) await openConversation(initial);
   else input.focus();

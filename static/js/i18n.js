@@ -15,3 +15,9 @@ export const currentUser = (() => {
 })();
 
 export const lang = document.documentElement.lang || "en";
+
+/** The translated name of a permission level (1 read only … 4 administrator). */
+export function levelName(level, fallback = "") {
+  const key = `level_${level}`;
+  return key in strings ? t(key) : fallback || String(level);
+}

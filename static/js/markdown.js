@@ -47,12 +47,12 @@ function decorateCodeBlock(pre, highlight) {
   const head = document.createElement("div");
   head.className = "code-block-head";
   const label = document.createElement("span");
-  label.textContent = language || "code";
+  label.textContent = language || t("code");
   const copy = document.createElement("button");
   copy.type = "button";
   copy.className = "copy-btn";
   copy.textContent = t("copy");
-  copy.setAttribute("aria-label", `${t("copy")} ${language || "code"}`);
+  copy.setAttribute("aria-label", `${t("copy")} ${language || t("code")}`);
   copy.addEventListener("click", async () => {
     const source = code.textContent;
     try {

@@ -3,13 +3,14 @@ and calls a tool, stop a long reply, and find the same conversation after a relo
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from fakellm import Scenario, ToolCall
-from tests.e2e.conftest import PASSWORD, register, unique
+from tests.e2e.conftest import PASSWORD, add_fake_provider, api, register, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -112,8 +113,6 @@ def test_a_user_signs_up_adds_a_provider_and_watches_a_reply_stream(page: Any, f
 
 def test_escape_stops_a_reply_and_errors_show_in_plain_words_with_retry(page: Any, fake_llm: Any) -> None:
     register(page)
-    from tests.e2e.conftest import add_fake_provider
-
     add_fake_provider(page, fake_llm)
     page.goto("/")
     expect(page.locator("#chat")).to_have_attribute("data-ready", "true")
@@ -126,12 +125,29 @@ def test_escape_stops_a_reply_and_errors_show_in_plain_words_with_retry(page: An
     reply = page.locator("[data-role=assistant]").last
     error = reply.locator(".error-card")
     expect(error).to_be_visible(timeout=30_000)
-    assert error.inner_text().strip() != ""
+    # The upstream fault in plain words, not a stack trace or a status code alone
+    expect(error.locator(".error-text")).to_have_text(re.compile(r"^HTTP 500: the provider had an internal error( \(.+\))?\.$"))
+    expect(reply.locator(".message-meta")).to_have_text("Error")
 
     # When the user retries and the model answers this time
     fake_llm.script(Scenario(text="All good now."), match=failing)
     error.get_by_role("button", name="Retry").click()
     expect(page.locator("[data-role=assistant]").last).to_contain_text("All good now.")
+
+    # Then the reply was regenerated for the same user message: one question, one answer,
+    # in the page and on the server (also after a reload)
+    expect(page.locator("[data-role=assistant]").last).to_have_attribute("data-status", "complete")
+    expect(page.locator(".message-user")).to_have_count(1)
+    expect(page.locator("[data-role=assistant]")).to_have_count(1)
+    expect(page.locator(".error-card")).to_have_count(0)
+    conversation_id = page.url.rsplit("/", 1)[-1]
+    stored = api(page, "GET", f"/api/messages/?conversation_id={conversation_id}")["messages"]
+    assert [(m["role"], m["status"]) for m in stored] == [("user", "complete"), ("assistant", "complete")]
+    assert stored[0]["content"] == f"This will fail {failing}"
+    page.reload()
+    expect(page.locator("#chat")).to_have_attribute("data-ready", "true")
+    expect(page.locator(".message-user")).to_have_count(1)
+    expect(page.locator("[data-role=assistant]")).to_have_text(re.compile("All good now."))
 
     # And Escape stops a long reply
     long_marker = unique("long")
