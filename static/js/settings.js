@@ -73,7 +73,7 @@ function providerCard(provider) {
     try {
       const result = await post(`/api/providers/${provider.id}/test`);
       testResult.className = result.success ? "test-result test-ok" : "test-result test-fail";
-      testResult.textContent = `${result.success ? "✓" : "✗"} HTTP ${result.status_code}${result.response_body ? " · " + result.response_body.slice(0, 90) : ""}`;
+      testResult.textContent = `${result.success ? "✓" : "✗"} ${t("http_status", { n: result.status_code })}${result.response_body ? " · " + result.response_body.slice(0, 90) : ""}`;
       testResult.title = result.response_body || "";
     } catch (error) {
       testResult.className = "test-result test-fail";
@@ -103,6 +103,27 @@ function providerCard(provider) {
   }
   if (own) {
     actions.append(el("button", { class: "btn btn-ghost btn-small", type: "button", text: t("edit"), "aria-label": `${t("edit")}: ${provider.name}`, onclick: () => editProvider(provider) }));
+    if (provider.has_api_key) {
+      // An empty api_key clears the saved key (PUT /api/providers/{id}); omitting it keeps it.
+      actions.append(
+        el("button", {
+          class: "btn btn-ghost btn-small remove-key",
+          type: "button",
+          text: t("remove_key"),
+          "aria-label": `${t("remove_key")}: ${provider.name}`,
+          onclick: async () => {
+            if (!window.confirm(t("confirm_remove_key"))) return;
+            try {
+              await put(`/api/providers/${provider.id}`, { api_key: "" });
+              toast(t("key_removed"));
+              await load();
+            } catch (error) {
+              showError(error);
+            }
+          },
+        }),
+      );
+    }
     actions.append(
       el("button", {
         class: "btn btn-danger btn-small",
@@ -160,7 +181,7 @@ async function loadProfile() {
     };
     set("username", me.username);
     set("email", me.email);
-    set("role", me.role);
+    set("role", t(`role_${me.role}`));
     set("permission_level", `${me.permission_level} · ${t(`level_${me.permission_level}`)}`);
     if (me.created_at) set("created_at", new Date(me.created_at).toLocaleDateString(lang));
   } catch (error) {
