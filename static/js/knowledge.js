@@ -3,7 +3,7 @@
 
 import { del, get, post, upload } from "./api.js";
 import { t } from "./i18n.js";
-import { el, fillSelect, formatBytes, showError } from "./ui.js";
+import { el, fillSelect, formatBytes, showError, toast } from "./ui.js";
 
 const dropzone = document.getElementById("dropzone");
 const fileInput = document.getElementById("file-input");
@@ -17,6 +17,11 @@ const results = document.getElementById("search-results");
 let agents = [];
 let documents = [];
 let pollTimer = 0;
+// Upload rows whose document is still being indexed: document id -> {row, status}.
+const pendingUploads = new Map();
+// The document a citation links to (?document=<id>), shown even beyond the first page.
+const linkedId = Number(new URLSearchParams(location.search).get("document")) || null;
+let linkedDocument = null;
 
 const STATUS = { processing: "badge badge-warning", ready: "badge badge-success", error: "badge badge-danger" };
 
@@ -36,12 +41,12 @@ function renderDocuments() {
     rows.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "muted", style: { textAlign: "center", padding: "28px" }, text: t("no_documents") })));
     return;
   }
-  const highlighted = new URLSearchParams(location.search).get("document");
+  const shown = linkedDocument && !documents.some((d) => d.id === linkedDocument.id) ? [linkedDocument, ...documents] : documents;
   rows.replaceChildren(
-    ...documents.map((document) =>
+    ...shown.flatMap((document) => [
       el(
         "tr",
-        { dataset: { documentId: document.id, status: document.status }, class: String(document.id) === highlighted ? "highlight" : null },
+        { id: `doc-${document.id}`, dataset: { documentId: document.id, status: document.status }, class: document.id === linkedId ? "highlight" : null },
         el("td", { class: "name-cell", title: document.name, text: document.name }),
         el("td", {}, statusBadge(document), document.status === "error" && document.error_message ? el("div", { class: "muted", style: { fontSize: "12px" }, text: document.error_message }) : null),
         el("td", { class: "chunk-count", text: String(document.chunk_count ?? 0) }),
@@ -49,20 +54,89 @@ function renderDocuments() {
         el("td", { class: "muted", text: formatBytes(document.size || 0) }),
         el("td", { style: { textAlign: "right" } }, el("button", { class: "btn btn-danger btn-small", type: "button", text: t("delete"), "aria-label": `${t("delete")}: ${document.name}`, onclick: () => removeDocument(document) })),
       ),
+      document.id === linkedId ? citedPassageRow(document) : null,
+    ]).filter(Boolean),
+  );
+}
+
+/** The passage a chat cited from this document (remembered by the chat page on click). */
+function citedPassageRow(document) {
+  let citation = null;
+  try {
+    citation = JSON.parse(sessionStorage.getItem("luxx.citation") || "null");
+  } catch {
+    citation = null;
+  }
+  if (!citation || citation.document_id !== document.id || !citation.snippet) return null;
+  const where = [citation.page ? t("page_n", { n: citation.page }) : "", citation.heading || ""].filter(Boolean).join(" · ");
+  return el(
+    "tr",
+    { class: "cited-row" },
+    el(
+      "td",
+      { colspan: 6 },
+      el("div", { class: "cited-passage", id: `doc-${document.id}-passage` }, el("div", { class: "cited-passage-head" }, el("strong", { text: t("cited_passage") }), where ? el("span", { class: "badge", text: where }) : null), el("div", { class: "cited-passage-text", text: citation.snippet })),
     ),
   );
+}
+
+async function showLinkedDocument() {
+  if (!linkedId) return;
+  linkedDocument = documents.find((d) => d.id === linkedId) || null;
+  if (!linkedDocument) {
+    try {
+      linkedDocument = await get(`/api/knowledge/documents/${linkedId}`);
+    } catch (error) {
+      toast(t("document_not_found"), { error: true });
+      return;
+    }
+  }
+  renderDocuments();
+  const row = document.getElementById(`doc-${linkedId}`);
+  if (row) row.scrollIntoView({ block: "center" });
 }
 
 async function loadDocuments() {
   try {
     const data = await get("/api/knowledge/documents/?page_size=100");
     documents = data.items || [];
+    if (linkedDocument) linkedDocument = documents.find((d) => d.id === linkedDocument.id) || (await refreshed(linkedDocument));
     renderDocuments();
   } catch (error) {
     rows.replaceChildren(el("tr", {}, el("td", { colspan: 6 }, el("div", { class: "alert alert-error", text: error.message }))));
   }
+  await updatePendingUploads();
   clearTimeout(pollTimer);
-  if (documents.some((d) => d.status === "processing")) pollTimer = setTimeout(loadDocuments, 1500);
+  const processing = documents.some((d) => d.status === "processing") || (linkedDocument && linkedDocument.status === "processing") || pendingUploads.size > 0;
+  if (processing) pollTimer = setTimeout(loadDocuments, 1500);
+}
+
+async function refreshed(document) {
+  try {
+    return await get(`/api/knowledge/documents/${document.id}`);
+  } catch {
+    return null; // deleted meanwhile
+  }
+}
+
+function setUploadStatus(row, status, document) {
+  status.className = `upload-status ${STATUS[document.status] || "badge"}`;
+  status.textContent = document.status === "ready" ? `${t("status_ready")} · ${t("chunks_n", { n: document.chunk_count })}` : t(`status_${document.status}`);
+  status.title = document.status === "error" ? document.error_message || "" : "";
+  row.dataset.status = document.status;
+}
+
+/** Move each upload row still "processing" on to its document's current status. */
+async function updatePendingUploads() {
+  for (const [id, { row, status }] of pendingUploads) {
+    const current = documents.find((d) => d.id === id) || (await refreshed({ id }));
+    if (!current) {
+      pendingUploads.delete(id);
+      continue;
+    }
+    setUploadStatus(row, status, current);
+    if (current.status !== "processing") pendingUploads.delete(id);
+  }
 }
 
 async function removeDocument(document) {
@@ -70,6 +144,7 @@ async function removeDocument(document) {
   try {
     await del(`/api/knowledge/documents/${document.id}`);
     documents = documents.filter((d) => d.id !== document.id);
+    if (linkedDocument && linkedDocument.id === document.id) linkedDocument = null;
     renderDocuments();
   } catch (error) {
     showError(error);
@@ -87,9 +162,8 @@ async function uploadFile(file) {
   try {
     const document = await upload("/api/knowledge/documents/", form, { onProgress: (fraction) => (progress.value = fraction) });
     progress.value = 1;
-    status.className = `upload-status ${STATUS[document.status] || "badge"}`;
-    status.textContent = document.status === "ready" ? `${t("status_ready")} · ${t("chunks_n", { n: document.chunk_count })}` : t(`status_${document.status}`);
-    row.dataset.status = document.status;
+    setUploadStatus(row, status, document);
+    if (document.status === "processing") pendingUploads.set(document.id, { row, status });
   } catch (error) {
     status.className = "upload-status badge badge-danger";
     status.textContent = error.message;
@@ -169,6 +243,7 @@ async function init() {
   fillSelect(uploadAgent, [{ value: "", label: t("no_agent") }, ...agents.map((a) => ({ value: a.id, label: a.name }))], "");
   fillSelect(searchAgent, [{ value: "", label: t("all_documents") }, ...agents.map((a) => ({ value: a.id, label: a.name }))], "");
   await loadDocuments();
+  await showLinkedDocument();
   document.getElementById("knowledge").dataset.ready = "true";
 }
 

@@ -56,6 +56,8 @@ def running_server() -> Iterator[str]:
         # Every test registers its own user; all of them may point a provider at the
         # fake LLM on the loopback address (normally only admins may).
         LUXX_PROVIDER_PRIVATE_URLS="all",
+        # Files over 64 KB are indexed in the background, so a test can watch them go ready.
+        LUXX_KNOWLEDGE_SYNC_LIMIT_KB="64",
         DEBUG="false",
         PYTHONUNBUFFERED="1",
     )

@@ -4,6 +4,7 @@ them, and chat with an agent that has them and cites them."""
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import pytest
@@ -100,10 +101,84 @@ def test_documents_are_uploaded_searched_and_cited_in_a_chat(page: Any, fake_llm
     citation.click()
     page.wait_for_url("**/knowledge/?document=*")
     expect(page.locator("#document-rows tr.highlight")).to_contain_text("policy.md")
+    expect(page.locator("#document-rows tr.highlight")).to_be_in_viewport()
+    passage = page.locator(".cited-passage")
+    expect(passage).to_contain_text("Cited passage")
+    expect(passage).to_contain_text("Returns policy")
+    expect(passage.locator(".cited-passage-text")).to_contain_text("30 days")
 
     # And deleting a document removes it
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator("#document-rows tr", has_text="warranty.pdf").get_by_role("button", name="Delete: warranty.pdf").click()
     expect(page.locator("#document-rows tr", has_text="warranty.pdf")).to_have_count(0)
     assert agent["id"]
+    assert page.errors == []
+
+
+def upload_via_api(page: Any, files: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    return page.evaluate(
+        """async (files) => {
+            const token = document.querySelector('meta[name="csrf-token"]').content;
+            const made = [];
+            for (const [name, text] of files) {
+                const form = new FormData();
+                form.append("file", new File([text], name, {type: "text/markdown"}));
+                const r = await fetch("/api/knowledge/documents/", {method: "POST", headers: {"X-CSRFToken": token}, body: form});
+                made.push((await r.json()).data);
+            }
+            return made;
+        }""",
+        files,
+    )
+
+
+def test_a_large_file_indexed_in_the_background_goes_from_processing_to_ready_in_its_upload_row(page: Any) -> None:
+    # Given a Markdown file over the server's 64 KB foreground limit
+    register(page)
+    page.goto("/knowledge/")
+    expect(page.locator("#knowledge")).to_have_attribute("data-ready", "true")
+    sections = [f"# Section {n}\n\nParagraph {n} describes topic number {n} in plain words for the index." for n in range(1200)]
+    big = "\n\n".join(sections).encode()
+    assert len(big) > 64 * 1024
+
+    # When it is dropped
+    drop_files(page, "#dropzone", [("big-notes.md", "text/markdown", big)])
+
+    # Then its upload row says processing at first, and ready with its chunks once the
+    # background indexing is done, without a reload
+    row = page.locator(".upload-row[data-file='big-notes.md']")
+    expect(row).to_have_attribute("data-status", "processing", timeout=20_000)
+    expect(row.locator(".upload-status")).to_have_text("Processing")
+    expect(row).to_have_attribute("data-status", "ready", timeout=60_000)
+    expect(row.locator(".upload-status")).to_have_text(re.compile(r"^Ready · Chunks: [1-9][0-9]*$"))
+    expect(page.locator("#document-rows tr", has_text="big-notes.md")).to_have_attribute("data-status", "ready")
+    assert page.errors == []
+
+
+def test_a_citation_link_opens_its_document_even_beyond_the_first_page(page: Any) -> None:
+    # Given 101 documents, so the oldest is not on the first page of 100
+    register(page)
+    page.goto("/knowledge/")
+    oldest, *_ = upload_via_api(page, [(f"doc-{n:03d}.md", f"# Doc {n}\n\nUnique fact number {n}.") for n in range(101)])
+    citation = {
+        "document_id": oldest["id"],
+        "document_name": oldest["name"],
+        "page": None,
+        "heading": "Doc 0",
+        "snippet": "Unique fact number 0.",
+    }
+
+    # When a citation of it is followed (the chat page remembers the cited passage)
+    page.evaluate("(citation) => sessionStorage.setItem('luxx.citation', JSON.stringify(citation))", citation)
+    page.goto(f"/knowledge/?document={oldest['id']}#doc-{oldest['id']}")
+    expect(page.locator("#knowledge")).to_have_attribute("data-ready", "true")
+
+    # Then its row is shown, highlighted and scrolled to, with the cited passage under it
+    row = page.locator(f"#doc-{oldest['id']}")
+    expect(row).to_have_class("highlight")
+    expect(row.locator(".name-cell")).to_have_text("doc-000.md")
+    expect(row).to_be_in_viewport()
+    expect(page.locator(".cited-passage-text")).to_have_text("Unique fact number 0.")
+    expect(page.locator(".cited-passage")).to_contain_text("Doc 0")
+    expect(page.locator("#document-rows tr[data-document-id]")).to_have_count(101)
     assert page.errors == []
