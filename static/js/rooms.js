@@ -36,6 +36,7 @@ const state = {
   notices: new Set(),
   localRun: null, // AbortController of this tab's own start stream
   observer: null, // EventSource
+  held: null, // observer events that arrive while the transcript reloads, replayed after
 };
 
 // --- list ------------------------------------------------------------------------------
@@ -84,6 +85,7 @@ function show(name) {
 function setListOpen(open) {
   sidebar.classList.toggle("open", open);
   scrim.hidden = !open;
+  for (const button of document.querySelectorAll("[data-toggle-list]")) button.setAttribute("aria-expanded", String(open));
 }
 
 // --- room view -----------------------------------------------------------------------------
@@ -136,10 +138,10 @@ function ensureRound(round) {
   appendNode(el("div", { class: "round-marker", role: "separator", dataset: { round }, text: t("round_n", { n: round }) }));
 }
 
-function notice(key, text, { error = false } = {}) {
+function notice(key, text, { error = false, messageId = null } = {}) {
   if (state.notices.has(key)) return;
   state.notices.add(key);
-  if (error) appendNode(el("div", { class: "error-card room-error", role: "alert" }, el("span", { class: "error-text", text })));
+  if (error) appendNode(el("div", { class: "error-card room-error", role: "alert", dataset: messageId ? { messageId } : {} }, el("span", { class: "error-text", text })));
   else appendNode(el("div", { class: "room-notice", role: "status", text }));
 }
 
@@ -189,8 +191,18 @@ function renderTranscript(messages) {
   inner.replaceChildren(el("div", { class: "task-card" }, el("div", { class: "task-card-label", text: t("task") }), el("div", { class: "task-card-text", text: state.room.task })));
   for (const message of messages) {
     if (message.role === "user" && !message.round_number) continue; // the task, shown above
+    const content = message.content || message.text || "";
+    if (message.status === "error") {
+      // A turn that failed upstream is saved with status error: show it as the live
+      // agent_error card was shown (with the partial text, if any).
+      if (content) setContent(bubble(message.id, message), content, { final: true });
+      else ensureRound(message.round_number);
+      const error = message.error || t("status_error");
+      notice(`agent-error-${message.id}`, t("agent_error", { agent: message.sender_name || "…", error }), { error: true, messageId: message.id });
+      continue;
+    }
     const entry = bubble(message.id, message);
-    setContent(entry, message.content || message.text || "", { final: message.status !== "streaming" });
+    setContent(entry, content, { final: message.status !== "streaming" });
   }
   if (state.room.status === "completed") notice("completed", t("room_completed"));
   scrollDown(true);
@@ -230,9 +242,16 @@ function handle(type, data) {
       notice(`paused-${state.room.current_round}-${state.bubbles.size}`, t("room_paused"));
       refreshRoom();
       break;
-    case "agent_error":
-      notice(`agent-error-${data.agent}-${data.error}-${state.room.current_round}`, t("agent_error", { agent: data.agent, error: data.error }), { error: true });
+    case "agent_error": {
+      // The failed turn's bubble, if it got no text, is replaced by the card.
+      const failed = [...state.bubbles.entries()].reverse().find(([, entry]) => entry.node.dataset.sender === data.agent && !entry.content);
+      if (failed) {
+        failed[1].node.remove();
+        state.bubbles.delete(failed[0]);
+      }
+      notice(`agent-error-${failed ? failed[0] : `${data.agent}-${data.error}-${state.room.current_round}`}`, t("agent_error", { agent: data.agent, error: data.error }), { error: true, messageId: failed ? failed[0] : null });
       break;
+    }
     case "error":
       notice(`error-${data.content}`, data.content || t("unexpected_error"), { error: true });
       refreshRoom();
@@ -253,6 +272,28 @@ async function refreshRoom() {
   }
 }
 
+/**
+ * Load the transcript again from the server. Events that arrive meanwhile are held and
+ * applied afterwards, so none is lost between the snapshot and the live stream.
+ */
+async function reloadTranscript() {
+  if (!state.room || state.held) return;
+  const id = state.room.id;
+  state.held = [];
+  try {
+    const data = await get(`/api/chat-rooms/${encodeURIComponent(id)}/messages`);
+    if (!state.room || state.room.id !== id) return;
+    setRoom(data.room);
+    renderTranscript(data.messages || []);
+  } catch (error) {
+    showError(error);
+  } finally {
+    const held = state.held || [];
+    state.held = null;
+    for (const [type, data] of held) handle(type, data);
+  }
+}
+
 function observe(roomId) {
   closeObserver();
   const source = new EventSource(`/api/chat-rooms/${encodeURIComponent(roomId)}/events`);
@@ -265,9 +306,18 @@ function observe(roomId) {
       } catch {
         return;
       }
-      handle(type, data);
+      if (state.held) state.held.push([type, data]);
+      else if (type === "room_started") {
+        // The run may follow a reset made in another tab: start from the server's transcript.
+        handle(type, data);
+        reloadTranscript();
+      } else handle(type, data);
     });
   }
+  // The replay log no longer reaches back to what this tab saw: reload from /messages.
+  source.addEventListener("stream-reset", () => {
+    if (!state.localRun && state.room && state.room.id === roomId) reloadTranscript();
+  });
   state.observer = source;
 }
 
@@ -431,6 +481,11 @@ resetButton.addEventListener("click", reset);
 deleteButton.addEventListener("click", removeRoom);
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && state.room && state.room.status === "running" && !stopButton.disabled) stop();
+});
+// The server announces no reset: a tab coming back into view reloads an idle room's
+// transcript, which another tab may have cleared meanwhile.
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && state.room && state.room.status !== "running" && !state.localRun && !views.room.hidden) reloadTranscript();
 });
 window.addEventListener("popstate", () => {
   const match = location.pathname.match(/^\/rooms\/([^/]+)/);

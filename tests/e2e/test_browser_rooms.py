@@ -113,6 +113,12 @@ def test_two_agents_discuss_in_a_room_that_stops_resumes_and_is_observed(page: A
     page.get_by_role("button", name="Reset").click()
     expect(page.locator(".room-msg")).to_have_count(0)
     expect(page.locator("#room-status")).to_have_attribute("data-status", "idle")
+
+    # And the observing tab, when it comes back into view, drops the old transcript too
+    # (the server announces no reset, so the tab reloads an idle room's transcript)
+    observer.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(observer.locator(".room-msg")).to_have_count(0)
+    expect(observer.locator("#room-status")).to_have_attribute("data-status", "idle")
     assert page.errors == [] and observer.errors == []
 
 
@@ -135,6 +141,23 @@ def test_an_agent_failure_shows_an_error_card_and_the_room_goes_on(page: Any, fa
     page.goto(f"/rooms/{room['id']}")
     page.get_by_role("button", name="Start").click()
     expect(page.locator("#room-status")).to_have_attribute("data-status", "completed", timeout=60_000)
-    expect(page.locator(".room-error")).to_contain_text("Bo could not answer")
+    expect(page.locator(".room-error")).to_have_text(re.compile(r"^Bo could not answer: HTTP 500: the provider had an internal error"))
     expect(page.locator(".room-msg[data-sender=Cy]")).to_contain_text("Cy speaks.")
+    live = transcript_order(page)
+    assert live == ["Ada", "error", "Cy"]
+
+    # And after a reload the error card is still there, in its place
+    page.reload()
+    expect(page.locator("#rooms")).to_have_attribute("data-ready", "true")
+    expect(page.locator(".room-error")).to_have_count(1)
+    expect(page.locator(".room-error")).to_contain_text("Bo could not answer")
+    assert transcript_order(page) == live
     assert page.errors == []
+
+
+def transcript_order(page: Any) -> list[str]:
+    """Who spoke, in order, with "error" for an error card."""
+    return page.eval_on_selector_all(
+        "#transcript-inner > .room-msg, #transcript-inner > .room-error",
+        "nodes => nodes.map(n => n.classList.contains('room-error') ? 'error' : n.dataset.sender)",
+    )
