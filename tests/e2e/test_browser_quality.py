@@ -93,8 +93,10 @@ def test_script_injection_renders_as_text(page: Any, fake_llm: Any) -> None:
         [{"name": f"{IMG}.md", "mimeType": "text/markdown", "buffer": b"# Notes\n\nSome harmless notes about onerror handlers."}]
     )
     expect(page.locator("#document-rows tr[data-status]")).to_have_count(1, timeout=20_000)
-    name = page.locator("#document-rows .name-cell").inner_text()
-    assert "<img" in name or "img" in name
+    # Exactly the name as uploaded (Chromium sends a filename's quotes as %22, per the
+    # HTML standard's multipart encoding), as text, not an element
+    expect(page.locator("#document-rows .name-cell")).to_have_text(IMG.replace('"', "%22") + ".md")
+    assert page.locator("#document-rows .name-cell img").count() == 0
     page.get_by_role("searchbox", name="Search the knowledge base").fill("harmless notes")
     page.get_by_role("button", name="Search", exact=True).click()
     expect(page.locator(".result").first).to_be_visible()
@@ -160,10 +162,41 @@ def test_a_phone_sized_viewport_has_no_horizontal_scroll(new_page: Any, fake_llm
     expect(page.locator("[data-role=assistant]").last).to_have_attribute("data-status", "complete")
 
     def no_horizontal_scroll() -> None:
-        width = page.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
-        assert width <= 375, f"{page.url} is {width}px wide"
+        # body has overflow-x: hidden, so the document's width alone proves nothing: every
+        # pane must fit its box, and no element may reach past the viewport's right edge,
+        # except inside what scrolls on purpose (code blocks, Markdown tables, data tables).
+        found = page.evaluate(
+            """() => {
+                const width = document.documentElement.clientWidth;
+                const panes = ["html", "body", ".app", ".main", ".chat-layout", ".chat-pane", ".chat-head", ".messages", ".composer",
+                               ".split", ".split-main", ".page", ".transcript"];
+                const wide = [];
+                for (const selector of panes) {
+                    for (const node of document.querySelectorAll(selector)) {
+                        if (node.scrollWidth > node.clientWidth + 1) {
+                            wide.push(`${selector} scrolls: ${node.scrollWidth} > ${node.clientWidth}`);
+                        }
+                    }
+                }
+                const scrollsOnPurpose = [
+                    "pre", ".md table", ".table-wrap", ".conv-sidebar:not(.open)", ".split-list:not(.open)", "dialog:not([open])",
+                ].join(", ");
+                for (const node of document.body.querySelectorAll("*")) {
+                    if (node.closest(scrollsOnPurpose)) continue;
+                    const box = node.getBoundingClientRect();
+                    if (box.width && box.right > width + 1) {
+                        wide.push(`${node.tagName.toLowerCase()}.${node.className} ends at ${Math.round(box.right)}`);
+                    }
+                }
+                return wide;
+            }"""
+        )
+        assert found == [], f"{page.url} at {page.viewport_size}: {found[:8]}"
 
     no_horizontal_scroll()
+    # The long word wraps inside the user's bubble
+    bubble = page.locator(".message-user .bubble").last
+    assert bubble.evaluate("n => n.scrollWidth <= n.clientWidth")
     # The conversation list opens as a drawer
     page.get_by_role("button", name="Show conversations").click()
     expect(page.locator("#conv-sidebar")).to_be_in_viewport()
@@ -172,4 +205,12 @@ def test_a_phone_sized_viewport_has_no_horizontal_scroll(new_page: Any, fake_llm
         page.goto(path)
         page.wait_for_load_state("networkidle")
         no_horizontal_scroll()
+    # The rooms list opens as a drawer too, and its toggle says so
+    page.goto("/rooms/")
+    expect(page.locator("#rooms")).to_have_attribute("data-ready", "true")
+    toggle = page.locator("#room-empty [data-toggle-list]")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    toggle.click()
+    expect(page.locator("#room-sidebar")).to_be_in_viewport()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
     assert page.errors == []
