@@ -182,35 +182,26 @@ def document_delete(*, document: Document) -> None:
 def knowledge_search(*, user_id: int, query: str, agent_id: int | None = None, top_k: int = 5) -> list[RetrievedChunk]:
     """The user's best passages for a query (and only the agent's documents, when given):
     the lexical ranking, fused with the vector ranking when an embeddings provider is set."""
-    if not _has_ready_documents(user_id=user_id, agent_id=agent_id):
-        return []  # nothing to search: no query embedding, no full-text query
     provider = embedding_provider()
     if provider is None:
         ranked = index.lexical_search(terms=query_words(query), user_id=user_id, agent_id=agent_id, limit=top_k)
+    elif not _has_ready_documents(user_id=user_id, agent_id=agent_id):
+        return []  # nothing to search: spare the embeddings provider a call
     else:
         lexical = index.lexical_search(terms=query_words(query), user_id=user_id, agent_id=agent_id, limit=FUSION_DEPTH)
         vector = _vector_ranking(provider, query=query, user_id=user_id, agent_id=agent_id)
         ranked = reciprocal_rank_fusion([c for c, _ in lexical], vector)[:top_k]
     if not ranked:
         return []
-    chunks = Chunk.objects.select_related("document").in_bulk([chunk_id for chunk_id, _ in ranked])
-    results = []
-    for chunk_id, score in ranked:
-        chunk = chunks.get(chunk_id)
-        if chunk is None:
-            continue
-        results.append(
-            RetrievedChunk(
-                document_id=chunk.document_id,
-                document_name=chunk.document.name,
-                chunk_index=chunk.index,
-                content=chunk.content,
-                score=round(score, 4),
-                page=chunk.page,
-                heading=chunk.heading,
-            )
+    fields = ("pk", "document_id", "document__name", "index", "content", "page", "heading")
+    rows = {row[0]: row for row in Chunk.objects.filter(pk__in=[chunk_id for chunk_id, _ in ranked]).values_list(*fields)}
+    return [
+        RetrievedChunk(
+            document_id=row[1], document_name=row[2], chunk_index=row[3], content=row[4], score=round(score, 4), page=row[5], heading=row[6]
         )
-    return results
+        for chunk_id, score in ranked
+        if (row := rows.get(chunk_id)) is not None
+    ]
 
 
 def _vector_ranking(provider: Any, *, query: str, user_id: int, agent_id: int | None) -> list[int]:

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test import override_settings
 
 from agents.models import Agent, Provider
-from knowledge import services, vector_search
+from knowledge import index, services, vector_search
 from knowledge.embeddings import embed_texts
 from knowledge.models import Chunk
 from knowledge.segment import query_words, words
@@ -121,3 +121,52 @@ def test_vector_search_is_scoped_to_the_user_and_the_agent(fake_llm: Any) -> Non
 
     assert for_bob == []
     assert set(Chunk.objects.filter(pk__in=for_agent).values_list("document__agent_id", flat=True)) == {agent.pk}
+
+
+def test_a_users_own_match_is_found_below_many_better_matches_of_another_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index, "SQLITE_FIRST_LOOK", 3)  # FTS5's first look sees only others' chunks
+    alice, bob = make_user(), make_user()
+    crowd = "\n\n".join(f"# Part {i}\n\nQuasar quasar quasar observations, night {i}." for i in range(12))
+    services.document_upload(user=alice, agent=None, name="crowd.md", data=crowd.encode())
+    services.document_upload(
+        user=bob, agent=None, name="mine.md", data=b"# Mine\n\nA long essay that mentions a quasar only once, among many other words."
+    )
+
+    results = services.knowledge_search(user_id=bob.pk, query="quasar", top_k=5)
+
+    assert [r.document_name for r in results] == ["mine.md"]
+
+
+def test_in_a_large_index_a_word_in_most_chunks_is_left_out_but_alone_it_still_searches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index, "COMMON_MINIMUM", 3)
+    index.forget_statistics()
+    user = make_user()
+    body = "\n\n".join(f"# Part {i}\n\nThe lantern glows over the harbour on evening {i}." for i in range(10))
+    services.document_upload(
+        user=user, agent=None, name="harbour.md", data=(body + "\n\n# Lighthouse\n\nA lantern and a zeppelin.").encode()
+    )
+
+    both = services.knowledge_search(user_id=user.pk, query="lantern zeppelin", top_k=5)
+    alone = services.knowledge_search(user_id=user.pk, query="lantern", top_k=3)
+
+    assert both[0].heading == "Lighthouse"
+    assert len(alone) == 3 and all("lantern" in r.content for r in alone)
+
+
+def test_when_few_chunks_hold_the_rare_word_chunks_with_the_common_ones_fill_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index, "CANDIDATE_BUDGET", 1)
+    index.forget_statistics()
+    user = make_user()
+    body = "\n\n".join(f"# Part {i}\n\nThe lantern glows over the harbour on evening {i}." for i in range(6))
+    services.document_upload(
+        user=user, agent=None, name="harbour.md", data=(body + "\n\n# Lighthouse\n\nA lantern and a zeppelin.").encode()
+    )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE knowledge_chunk")
+        index.forget_statistics()
+
+    results = services.knowledge_search(user_id=user.pk, query="zeppelin lantern", top_k=4)
+
+    assert results[0].heading == "Lighthouse"
+    assert len(results) == 4 and all("lantern" in r.content for r in results)
