@@ -47,7 +47,10 @@ async def v1_event_stream(prepared: services.PreparedTurn) -> AsyncIterator[byte
                 if event.status == MessageStatus.ERROR:
                     frames.append(sse_frame(None, {"type": "error", "content": event.error}))
                 else:
-                    frames.append(sse_frame(None, {"type": "done", "message_id": event.message_id, "usage": event.usage}))
+                    done: dict[str, object] = {"type": "done", "message_id": event.message_id, "usage": event.usage}
+                    if event.citations:
+                        done["citations"] = list(event.citations)
+                    frames.append(sse_frame(None, done))
         if frames:
             yield b"".join(frames)
 

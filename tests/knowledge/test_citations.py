@@ -81,3 +81,52 @@ def test_an_agent_without_documents_gets_no_sources(live_url: str, fake_llm: Any
 
     assert fake_llm.requests[-1].body["messages"][0] == {"role": "system", "content": "Plain."}
     assert "citations" not in events[-1].data
+
+
+def test_a_v1_conversation_with_the_agent_cites_the_documents_in_its_done_line(live_url: str, fake_llm: Any) -> None:
+    user = make_user()
+    agent = Agent.objects.create(
+        user=user, name="Support", provider=make_provider(user, fake_llm), model="fake-model", system_prompt="Help."
+    )
+    document = services.document_upload(user=user, agent=agent, name="policy.md", data=DOC.encode())
+    headers = {"Authorization": f"Bearer {access_token_for(user)}"}
+    conversation_id = httpx.post(f"{live_url}/api/v1/conversations", json={"agent_id": agent.pk}, headers=headers, timeout=60).json()[
+        "data"
+    ]["id"]
+
+    with httpx.stream(
+        "POST",
+        f"{live_url}/api/v1/conversations/{conversation_id}/messages",
+        json={"content": "When do orders ship?"},
+        headers=headers,
+        timeout=60,
+    ) as r:
+        events = parse_sse(r.read().decode())
+
+    assert "[1] policy.md (Shipping)\nOrders ship within two business days." in fake_llm.requests[-1].body["messages"][0]["content"]
+    done = events[-1].data
+    assert done["type"] == "done"
+    assert (done["citations"][0]["document_id"], done["citations"][0]["heading"]) == (document.pk, "Shipping")
+
+
+def test_a_whole_reply_without_streaming_carries_its_citations(live_url: str, fake_llm: Any) -> None:
+    user = make_user()
+    agent = Agent.objects.create(
+        user=user, name="Support", provider=make_provider(user, fake_llm), model="fake-model", system_prompt="Help."
+    )
+    services.document_upload(user=user, agent=agent, name="policy.md", data=DOC.encode())
+    headers = {"Authorization": f"Bearer {access_token_for(user)}"}
+    conversation_id = httpx.post(f"{live_url}/api/conversations/", json={"agent_id": agent.pk}, headers=headers, timeout=60).json()["data"][
+        "id"
+    ]
+
+    response = httpx.post(
+        f"{live_url}/api/messages/",
+        json={"conversation_id": conversation_id, "content": "Can I get a refund?"},
+        headers=headers,
+        timeout=60,
+    )
+
+    assert response.status_code == 200
+    citations = response.json()["data"]["assistant_message"]["citations"]
+    assert (citations[0]["index"], citations[0]["document_name"], citations[0]["heading"]) == (1, "policy.md", "Returns policy")
