@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,10 +16,16 @@ from rest_framework.views import APIView
 from knowledge import selectors, services
 from knowledge import serializers as s
 from knowledge.models import Document, DocumentStatus
-from luxx.api import LuxxPagination, ok, paginate, parse_positive_int, validated
+from luxx.api import LuxxError, LuxxPagination, ok, paginate, parse_positive_int, validated
+
+MULTIPART_OVERHEAD = 64 * 1024
 
 
 def _upload(request: Request, serializer: Any) -> Document:
+    # A body far over the limit is refused before it is read and spooled to disk.
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > settings.LUXX_MAX_UPLOAD_MB * 1024 * 1024 + MULTIPART_OVERHEAD:
+        raise LuxxError(f"The file is larger than {settings.LUXX_MAX_UPLOAD_MB} MB.", status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     data = validated(serializer, request.data)
     agent = selectors.agent_owned(user=request.user, agent_id=data.get("agent_id"))
     upload = data["file"]

@@ -236,6 +236,19 @@ def test_a_file_over_the_limit_is_413(client: Any) -> None:
     assert response.json()["message"] == "The file is larger than 1 MB."
 
 
+@override_settings(LUXX_MAX_UPLOAD_MB=1)
+def test_a_body_declared_far_over_the_limit_is_413_before_it_is_read(client: Any) -> None:
+    body = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhello\r\n--x--\r\n'
+
+    response = client.generic(
+        "POST", "/api/knowledge/documents/", body, content_type="multipart/form-data; boundary=x", CONTENT_LENGTH=str(50 * 1024 * 1024)
+    )
+
+    assert response.status_code == 413
+    assert response.json()["message"] == "The file is larger than 1 MB."
+    assert Document.objects.count() == 0
+
+
 def test_the_same_bytes_twice_is_a_conflict_naming_the_document(client: Any) -> None:
     first = upload(client, "a.md", MARKDOWN.encode()).json()["data"]
 
