@@ -162,7 +162,20 @@ def forget_statistics() -> None:
         _sqlite_counts.clear()
 
 
-def _postgres_frequencies(cursor: Any, terms: list[str]) -> tuple[float, dict[str, float]]:
+def chunks_added() -> None:
+    """After chunks are stored: on PostgreSQL, a column that was never analysed is analysed
+    now, so that search knows rare words from common ones at once rather than after
+    autovacuum's next visit (which keeps the statistics fresh from then on)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        stats = _postgres_statistics(cursor)
+        if not stats.listed:
+            cursor.execute("ANALYZE knowledge_chunk")
+            forget_statistics()
+
+
+def _postgres_statistics(cursor: Any) -> _ColumnStatistics:
     database = connection.settings_dict["NAME"]
     with _statistics_lock:
         stats = _statistics.get(database)
@@ -170,6 +183,11 @@ def _postgres_frequencies(cursor: Any, terms: list[str]) -> tuple[float, dict[st
         stats = _column_statistics(cursor)
         with _statistics_lock:
             _statistics[database] = stats
+    return stats
+
+
+def _postgres_frequencies(cursor: Any, terms: list[str]) -> tuple[float, dict[str, float]]:
+    stats = _postgres_statistics(cursor)
     return stats.rows, {term: stats.listed.get(term, stats.unlisted) for term in terms}
 
 

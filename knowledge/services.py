@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework import status
 
@@ -155,6 +155,7 @@ def _store(document: Document, prepared: _Prepared) -> None:
         ]
     )
     Document.objects.filter(pk=document.pk).update(status=DocumentStatus.READY, chunk_count=len(chunks), error_message="")
+    transaction.on_commit(index.chunks_added)
 
 
 def _index_in_background(document_id: int, data: bytes) -> None:

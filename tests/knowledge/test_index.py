@@ -170,3 +170,15 @@ def test_when_few_chunks_hold_the_rare_word_chunks_with_the_common_ones_fill_up(
 
     assert results[0].heading == "Lighthouse"
     assert len(results) == 4 and all("lantern" in r.content for r in results)
+
+
+def test_right_after_the_first_upload_a_rare_word_outweighs_a_common_one() -> None:
+    index.forget_statistics()
+    user = make_user()
+    body = "\n\n".join(f"# Part {i}\n\nHarbour harbour harbour, evening {i}." for i in range(6))
+    body += "\n\n# Sky\n\nA zeppelin drifts."
+    services.document_upload(user=user, agent=None, name="harbour.md", data=body.encode())
+
+    results = services.knowledge_search(user_id=user.pk, query="harbour zeppelin", top_k=3)
+
+    assert results[0].heading == "Sky"
