@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
+
 from agents.models import Agent
-from knowledge.models import Document, DocumentQuerySet
+from knowledge.models import Chunk, Document, DocumentQuerySet
 from luxx.api import NotFound
 
 
@@ -32,3 +34,10 @@ def document_get(*, user: Any, document_id: int) -> Document:
     if document is None:
         raise NotFound("Document not found.")
     return document
+
+
+def chunk_list(*, document: Document) -> QuerySet[Chunk]:
+    """The chunks of a document in index order. The document comes from ``document_get``,
+    which has already scoped it to its owner. The search words and the vector are left
+    out: nothing that lists chunks shows them, and they are as large as the text."""
+    return Chunk.objects.filter(document=document).order_by("index").defer("search_text", "embedding")

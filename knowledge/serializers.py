@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from knowledge.models import Document
+from knowledge.models import Chunk, Document
 from luxx.fields import StrictCharField, StrictIntegerField, StrictObjectSerializer
+from luxx.text import estimate_tokens
 
 
 class DocumentSerializer(serializers.ModelSerializer):
@@ -27,6 +28,18 @@ class DocumentSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+
+class ChunkSerializer(serializers.ModelSerializer):
+    token_estimate = serializers.SerializerMethodField(help_text="A cheap estimate of the content's length in tokens.")
+
+    class Meta:
+        model = Chunk
+        fields = ["index", "content", "heading", "page", "char_start", "char_end", "token_estimate"]
+        read_only_fields = fields
+
+    def get_token_estimate(self, chunk: Chunk) -> int:
+        return estimate_tokens(chunk.content)
 
 
 class UploadInput(serializers.Serializer):

@@ -78,6 +78,23 @@ class DocumentDetailView(APIView):
         return ok(None, "Document deleted")
 
 
+class DocumentChunkListView(APIView):
+    pagination_class = LuxxPagination
+
+    @extend_schema(
+        tags=["knowledge"],
+        summary="A document's chunks, in index order",
+        parameters=[
+            OpenApiParameter("page", int, required=False, description="1-based; a page past the end is empty."),
+            OpenApiParameter("page_size", int, required=False, description="Default 20, at most 100."),
+        ],
+        responses=s.ChunkSerializer(many=True),
+    )
+    def get(self, request: Request, document_id: int) -> Response:
+        document = selectors.document_get(user=request.user, document_id=document_id)
+        return ok(paginate(request, selectors.chunk_list(document=document), s.ChunkSerializer))
+
+
 class SearchView(APIView):
     luxx_error_codes = {"POST": ["404"]}
 
