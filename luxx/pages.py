@@ -94,6 +94,7 @@ JS_STRINGS: dict[str, Any] = {
     "room_completed": _("The discussion is complete."),
     "room_paused": _("Paused. Resume to continue."),
     "agent_error": _("{agent} could not answer: {error}"),
+    "agent_no_provider": _("This agent has no usable model provider or model."),
     "resume": _("Resume"),
     "start": _("Start"),
     "reset": _("Reset"),
