@@ -38,8 +38,8 @@ COMMON_FRACTION = 0.2  # on SQLite, words in more of the chunks than this (and m
 COMMON_MINIMUM = 2000  # this many) are left out of a query
 CANDIDATE_BUDGET = 500  # chunks expected to hold the words that decide which are ranked (PostgreSQL)
 WIDER_BUDGET = 4000  # the same, when too few chunks hold the rarer words
-SCORED_TERMS = 8  # the rarest words a chunk is scored on
-SCORING_BUDGET = 2000  # word scorings per search (``ts_rank`` calls, a few µs each)
+SCORED_TERMS = 10  # the rarest words a chunk is scored on
+SCORING_BUDGET = 3000  # word scorings per search (``ts_rank`` calls, a few µs each)
 STATISTICS_TTL_SECONDS = 60.0
 
 
