@@ -383,6 +383,13 @@ function prettyJson(value) {
   }
 }
 
+/** The knowledge page, opened on the cited document's chunks at the cited chunk. */
+function citationHref(citation) {
+  const id = encodeURIComponent(citation.document_id ?? "");
+  const chunk = Number.isInteger(citation.chunk_index) ? `&chunk=${citation.chunk_index}` : "";
+  return `/knowledge/?document=${id}${chunk}#doc-${id}`;
+}
+
 /** One assistant reply, built from its process steps (streamed or saved). */
 class AssistantView {
   constructor({ live = false } = {}) {
@@ -523,11 +530,12 @@ class AssistantView {
       const where = [citation.page ? t("page_n", { n: citation.page }) : "", citation.heading || ""].filter(Boolean).join(" · ");
       const link = el(
           "a",
-          { class: "citation", href: `/knowledge/?document=${encodeURIComponent(citation.document_id ?? "")}#doc-${encodeURIComponent(citation.document_id ?? "")}` },
+          { class: "citation", href: citationHref(citation) },
           el("div", { class: "citation-head" }, el("span", { class: "citation-index", text: `[${citation.index ?? position + 1}]` }), el("span", { class: "citation-name", text: citation.document_name || "" }), where ? el("span", { class: "citation-where", text: where }) : null),
           citation.snippet ? el("div", { class: "citation-snippet", text: citation.snippet }) : null,
         );
-      // The knowledge page shows the cited passage under the document's row.
+      // The knowledge page opens the document's chunks at the cited one; it finds an older
+      // citation, stored without its chunk index, by this snippet.
       link.addEventListener("click", () => sessionStorage.setItem("luxx.citation", JSON.stringify(citation)));
       list.append(link);
     }

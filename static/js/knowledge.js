@@ -1,5 +1,7 @@
 // Knowledge: upload documents (drag and drop, several at once, progress per file), list
-// them with status and chunk count, delete, and search ranked chunks.
+// them with status and chunk count, open a document's chunks, delete, and search ranked
+// chunks. A citation (?document=<id>&chunk=<index>) opens its document's chunks at the
+// cited one.
 
 import { del, get, post, upload } from "./api.js";
 import { t } from "./i18n.js";
@@ -20,8 +22,13 @@ let pollTimer = 0;
 // Upload rows whose document is still being indexed: document id -> {row, status}.
 const pendingUploads = new Map();
 // The document a citation links to (?document=<id>), shown even beyond the first page.
-const linkedId = Number(new URLSearchParams(location.search).get("document")) || null;
+const params = new URLSearchParams(location.search);
+const linkedId = Number(params.get("document")) || null;
 let linkedDocument = null;
+// Open chunk views, by document id; each keeps its own table row, so that re-rendering the
+// list (polling while documents are indexed) keeps what was loaded and where it was scrolled.
+const chunkViews = new Map();
+const CHUNK_PAGE_SIZE = 50;
 
 const STATUS = { processing: "badge badge-warning", ready: "badge badge-success", error: "badge badge-danger" };
 
@@ -38,46 +45,205 @@ function agentName(id) {
 
 function renderDocuments() {
   if (!documents.length) {
+    chunkViews.clear();
     rows.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "muted", style: { textAlign: "center", padding: "28px" }, text: t("no_documents") })));
     return;
   }
   const shown = linkedDocument && !documents.some((d) => d.id === linkedDocument.id) ? [linkedDocument, ...documents] : documents;
-  rows.replaceChildren(
-    ...shown.flatMap((document) => [
-      el(
-        "tr",
-        { id: `doc-${document.id}`, dataset: { documentId: document.id, status: document.status }, class: document.id === linkedId ? "highlight" : null },
-        el("td", { class: "name-cell", title: document.name, text: document.name }),
-        el("td", {}, statusBadge(document), document.status === "error" && document.error_message ? el("div", { class: "muted", style: { fontSize: "12px" }, text: document.error_message }) : null),
-        el("td", { class: "chunk-count", text: String(document.chunk_count ?? 0) }),
-        el("td", { text: document.agent_id ? agentName(document.agent_id) : "—" }),
-        el("td", { class: "muted", text: formatBytes(document.size || 0) }),
-        el("td", { style: { textAlign: "right" } }, el("button", { class: "btn btn-danger btn-small", type: "button", text: t("delete"), "aria-label": `${t("delete")}: ${document.name}`, onclick: () => removeDocument(document) })),
-      ),
-      document.id === linkedId ? citedPassageRow(document) : null,
-    ]).filter(Boolean),
+  for (const id of chunkViews.keys()) if (!shown.some((d) => d.id === id)) chunkViews.delete(id);
+  keepingFocus(() =>
+    rows.replaceChildren(
+      ...shown.flatMap((doc) => {
+        const view = chunkViews.get(doc.id);
+        if (view) refreshChunkView(view, doc);
+        return [documentRow(doc), view ? view.row : null].filter(Boolean);
+      }),
+    ),
   );
 }
 
-/** The passage a chat cited from this document (remembered by the chat page on click). */
-function citedPassageRow(document) {
+function documentRow(doc) {
+  const expanded = chunkViews.has(doc.id);
+  const toggle = el("button", {
+    class: "doc-toggle",
+    type: "button",
+    text: doc.name,
+    title: t(expanded ? "hide_chunks" : "show_chunks"),
+    "aria-expanded": String(expanded),
+    "aria-controls": `doc-${doc.id}-chunks`,
+    dataset: { focusKey: `toggle-${doc.id}` },
+  });
+  toggle.addEventListener("click", () => toggleChunks(doc, toggle));
+  return el(
+    "tr",
+    { id: `doc-${doc.id}`, dataset: { documentId: doc.id, status: doc.status }, class: doc.id === linkedId ? "highlight" : null },
+    el("td", { class: "name-cell", title: doc.name }, toggle),
+    el("td", {}, statusBadge(doc), doc.status === "error" && doc.error_message ? el("div", { class: "muted", style: { fontSize: "12px" }, text: doc.error_message }) : null),
+    el("td", { class: "chunk-count", text: String(doc.chunk_count ?? 0) }),
+    el("td", { text: doc.agent_id ? agentName(doc.agent_id) : "—" }),
+    el("td", { class: "muted", text: formatBytes(doc.size || 0) }),
+    el("td", { style: { textAlign: "right" } }, el("button", { class: "btn btn-danger btn-small", type: "button", text: t("delete"), "aria-label": `${t("delete")}: ${doc.name}`, dataset: { focusKey: `delete-${doc.id}` }, onclick: () => removeDocument(doc) })),
+  );
+}
+
+/** Re-render the rows without losing the keyboard focus: an element that is moved (an
+ * open chunk view) gets it back, a rebuilt one (a row's buttons) is found by its key. */
+function keepingFocus(render) {
+  const active = document.activeElement;
+  const key = active && active.dataset ? active.dataset.focusKey : null;
+  render();
+  if (!active || active === document.body || document.activeElement === active) return;
+  if (active.isConnected) active.focus({ preventScroll: true });
+  else if (key) rows.querySelector(`[data-focus-key="${CSS.escape(key)}"]`)?.focus({ preventScroll: true });
+}
+
+// --- a document's chunks -------------------------------------------------------------------
+
+function toggleChunks(doc, toggle) {
+  const open = chunkViews.get(doc.id);
+  if (open) {
+    chunkViews.delete(doc.id);
+    open.row.remove();
+  } else {
+    const view = chunkView(doc);
+    chunkViews.set(doc.id, view);
+    toggle.closest("tr").after(view.row);
+    loadChunks(view);
+  }
+  toggle.setAttribute("aria-expanded", String(!open));
+  toggle.title = t(open ? "show_chunks" : "hide_chunks");
+}
+
+/** An open chunk view: its row, what it has loaded, and the chunk it should reveal. */
+function chunkView(doc, target = null) {
+  const list = el("ol", { class: "chunk-list", tabindex: "0", "aria-label": t("chunks_of", { name: doc.name }) });
+  const summary = el("span", { class: "muted chunks-summary", "aria-live": "polite" });
+  const foot = el("div", { class: "chunks-foot" });
+  const panel = el("section", { class: "chunks-panel", id: `doc-${doc.id}-chunks`, "aria-label": t("chunks_of", { name: doc.name }) }, el("div", { class: "chunks-head" }, el("strong", { text: t("chunks") }), summary), list, foot);
+  const row = el("tr", { class: "chunks-row", id: `doc-${doc.id}-chunks-row` }, el("td", { colspan: 6 }, panel));
+  return { id: doc.id, status: doc.status, row, panel, list, summary, foot, items: [], total: null, pending: null, error: null, target };
+}
+
+/** A view opened while its document was still being indexed starts over once it is ready. */
+function refreshChunkView(view, doc) {
+  if (view.status === "processing" && doc.status !== "processing" && !view.pending) {
+    view.items = [];
+    view.total = null;
+    view.list.replaceChildren();
+    loadChunks(view);
+  }
+  view.status = doc.status;
+}
+
+/** Load the next page of a view's chunks (one request at a time). */
+function loadChunks(view) {
+  if (view.pending) return view.pending;
+  view.error = null;
+  view.pending = (async () => {
+    renderChunkFoot(view);
+    const page = Math.floor(view.items.length / CHUNK_PAGE_SIZE) + 1;
+    try {
+      const data = await get(`/api/knowledge/documents/${view.id}/chunks?page=${page}&page_size=${CHUNK_PAGE_SIZE}`);
+      const fresh = data.items || [];
+      view.items.push(...fresh);
+      // Fewer than promised (the document changed meanwhile): what we have is all there is.
+      view.total = fresh.length ? data.total : view.items.length;
+      view.list.append(...fresh.map((chunk) => chunkItem(view, chunk)));
+      return fresh;
+    } catch (error) {
+      view.error = error.message;
+      return [];
+    } finally {
+      view.pending = null;
+      renderChunkFoot(view);
+    }
+  })();
+  return view.pending;
+}
+
+function chunkItem(view, chunk) {
+  return el(
+    "li",
+    { class: "chunk", id: `doc-${view.id}-chunk-${chunk.index}`, tabindex: "-1", dataset: { chunkIndex: chunk.index } },
+    el(
+      "div",
+      { class: "chunk-head" },
+      el("span", { class: "chunk-index", text: `#${chunk.index + 1}` }),
+      chunk.heading ? el("span", { class: "badge badge-info chunk-heading", text: chunk.heading }) : null,
+      chunk.page ? el("span", { class: "badge chunk-page", text: t("page_n", { n: chunk.page }) }) : null,
+      chunk.token_estimate ? el("span", { class: "muted chunk-tokens", text: t("about_tokens", { n: chunk.token_estimate }) }) : null,
+    ),
+    el("div", { class: "chunk-text", text: chunk.content }),
+  );
+}
+
+function hasMoreChunks(view) {
+  return view.total === null || view.items.length < view.total;
+}
+
+function renderChunkFoot(view) {
+  view.panel.setAttribute("aria-busy", String(Boolean(view.pending)));
+  view.summary.textContent = view.total ? t("chunks_shown", { shown: view.items.length, total: view.total }) : "";
+  if (view.pending) {
+    view.foot.replaceChildren(el("span", { class: "muted", role: "status", text: t("loading_chunks") }));
+  } else if (view.error) {
+    view.foot.replaceChildren(el("div", { class: "alert alert-error", role: "alert", text: view.error }), el("button", { class: "btn btn-secondary btn-small", type: "button", text: t("retry"), onclick: () => loadChunks(view) }));
+  } else if (!view.items.length) {
+    view.foot.replaceChildren(el("span", { class: "muted", text: t("no_chunks") }));
+  } else if (hasMoreChunks(view)) {
+    view.foot.replaceChildren(el("button", { class: "btn btn-secondary btn-small chunks-more", type: "button", text: t("load_more"), onclick: () => showMoreChunks(view) }));
+  } else {
+    view.foot.replaceChildren();
+  }
+}
+
+/** "Show more": the next page, and the keyboard focus on its first chunk. */
+async function showMoreChunks(view) {
+  const hadFocus = view.foot.contains(document.activeElement);
+  const fresh = await loadChunks(view);
+  if (hadFocus && fresh.length) document.getElementById(`doc-${view.id}-chunk-${fresh[0].index}`)?.focus();
+}
+
+/** The chunk a citation points to: by its index, or (an older citation) by its snippet. */
+function isTarget(target, chunk) {
+  if (Number.isInteger(target.index)) return chunk.index === target.index;
+  return Boolean(target.snippet) && chunk.content.startsWith(target.snippet);
+}
+
+/** Load pages until the view's target chunk is there, then highlight it and scroll to it. */
+async function revealTarget(view) {
+  const { target } = view;
+  if (!target) return;
+  let found = view.items.find((chunk) => isTarget(target, chunk));
+  while (!found && hasMoreChunks(view) && chunkViews.get(view.id) === view) {
+    const fresh = await loadChunks(view);
+    if (!fresh.length) break;
+    found = fresh.find((chunk) => isTarget(target, chunk));
+  }
+  if (!found) return;
+  const node = document.getElementById(`doc-${view.id}-chunk-${found.index}`);
+  if (!node) return;
+  node.classList.add("chunk-cited", "highlight");
+  node.querySelector(".chunk-head").append(el("span", { class: "badge badge-warning chunk-cited-label", text: t("cited_passage") }));
+  // The document's row at the top, the cited chunk at the top of the list's own scroll.
+  view.row.previousElementSibling?.scrollIntoView({ block: "start" });
+  view.list.scrollTop += node.getBoundingClientRect().top - view.list.getBoundingClientRect().top;
+  node.scrollIntoView({ block: "nearest" });
+}
+
+/** What a citation names: the document from ?document=, the chunk from ?chunk= or else
+ * from the citation the chat page remembered on click. */
+function citationTarget() {
+  const chunk = params.get("chunk");
+  if (chunk !== null && /^\d+$/.test(chunk)) return { index: Number(chunk) };
   let citation = null;
   try {
     citation = JSON.parse(sessionStorage.getItem("luxx.citation") || "null");
   } catch {
     citation = null;
   }
-  if (!citation || citation.document_id !== document.id || !citation.snippet) return null;
-  const where = [citation.page ? t("page_n", { n: citation.page }) : "", citation.heading || ""].filter(Boolean).join(" · ");
-  return el(
-    "tr",
-    { class: "cited-row" },
-    el(
-      "td",
-      { colspan: 6 },
-      el("div", { class: "cited-passage", id: `doc-${document.id}-passage` }, el("div", { class: "cited-passage-head" }, el("strong", { text: t("cited_passage") }), where ? el("span", { class: "badge", text: where }) : null), el("div", { class: "cited-passage-text", text: citation.snippet })),
-    ),
-  );
+  if (!citation || citation.document_id !== linkedId) return null;
+  return { index: Number.isInteger(citation.chunk_index) ? citation.chunk_index : null, snippet: citation.snippet || "" };
 }
 
 async function showLinkedDocument() {
@@ -91,9 +257,14 @@ async function showLinkedDocument() {
       return;
     }
   }
+  const view = chunkViews.get(linkedId) || chunkView(linkedDocument);
+  view.target = citationTarget();
+  chunkViews.set(linkedId, view);
   renderDocuments();
   const row = document.getElementById(`doc-${linkedId}`);
   if (row) row.scrollIntoView({ block: "center" });
+  if (!view.items.length) await loadChunks(view);
+  await revealTarget(view);
 }
 
 async function loadDocuments() {
@@ -145,6 +316,7 @@ async function removeDocument(document) {
     await del(`/api/knowledge/documents/${document.id}`);
     documents = documents.filter((d) => d.id !== document.id);
     if (linkedDocument && linkedDocument.id === document.id) linkedDocument = null;
+    chunkViews.delete(document.id);
     renderDocuments();
   } catch (error) {
     showError(error);
