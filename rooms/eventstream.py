@@ -12,7 +12,10 @@ event). Events are kept instead:
 
 Either log is a bounded window (``ROOM_EVENTS_TTL`` seconds after the last event, at
 most ``ROOM_EVENTS_MAX`` events per room): an observer asking for events older than that
-gets a ``stream-reset`` event and reloads the transcript from ``/messages``.
+gets a ``stream-reset`` event and reloads the transcript from ``/messages``. A room's
+reset restarts its log with the ``room_reset`` event (ids go on, never reused), so an
+observer reconnecting from before the reset gets ``stream-reset`` too, never the cleared
+transcript replayed as if it were current.
 
 Observers are served by :func:`observe` rather than the library's view: the library's
 loop re-sends events it has already sent when new ones arrive while it reads the log (it
@@ -92,7 +95,8 @@ class MemoryEventStorage(StorageBase):
     _lock = threading.Lock()
     _logs: OrderedDict[str, _Log] = OrderedDict()
 
-    def append_event(self, channel: str, event_type: str, data: Any) -> Event:
+    def append_event(self, channel: str, event_type: str, data: Any, *, restart: bool = False) -> Event:
+        """Store an event; ``restart`` drops the events before it (see :func:`send`)."""
         now = time.monotonic()
         with self._lock:
             log = self._logs.get(channel)
@@ -101,6 +105,8 @@ class MemoryEventStorage(StorageBase):
             self._logs.move_to_end(channel)
             log.touched = now
             log.last_id += 1
+            if restart:
+                log.events.clear()
             log.events.append((log.last_id, event_type, data))
             while len(log.events) > _max_events():
                 log.events.popleft()
@@ -135,10 +141,14 @@ class MemoryEventStorage(StorageBase):
 
 
 # KEYS: counter, list. ARGV: event type, data, max events, ttl, channel, pub/sub channel
-# (empty: store only). Stores the event and, in the same round trip, publishes it in the
-# message format of django-eventstream's RedisListener, which every process runs.
+# (empty: store only), restart ('1': drop the stored events first). Stores the event and,
+# in the same round trip, publishes it in the message format of django-eventstream's
+# RedisListener, which every process runs.
 _APPEND = """
 local id = redis.call('INCR', KEYS[1])
+if ARGV[7] == '1' then
+  redis.call('DEL', KEYS[2])
+end
 redis.call('RPUSH', KEYS[2], cjson.encode({id, ARGV[1], ARGV[2]}))
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
@@ -167,8 +177,9 @@ class RedisEventStorage(StorageBase):
     def _keys(self, channel: str) -> tuple[str, str]:
         return f"{self.prefix}{channel}:id", f"{self.prefix}{channel}:log"
 
-    def append_event(self, channel: str, event_type: str, data: Any, *, publish: bool = False) -> Event:
-        args = [event_type, data, _max_events(), _ttl(), channel, PUBSUB_CHANNEL if publish else ""]
+    def append_event(self, channel: str, event_type: str, data: Any, *, publish: bool = False, restart: bool = False) -> Event:
+        """Store an event; ``restart`` drops the events before it (see :func:`send`)."""
+        args = [event_type, data, _max_events(), _ttl(), channel, PUBSUB_CHANNEL if publish else "", "1" if restart else ""]
         event_id = int(self._append(keys=self._keys(channel), args=args))
         return Event(channel, event_type, data, id=event_id)
 
@@ -197,16 +208,19 @@ class RedisEventStorage(StorageBase):
         return int(self._redis.get(self._keys(channel)[0]) or 0)
 
 
-def send(channel: str, event_type: str, data: str) -> None:
+def send(channel: str, event_type: str, data: str, *, restart: bool = False) -> None:
     """``django_eventstream.send_event`` for Luxx: store, then deliver to the listeners of
     every process, without the library's GRIP-proxy publish (Luxx runs no GRIP proxy,
     and that step alone took ~175 µs of the loop's time per event) and, with Redis, in one
-    round trip instead of three. ``data`` is already JSON."""
+    round trip instead of three. ``data`` is already JSON.
+
+    ``restart``: the log keeps this event alone, so that a replay from before it is a
+    ``stream-reset`` (the events before it no longer describe the room)."""
     storage = get_storage()
     if isinstance(storage, RedisEventStorage):
-        storage.append_event(channel, event_type, data, publish=True)
+        storage.append_event(channel, event_type, data, publish=True, restart=restart)
         return
-    event = storage.append_event(channel, event_type, data)
+    event = storage.append_event(channel, event_type, data, restart=restart)
     get_listener_manager().add_to_queues(channel, event)
 
 
@@ -222,6 +236,11 @@ def _publisher_pool() -> ThreadPoolExecutor:
         return _publisher
 
 
+def _send_args(room_id: str, event_type: str, data: dict[str, Any]) -> tuple[str, str, str]:
+    # Encoded once, as UTF-8 JSON without ASCII escapes, like the starter's own frames.
+    return channel_name(room_id), event_type, orjson.dumps(data).decode()
+
+
 async def publish(room_id: str, event_type: str, data: dict[str, Any]) -> None:
     """Store the event for replay and deliver it to the room's observers, in every process.
 
@@ -229,12 +248,18 @@ async def publish(room_id: str, event_type: str, data: dict[str, Any]) -> None:
     short round trip, run on a small pool of its own so that database work queued by other
     rooms never delays a chunk.
     """
-    # Encoded once, as UTF-8 JSON without ASCII escapes, like the starter's own frames.
-    args = (channel_name(room_id), event_type, orjson.dumps(data).decode())
+    args = _send_args(room_id, event_type, data)
     if getattr(settings, "EVENTSTREAM_REDIS", None):
         await asyncio.get_running_loop().run_in_executor(_publisher_pool(), send, *args)
     else:
         send(*args)
+
+
+def publish_reset(room_id: str) -> None:
+    """Tell the room's observers, in every process, that the room was reset (its turns
+    deleted), and restart its replay log with that event. For synchronous code: the
+    caller's thread waits for the one Redis round trip, if any."""
+    send(*_send_args(room_id, "room_reset", {"type": "room_reset", "room_id": room_id}), restart=True)
 
 
 def last_event_id(header: str | None, channel: str) -> int | None:
@@ -250,6 +275,11 @@ def last_event_id(header: str | None, channel: str) -> int | None:
     if value is None:
         return None
     return int(value)
+
+
+def _reset_frame(channel: str, cursor: int) -> bytes:
+    data = json.dumps({"channels": [channel]})
+    return f"id: {quote(channel)}:{cursor}\nevent: stream-reset\ndata: {data}\n\n".encode()
 
 
 def _frame(channel: str, event: Event) -> bytes:
@@ -300,7 +330,7 @@ async def observe(channel: str, *, user_id: int, after: int | None, keepalive: f
         backlog, reset_to = await _in_thread_if_redis(_read_log, channel, cursor)
         if reset_to is not None:
             cursor = reset_to
-            yield f"id: {quote(channel)}:{cursor}\nevent: stream-reset\ndata: {json.dumps({'channels': [channel]})}\n\n".encode()
+            yield _reset_frame(channel, cursor)
         while True:
             body = b""
             for event in backlog:
@@ -330,7 +360,11 @@ async def observe(channel: str, *, user_id: int, after: int | None, keepalive: f
                 listener.channel_items = {}
                 listener.aevent.clear()
             if overflow:
-                # Events beyond the listener's queue were dropped: take them from the log.
-                backlog, _ = await _in_thread_if_redis(_read_log, channel, cursor)
+                # Events beyond the listener's queue were dropped: take them from the log,
+                # or, when it no longer reaches back (trimmed, or restarted by a reset), say so.
+                backlog, reset_to = await _in_thread_if_redis(_read_log, channel, cursor)
+                if reset_to is not None:
+                    cursor = reset_to
+                    yield _reset_frame(channel, cursor)
     finally:
         manager.remove_listener(listener)

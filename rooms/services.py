@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -12,6 +13,7 @@ from rest_framework import exceptions
 from agents.models import Agent, Provider
 from chat.models import Message, MessageRole, MessageStatus
 from luxx.api import Conflict, NotFound
+from rooms import eventstream
 from rooms.models import ChatRoom, RoomAgent, RoomStatus
 
 TASK_SENDER = "User"
@@ -132,10 +134,25 @@ def room_delete(*, room: ChatRoom) -> None:
 
 
 def room_reset(*, room: ChatRoom) -> ChatRoom:
+    """Delete a room's turns and rounds, then announce ``room_reset`` to its observers.
+
+    The update skips a running room, as a start's claim does, so a start that slips in
+    between the check and the delete makes this a conflict, not a run losing its turns.
+    """
     _ensure_not_running(room)
     with transaction.atomic():
+        reset = (
+            ChatRoom.objects.filter(pk=room.pk)
+            .exclude(status=RoomStatus.RUNNING)
+            .update(status=RoomStatus.IDLE, current_round=0, next_turn_index=0, stop_requested=False)
+        )
+        if not reset:
+            raise Conflict("The room is running: stop it first.")
         Message.objects.filter(room=room).delete()
-        ChatRoom.objects.filter(pk=room.pk).update(status=RoomStatus.IDLE, current_round=0, next_turn_index=0, stop_requested=False)
+        # After the commit: an observer that reloads /messages on the event finds them gone.
+        # robust: the reset stands even if the observers cannot be told (they reload on
+        # their next stream-reset or room_started).
+        transaction.on_commit(partial(eventstream.publish_reset, room.pk), robust=True)
     room.refresh_from_db()
     return room
 

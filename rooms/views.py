@@ -135,7 +135,13 @@ class RoomStopView(APIView):
 class RoomResetView(APIView):
     luxx_error_codes = {"POST": ["409"]}
 
-    @extend_schema(tags=["chat rooms"], summary="Clear a room's messages and rounds", request=None, responses=s.RoomDetailSerializer)
+    @extend_schema(
+        tags=["chat rooms"],
+        summary="Clear a room's messages and rounds",
+        description="Observers get a `room_reset` event; a replay from before it is a `stream-reset`.",
+        request=None,
+        responses=s.RoomDetailSerializer,
+    )
     def post(self, request: Request, room_id: str) -> Response:
         room = services.room_reset(room=services.room_get(user=request.user, room_id=room_id))
         return ok(_detail(room), "Room reset")
@@ -186,7 +192,8 @@ class RoomEventsView(APIView):
         "runs the room: each frame has an `id`; reconnecting with that id in `Last-Event-ID` (or "
         "`?lastEventId=`) replays exactly the events missed since. Replay reaches back an hour after the room's "
         "last event (LUXX_ROOM_EVENTS_TTL); beyond it a `stream-reset` event says to reload `/messages`. "
-        "Owner only.",
+        "A reset sends `room_reset` (clear the transcript) and starts the replay afresh: a replay from before "
+        "it is a `stream-reset`. Owner only.",
         parameters=[OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False)],
         responses=SSE_RESPONSE,
     )

@@ -1,5 +1,5 @@
 """A room's run as a server-side job: it outlives its starter, saves as it goes, recovers
-from a dead process; observers get every event once; the replay log's window."""
+from a dead process; observers get every event once, and a reset; the replay log's window."""
 
 from __future__ import annotations
 
@@ -53,8 +53,8 @@ def wait_for_status(room_id: str, status: str, timeout: float = 15) -> ChatRoom:
     raise AssertionError(f"room still {ChatRoom.objects.get(pk=room_id).status}, not {status}")
 
 
-def read_until(url: str, path: str, user: Any, method: str, last: set[str], into: list[str], **extra: str) -> int:
-    with httpx.stream(method, f"{url}{path}", headers=auth(user, **extra), timeout=30) as response:
+def read_until(url: str, path: str, user: Any, method: str, last: set[str], into: list[str], *, timeout: float = 30, **extra: str) -> int:
+    with httpx.stream(method, f"{url}{path}", headers=auth(user, **extra), timeout=timeout) as response:
         for text in response.iter_text():
             into.append(text)
             if any(f"event: {kind}\n" in "".join(into) for kind in last):
@@ -178,6 +178,66 @@ def test_a_replay_from_beyond_the_log_is_a_stream_reset_and_a_bad_id_is_400(live
     assert bad.status_code == 400 and "Last-Event-ID" in bad.json()["message"]
 
 
+def test_an_observer_connected_before_a_reset_receives_room_reset(live_url: str, owner: Any, fake_llm: Any) -> None:
+    # Given a room that ran, and an observer following it
+    fake_llm.script(Scenario(text="Ada speaks."))
+    room = make_room(owner, ("Ada",))
+    read_until(live_url, f"/api/chat-rooms/{room.pk}/start", owner, "POST", {"room_completed"}, [])
+    wait_for_status(room.pk, "completed")
+    observed: list[str] = []
+    observer = threading.Thread(
+        target=read_until, args=(live_url, f"/api/chat-rooms/{room.pk}/events", owner, "GET", {"room_reset"}, observed), daemon=True
+    )
+    observer.start()
+    deadline = time.monotonic() + 10
+    while ": open" not in "".join(observed) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # past the observer's first look at the log
+
+    # When another client resets the room
+    reset = httpx.post(f"{live_url}/api/chat-rooms/{room.pk}/reset", headers=auth(owner))
+    observer.join(timeout=10)
+
+    # Then the observer is told, with the room's id
+    assert reset.status_code == 200
+    events = [e for e in parse_sse("".join(observed)) if e.event]
+    assert [(e.event, e.data) for e in events] == [("room_reset", {"type": "room_reset", "room_id": room.pk})]
+
+
+def test_a_replay_from_before_a_reset_is_a_stream_reset_never_the_old_transcript(live_url: str, owner: Any, fake_llm: Any) -> None:
+    # Given a room whose run sent events 1..n, then was reset (event n + 1)
+    fake_llm.script(Scenario(text="Ada speaks."), Scenario(text="Ada again."))
+    room = make_room(owner, ("Ada",))
+    started: list[str] = []
+    read_until(live_url, f"/api/chat-rooms/{room.pk}/start", owner, "POST", {"room_completed"}, started)
+    sent = len(parse_sse("".join(started)))
+    wait_for_status(room.pk, "completed")
+    assert httpx.post(f"{live_url}/api/chat-rooms/{room.pk}/reset", headers=auth(owner)).status_code == 200
+    channel = f"room-{room.pk}"
+
+    def replay(after: int) -> list[Any]:
+        """The events an observer reconnecting after event ``after`` gets, up to the first
+        (a read timeout, shorter than the keep-alive, when none comes)."""
+        seen: list[str] = []
+        first = {"stream-reset", "room_reset", "room_started", "round_start", "message_start", "message_chunk"}
+        path = f"/api/chat-rooms/{room.pk}/events"
+        read_until(live_url, path, owner, "GET", first, seen, timeout=5, **{"Last-Event-ID": f"{channel}:{after}"})
+        return [(e.event, e.data, e.id) for e in parse_sse("".join(seen)) if e.event]
+
+    # When observers reconnect from the middle of the old run, and from its last event
+    from_middle = replay(2)
+    from_last = replay(sent)
+
+    # Then the first is told to reload, and gets none of the old events; the second gets the reset
+    assert from_middle == [("stream-reset", {"channels": [channel]}, f"{channel}:{sent + 1}")]
+    assert from_last == [("room_reset", {"type": "room_reset", "room_id": room.pk}, f"{channel}:{sent + 1}")]
+
+    # And the next run's events go on from there, never reusing an old id
+    read_until(live_url, f"/api/chat-rooms/{room.pk}/start", owner, "POST", {"room_completed"}, [])
+    event, _, event_id = replay(sent + 1)[0]
+    assert (event, event_id) == ("room_started", f"{channel}:{sent + 2}")
+
+
 @pytest.mark.parametrize(
     ("before", "after", "code"),
     [
@@ -217,3 +277,18 @@ def test_the_memory_log_keeps_a_window_and_says_when_an_id_fell_out_of_it() -> N
     assert [(e.id, e.data) for e in kept] == [(3, '{"n": 2}'), (4, '{"n": 3}'), (5, '{"n": 4}')]
     assert storage.get_events(channel, 5) == [] and storage.get_current_id(channel) == 5
     assert gone.value.current_id == 5
+
+
+def test_a_restarted_memory_log_keeps_only_the_restarting_event_and_its_ids_go_on() -> None:
+    storage = MemoryEventStorage()
+    channel = f"room-restart-{time.monotonic_ns()}"
+    for number in range(3):
+        storage.append_event(channel, "tick", f'{{"n": {number}}}')
+
+    restarted = storage.append_event(channel, "room_reset", "{}", restart=True)
+    with pytest.raises(EventDoesNotExist) as gone:
+        storage.get_events(channel, 2)
+
+    assert restarted.id == 4
+    assert [(e.id, e.type) for e in storage.get_events(channel, 3)] == [(4, "room_reset")]
+    assert gone.value.current_id == 4

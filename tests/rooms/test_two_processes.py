@@ -1,4 +1,4 @@
-"""Two server processes sharing PostgreSQL and Redis: stop and observe across them."""
+"""Two server processes sharing PostgreSQL and Redis: stop, observe and reset across them."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def _observe(url: str, room_id: str, token: str, into: list[str], stop: threadin
         with httpx.stream("GET", f"{url}/api/chat-rooms/{room_id}/events", headers=headers, timeout=30) as response:
             for chunk in response.iter_text():
                 into.append(chunk)
-                if stop.is_set() or "room_paused" in "".join(into) or "room_completed" in "".join(into):
+                if stop.is_set() or any(kind in "".join(into) for kind in ("room_paused", "room_completed", "room_reset")):
                     return
     except httpx.HTTPError:
         return
@@ -130,3 +130,24 @@ def test_a_room_started_on_one_process_is_stopped_and_observed_through_the_other
     _observe(second, room.pk, token, replay, threading.Event(), last_event_id=observer_events[2].id)
     replayed = [(e.event, e.data) for e in parse_sse("".join(replay)) if e.event and e.event != "stream-open"]
     assert replayed == starter_events[3:]
+
+
+def test_a_reset_on_one_process_reaches_an_observer_of_the_other(two_servers: list[str]) -> None:
+    # Given an observer of a room on the second process
+    first, second = two_servers
+    user = make_user()
+    room = ChatRoom.objects.create(user=user, title="x", task="Reset across", max_rounds=1, status="completed")
+    token = access_token_for(user)
+    observed: list[str] = []
+    observer = threading.Thread(target=_observe, args=(second, room.pk, token, observed, threading.Event()), daemon=True)
+    observer.start()
+    time.sleep(0.5)
+
+    # When the room is reset through the first
+    reset = httpx.post(f"{first}/api/chat-rooms/{room.pk}/reset", headers={"Authorization": f"Bearer {token}"})
+    observer.join(timeout=10)
+
+    # Then the observer is told
+    assert reset.status_code == 200, reset.text
+    events = [(e.event, e.data) for e in parse_sse("".join(observed)) if e.event and e.event != "stream-open"]
+    assert events == [("room_reset", {"type": "room_reset", "room_id": room.pk})]
