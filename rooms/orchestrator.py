@@ -25,6 +25,7 @@ from datetime import date
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from agents.cancellation import stop_bus
 from agents.llm import LLMError, ProviderConfig
@@ -43,6 +44,9 @@ TERMINAL_EVENTS = {"room_completed", "room_paused", "error"}
 STOP_POLL_SECONDS = 1.0
 FLUSH_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0
+# Stored and sent in English, whatever language the starter used (the run is the server's,
+# and the API's texts are English); the rooms page shows its translation.
+NO_PROVIDER = gettext_noop("This agent has no usable model provider or model.")
 
 __all__ = ["TERMINAL_EVENTS", "channel_name", "hub", "run_start"]
 
@@ -197,6 +201,25 @@ def _finish_message(
         ChatRoom.objects.filter(pk=room_id).update(next_turn_index=next_turn_index)
 
 
+def _record_failed_turn(state: RoomState, seat: Seat, round_number: int, *, next_turn_index: int, error: str) -> None:
+    """Save a turn that failed before any model call as an error turn, and move the room
+    to the next speaker, together (as :func:`_finish_message` does)."""
+    with write_transaction():
+        Message.objects.create(
+            user_id=state.user_id,
+            room_id=state.id,
+            role=MessageRole.ASSISTANT,
+            status=MessageStatus.ERROR,
+            error=error,
+            sender_name=seat.name,
+            sender_color=seat.color,
+            round_number=round_number,
+            room_agent_id=seat.id,
+            model=seat.model,
+        )
+        ChatRoom.objects.filter(pk=state.id).update(next_turn_index=next_turn_index)
+
+
 def _messages_for(state: RoomState, seat: Seat) -> list[dict[str, Any]]:
     """The task and the transcript as this agent sees it: its own turns as the assistant,
     everyone else's as user turns prefixed with the speaker's name."""
@@ -301,8 +324,8 @@ class RoomRun:
         """The turn of the seat at ``index``. False when a stop came in the middle of it."""
         seat = state.seats[index]
         if seat.provider is None or not seat.model:
-            await run_db(_save_progress, state.id, next_turn_index=index + 1)
-            await self.publish("agent_error", {"agent": seat.name, "error": "This agent has no usable model provider or model."})
+            await run_db(_record_failed_turn, state, seat, round_number, next_turn_index=index + 1, error=NO_PROVIDER)
+            await self.publish("agent_error", {"agent": seat.name, "error": NO_PROVIDER})
             return True
         message_id = await run_db(_create_message, state, seat, round_number)
         await self.publish(

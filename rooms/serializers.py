@@ -97,6 +97,7 @@ class RoomMessageSerializer(serializers.ModelSerializer):
             "sender_color",
             "round_number",
             "status",
+            "error",
             "created_at",
         ]
         read_only_fields = fields

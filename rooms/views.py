@@ -148,7 +148,12 @@ class RoomResetView(APIView):
 
 
 class RoomMessagesView(APIView):
-    @extend_schema(tags=["chat rooms"], summary="A room's messages", responses=s.RoomMessagesOutput)
+    @extend_schema(
+        tags=["chat rooms"],
+        summary="A room's messages",
+        description="A turn that failed has status `error` and the reason in `error` (addition).",
+        responses=s.RoomMessagesOutput,
+    )
     def get(self, request: Request, room_id: str) -> Response:
         room = services.room_get(user=request.user, room_id=room_id)
         messages = Message.objects.filter(room=room).order_by("created_at", "id")

@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from agents.models import Agent
+from agents.models import Agent, Provider
 from chat.models import Message
 from fakellm import Scenario
 from rooms.models import ChatRoom
+from rooms.orchestrator import NO_PROVIDER
 from tests.chat.conftest import make_provider
 from tests.support.factories import access_token_for, api_client_for, make_user
 from tests.support.sse import parse_sse
@@ -138,6 +139,44 @@ def test_a_failing_agent_yields_agent_error_and_the_room_goes_on(live_url: str, 
     assert "HTTP 500" in errors[0]["error"]
     assert [e.data["sender_name"] for e in events if e.event == "message"] == ["Ada", "Cy"]
     assert events[-1].event == "room_completed"
+    # And the room's messages keep the failed turn with its reason
+    listed = httpx.get(f"{live_url}/api/chat-rooms/{room_id}/messages", headers=headers(owner)).json()["data"]["messages"]
+    assert [(m["sender_name"], m["status"], m["error"]) for m in listed] == [
+        ("User", "complete", ""),
+        ("Ada", "complete", ""),
+        ("Bo", "error", errors[0]["error"]),
+        ("Cy", "complete", ""),
+    ]
+
+
+def test_an_agent_without_a_usable_provider_is_saved_as_an_error_turn_and_the_room_goes_on(
+    live_url: str, owner: Any, fake_llm: Any
+) -> None:
+    # Given a room whose second agent's provider is disabled
+    off = Provider.objects.create(user=owner, name="off", base_url=fake_llm.base_url + "/v1", default_model="fake-model", enabled=False)
+    room = ChatRoom.objects.create(user=owner, title="t", task="Plan the launch", max_rounds=1)
+    for position, (name, provider) in enumerate([("Ada", None), ("Bo", off), ("Cy", None)]):
+        room.agents.create(name=name, model="fake-model", provider=provider, turn_order=position)
+    fake_llm.script(Scenario(text="Ada speaks."), Scenario(text="Cy speaks."))
+
+    # When it runs
+    events = start(live_url, owner, room.pk)
+
+    # Then that agent's turn is an agent_error, saved as an error turn in its place
+    assert [e.data for e in events if e.event == "agent_error"] == [{"type": "agent_error", "agent": "Bo", "error": NO_PROVIDER}]
+    assert events[-1].event == "room_completed"
+    listed = httpx.get(f"{live_url}/api/chat-rooms/{room.pk}/messages", headers=headers(owner)).json()["data"]["messages"]
+    assert [(m["sender_name"], m["status"], m["content"], m["error"], m["round_number"]) for m in listed] == [
+        ("User", "complete", "Plan the launch", "", 0),
+        ("Ada", "complete", "Ada speaks.", "", 1),
+        ("Bo", "error", "", "This agent has no usable model provider or model.", 1),
+        ("Cy", "complete", "Cy speaks.", "", 1),
+    ]
+    # And the next speaker sees no turn of Bo's
+    assert fake_llm.requests[1].body["messages"][1:] == [
+        {"role": "user", "content": "Plan the launch"},
+        {"role": "user", "content": "[Ada]: Ada speaks."},
+    ]
 
 
 def test_stop_pauses_after_the_current_chunk_and_start_resumes_with_the_next_speaker(live_url: str, owner: Any, fake_llm: Any) -> None:
