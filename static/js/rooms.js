@@ -25,7 +25,16 @@ const deleteButton = document.getElementById("room-delete");
 const form = document.getElementById("room-form");
 const formError = document.getElementById("room-form-error");
 
-const EVENT_TYPES = ["room_started", "round_start", "message_start", "message_chunk", "message_end", "message", "round_end", "room_completed", "room_paused", "agent_error", "error"];
+const EVENT_TYPES = ["room_started", "round_start", "message_start", "message_chunk", "message_end", "message", "round_end", "room_completed", "room_paused", "agent_error", "error", "room_reset"];
+
+// Agent errors the server words itself (rooms/orchestrator.py), in English whatever the
+// page's language: shown translated. Others (the provider's faults) are shown as sent.
+const KNOWN_AGENT_ERRORS = { "This agent has no usable model provider or model.": "agent_no_provider" };
+
+function agentErrorText(agent, error) {
+  const known = KNOWN_AGENT_ERRORS[error];
+  return t("agent_error", { agent: agent || "…", error: known ? t(known) : error });
+}
 
 const state = {
   rooms: [],
@@ -197,8 +206,7 @@ function renderTranscript(messages) {
       // agent_error card was shown (with the partial text, if any).
       if (content) setContent(bubble(message.id, message), content, { final: true });
       else ensureRound(message.round_number);
-      const error = message.error || t("status_error");
-      notice(`agent-error-${message.id}`, t("agent_error", { agent: message.sender_name || "…", error }), { error: true, messageId: message.id });
+      notice(`agent-error-${message.id}`, agentErrorText(message.sender_name, message.error || t("status_error")), { error: true, messageId: message.id });
       continue;
     }
     const entry = bubble(message.id, message);
@@ -249,11 +257,17 @@ function handle(type, data) {
         failed[1].node.remove();
         state.bubbles.delete(failed[0]);
       }
-      notice(`agent-error-${failed ? failed[0] : `${data.agent}-${data.error}-${state.room.current_round}`}`, t("agent_error", { agent: data.agent, error: data.error }), { error: true, messageId: failed ? failed[0] : null });
+      notice(`agent-error-${failed ? failed[0] : `${data.agent}-${data.error}-${state.room.current_round}`}`, agentErrorText(data.agent, data.error), { error: true, messageId: failed ? failed[0] : null });
       break;
     }
     case "error":
       notice(`error-${data.content}`, data.content || t("unexpected_error"), { error: true });
+      refreshRoom();
+      break;
+    case "room_reset":
+      // Reset here or in another tab: its turns are gone.
+      setRoom({ status: "idle", current_round: 0 });
+      renderTranscript([]);
       refreshRoom();
       break;
     default:
@@ -308,7 +322,8 @@ function observe(roomId) {
       }
       if (state.held) state.held.push([type, data]);
       else if (type === "room_started") {
-        // The run may follow a reset made in another tab: start from the server's transcript.
+        // Start from the server's transcript: a reset elsewhere whose room_reset never came
+        // (its publish failed) would otherwise leave the old turns above the new ones.
         handle(type, data);
         reloadTranscript();
       } else handle(type, data);
@@ -481,11 +496,6 @@ resetButton.addEventListener("click", reset);
 deleteButton.addEventListener("click", removeRoom);
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && state.room && state.room.status === "running" && !stopButton.disabled) stop();
-});
-// The server announces no reset: a tab coming back into view reloads an idle room's
-// transcript, which another tab may have cleared meanwhile.
-document.addEventListener("visibilitychange", () => {
-  if (document.visibilityState === "visible" && state.room && state.room.status !== "running" && !state.localRun && !views.room.hidden) reloadTranscript();
 });
 window.addEventListener("popstate", () => {
   const match = location.pathname.match(/^\/rooms\/([^/]+)/);

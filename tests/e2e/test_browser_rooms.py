@@ -1,5 +1,6 @@
 """Agents and rooms in the browser: two agents from the agents page, a room that streams
-its transcript in both colours, stop and resume, and a second tab following live."""
+its transcript in both colours, stop and resume, a second tab following live and a reset;
+failed turns' error cards, live, after a reload and in Chinese."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from fakellm import Scenario
-from tests.e2e.conftest import add_fake_provider, register, unique
+from tests.e2e.conftest import add_fake_provider, api, register, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -114,11 +115,12 @@ def test_two_agents_discuss_in_a_room_that_stops_resumes_and_is_observed(page: A
     expect(page.locator(".room-msg")).to_have_count(0)
     expect(page.locator("#room-status")).to_have_attribute("data-status", "idle")
 
-    # And the observing tab, when it comes back into view, drops the old transcript too
-    # (the server announces no reset, so the tab reloads an idle room's transcript)
-    observer.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    # And the observing tab, told by the server's room_reset, drops the old transcript too
     expect(observer.locator(".room-msg")).to_have_count(0)
+    expect(observer.locator(".round-marker")).to_have_count(0)
+    expect(observer.locator(".room-notice")).to_have_count(0)
     expect(observer.locator("#room-status")).to_have_attribute("data-status", "idle")
+    expect(observer.locator("#room-round")).to_have_text("Round 0 of 2")
     assert page.errors == [] and observer.errors == []
 
 
@@ -150,8 +152,37 @@ def test_an_agent_failure_shows_an_error_card_and_the_room_goes_on(page: Any, fa
     page.reload()
     expect(page.locator("#rooms")).to_have_attribute("data-ready", "true")
     expect(page.locator(".room-error")).to_have_count(1)
-    expect(page.locator(".room-error")).to_contain_text("Bo could not answer")
+    expect(page.locator(".room-error")).to_have_text(re.compile(r"^Bo could not answer: HTTP 500: the provider had an internal error"))
     assert transcript_order(page) == live
+    assert page.errors == []
+
+
+def test_an_agent_without_a_provider_shows_its_reason_after_a_reload_and_in_chinese(page: Any) -> None:
+    # Given a user with no provider, and a room with one agent
+    register(page)
+    page.goto("/rooms/")
+    room = api(
+        page, "POST", "/api/chat-rooms/", {"title": "No provider", "task": unique("Task "), "max_rounds": 1, "agents": [{"name": "Ada"}]}
+    )
+    page.goto(f"/rooms/{room['id']}")
+
+    # When it runs, the agent's turn fails at once, with the reason in plain words
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#room-status")).to_have_attribute("data-status", "completed")
+    reason = "Ada could not answer: This agent has no usable model provider or model."
+    expect(page.locator(".room-error")).to_have_text(reason)
+
+    # Then it is still there after a reload, in its round
+    page.reload()
+    expect(page.locator("#rooms")).to_have_attribute("data-ready", "true")
+    expect(page.locator(".room-error")).to_have_text(reason)
+    expect(page.locator(".round-marker")).to_have_text(["Round 1"])
+
+    # And in Chinese it reads in Chinese
+    page.locator("#lang-rail").select_option("zh-hans")
+    page.wait_for_load_state()
+    expect(page.locator("#rooms")).to_have_attribute("data-ready", "true")
+    expect(page.locator(".room-error")).to_have_text("Ada 无法回答：这个智能体没有可用的模型提供方或模型。")
     assert page.errors == []
 
 
