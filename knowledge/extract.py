@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 import charset_normalizer
+from django.utils.translation import gettext as _
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, PyPdfError
 
@@ -40,12 +41,12 @@ def extract(data: bytes, file_type: str) -> list[Page]:
     Raises ExtractionError for empty, corrupt, encrypted or text-less files, and for a PDF
     without pages."""
     if not data:
-        raise ExtractionError("The file is empty.")
+        raise ExtractionError(_("The file is empty."))
     pages = _pdf_pages(data) if file_type == "pdf" else [Page(decode_text(data), None)]
     if not any(page.text.strip() for page in pages):
         if file_type == "pdf":
-            raise ExtractionError("The PDF has no extractable text (it may be scanned images).")
-        raise ExtractionError("The file is empty.")
+            raise ExtractionError(_("The PDF has no extractable text (it may be scanned images)."))
+        raise ExtractionError(_("The file is empty."))
     return pages
 
 
@@ -81,18 +82,18 @@ def _pdf_pages(data: bytes) -> list[Page]:
         # installed crypto library does not support); /Encrypt is always written in the
         # clear, which tells that case from an odd cross-reference stream.
         if b"/Encrypt" in data:
-            raise ExtractionError("The PDF is encrypted in a way this server cannot read.") from None
-        raise ExtractionError("The PDF is corrupt or unreadable (unsupported structure).") from None
+            raise ExtractionError(_("The PDF is encrypted in a way this server cannot read.")) from None
+        raise ExtractionError(_("The PDF is corrupt or unreadable (unsupported structure).")) from None
     except _CORRUPT_PDF_ERRORS as error:
-        raise ExtractionError(f"The PDF is corrupt or unreadable ({type(error).__name__}).") from None
+        raise ExtractionError(_("The PDF is corrupt or unreadable (%(reason)s).") % {"reason": type(error).__name__}) from None
     if locked:
-        raise ExtractionError("The PDF is encrypted with a password.")
+        raise ExtractionError(_("The PDF is encrypted with a password."))
     try:
         texts = [page.extract_text() or "" for page in reader.pages]
     except _CORRUPT_PDF_ERRORS as error:
-        raise ExtractionError(f"The PDF is corrupt or unreadable ({type(error).__name__}).") from None
+        raise ExtractionError(_("The PDF is corrupt or unreadable (%(reason)s).") % {"reason": type(error).__name__}) from None
     if not texts:
-        raise ExtractionError("The PDF has no pages.")
+        raise ExtractionError(_("The PDF has no pages."))
     return [Page(normalise_pdf_text(text), number) for number, text in enumerate(texts, start=1)]
 
 
@@ -184,7 +185,7 @@ def decode_text(data: bytes) -> str:
             continue
     matches = list(charset_normalizer.from_bytes(data))
     if not matches:
-        raise ExtractionError("The text file's encoding could not be recognised.")
+        raise ExtractionError(_("The text file's encoding could not be recognised."))
     best = matches[0]
     # Western European text often ties between code pages that differ in a few letters;
     # the tie goes to the most common one.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from agents.models import Agent
 from knowledge.models import Chunk, Document, DocumentQuerySet
@@ -18,7 +19,7 @@ def agent_owned(*, user: Any, agent_id: int | None) -> Agent | None:
         return None
     agent = Agent.objects.owned_by(user).filter(pk=agent_id).first()
     if agent is None:
-        raise NotFound("Agent not found.")
+        raise NotFound(_("Agent not found."))
     return agent
 
 
@@ -32,7 +33,7 @@ def document_list(*, user: Any, agent: Agent | None = None) -> DocumentQuerySet:
 def document_get(*, user: Any, document_id: int) -> Document:
     document = Document.objects.owned_by(user).select_related("agent").filter(pk=document_id).first()
     if document is None:
-        raise NotFound("Document not found.")
+        raise NotFound(_("Document not found."))
     return document
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import status
 
 from knowledge import index
@@ -42,14 +43,18 @@ class RetrievedChunk:
     heading: str
 
 
+def too_large_message() -> str:
+    return _("The file is larger than %(limit)s MB.") % {"limit": settings.LUXX_MAX_UPLOAD_MB}
+
+
 def document_check(*, name: str, size: int) -> str:
     """The file type for an upload of this name and size: 415 for an unsupported type,
     413 over LUXX_MAX_UPLOAD_MB. Views call it before reading the upload's bytes."""
     file_type = file_type_for(name)
     if file_type is None:
-        raise LuxxError("Unsupported file type: upload a PDF, TXT or Markdown file.", status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
+        raise LuxxError(_("Unsupported file type: upload a PDF, TXT or Markdown file."), status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
     if size > settings.LUXX_MAX_UPLOAD_MB * 1024 * 1024:
-        raise LuxxError(f"The file is larger than {settings.LUXX_MAX_UPLOAD_MB} MB.", status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        raise LuxxError(too_large_message(), status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     return file_type
 
 
@@ -89,7 +94,7 @@ def _refuse_duplicate(*, user: Any, agent: Any | None, digest: str) -> None:
     if existing is not None and (existing.status == DocumentStatus.ERROR or _is_stale(existing)):
         document_delete(document=existing)
     elif existing is not None:
-        raise Conflict(f"This file is already uploaded as document {existing.pk} ({existing.name}).")
+        raise Conflict(_("This file is already uploaded as document %(id)s (%(name)s).") % {"id": existing.pk, "name": existing.name})
 
 
 def _is_stale(document: Document) -> bool:
@@ -108,7 +113,7 @@ def _duplicate_as_conflict(*, user: Any, agent: Any | None, digest: str) -> Iter
     except IntegrityError:
         _refuse_duplicate(user=user, agent=agent, digest=digest)
         # The other upload failed and was cleared away in the meantime.
-        raise Conflict("The same file was being uploaded at the same moment; try again.") from None
+        raise Conflict(_("The same file was being uploaded at the same moment; try again.")) from None
 
 
 @dataclass
@@ -123,7 +128,7 @@ def _prepare(data: bytes, file_type: str) -> _Prepared:
     pages = extract(data, file_type)
     drafts = chunk_pages(pages, markdown=file_type == "markdown")
     if not drafts:
-        raise ExtractionError("The file has no text to index.")
+        raise ExtractionError(_("The file has no text to index."))
     segmented = [segment(f"{draft.heading}\n{draft.content}") for draft in drafts]
     provider = embedding_provider()
     vectors = None

@@ -25,7 +25,7 @@ def _upload(request: Request, serializer: Any) -> Document:
     # A body far over the limit is refused before it is read and spooled to disk.
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) > settings.LUXX_MAX_UPLOAD_MB * 1024 * 1024 + MULTIPART_OVERHEAD:
-        raise LuxxError(f"The file is larger than {settings.LUXX_MAX_UPLOAD_MB} MB.", status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        raise LuxxError(services.too_large_message(), status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     data = validated(serializer, request.data)
     agent = selectors.agent_owned(user=request.user, agent_id=data.get("agent_id"))
     upload = data["file"]

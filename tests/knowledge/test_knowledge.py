@@ -524,3 +524,22 @@ def test_the_ingest_command_defaults_to_the_first_superuser(tmp_path: Any) -> No
     call_command("ingest", str(tmp_path / "guide.md"), stdout=io.StringIO(), stderr=io.StringIO())
 
     assert Document.objects.get().user == admin
+
+
+def test_rejections_speak_the_callers_language(client: Any) -> None:
+    unsupported = client.post(
+        "/api/knowledge/documents/", {"file": SimpleUploadedFile("notes.docx", b"PK")}, format="multipart", HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+    corrupt = client.post(
+        "/api/knowledge/documents/",
+        {"file": SimpleUploadedFile("a.pdf", b"%PDF-1.4 nothing")},
+        format="multipart",
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    missing = client.get("/api/knowledge/documents/999999", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    english = client.get("/api/knowledge/documents/999999")
+
+    assert (unsupported.status_code, unsupported.json()["message"]) == (415, "不支持的文件类型：请上传 PDF、TXT 或 Markdown 文件。")
+    assert corrupt.status_code == 400 and corrupt.json()["message"].startswith("这个 PDF 已损坏或无法读取")
+    assert (missing.status_code, missing.json()["message"]) == (404, "找不到该文档。")
+    assert english.json()["message"] == "Document not found."
