@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from agents.models import Agent, Provider
 from luxx.api import NotFound
 
@@ -16,7 +18,7 @@ def provider_get_visible(*, user: Any, provider_id: int) -> Provider:
     """A provider the user can see: their own or a shared one (404 otherwise)."""
     provider = Provider.objects.usable_by(user).filter(pk=provider_id).first()
     if provider is None:
-        raise NotFound("Provider not found.")
+        raise NotFound(_("Provider not found."))
     return provider
 
 
@@ -36,5 +38,5 @@ def provider_get_default(*, user: Any) -> Provider | None:
 def agent_get_owned(*, user: Any, agent_id: int) -> Agent:
     agent = Agent.objects.owned_by(user).select_related("provider").filter(pk=agent_id).first()
     if agent is None:
-        raise NotFound("Agent not found.")
+        raise NotFound(_("Agent not found."))
     return agent

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 from rest_framework import exceptions
 
 from agents.models import Agent, Provider, ProviderType
@@ -72,7 +73,7 @@ def provider_create(*, user: Any, data: dict[str, Any]) -> Provider:
 def provider_update(*, provider: Provider, user: Any, data: dict[str, Any]) -> Provider:
     """Partial update: only given fields change; ``api_key`` omitted keeps it, "" clears it."""
     if provider.is_shared and not getattr(user, "is_luxx_admin", False):
-        raise Forbidden("Shared providers can only be changed by administrators.")
+        raise Forbidden(_("Shared providers can only be changed by administrators."))
     data = dict(data)
     if "base_url" in data:
         provider_check_base_url(base_url=data["base_url"], user=user, shared=provider.is_shared)
@@ -89,7 +90,7 @@ def provider_update(*, provider: Provider, user: Any, data: dict[str, Any]) -> P
 
 def provider_delete(*, provider: Provider, user: Any) -> None:
     if provider.is_shared and not getattr(user, "is_luxx_admin", False):
-        raise Forbidden("Shared providers can only be deleted by administrators.")
+        raise Forbidden(_("Shared providers can only be deleted by administrators."))
     with transaction.atomic():
         was_default, owner_id = provider.is_default, provider.user_id
         provider.delete()

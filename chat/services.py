@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework import exceptions
 
 from accounts.models import User
@@ -70,7 +71,7 @@ def conversation_create(
     else:
         provider = default_provider_for(user)
     if provider is None:
-        raise _field_error("provider_id", "No model provider is available: add a provider first, or name provider_id.")
+        raise _field_error("provider_id", _("No model provider is available: add a provider first, or name provider_id."))
     chosen_model = model or (agent.model if agent else "") or provider.default_model
     if not chosen_model:
         raise _field_error("model", f"Name a model: the provider {provider.name} has no default model.")
@@ -113,14 +114,14 @@ def conversation_update(*, conversation: Conversation, user: User, **changes: An
 def conversation_get(*, user: User, conversation_id: str) -> Conversation:
     conversation = Conversation.objects.owned_by(user).select_related("provider", "agent").filter(pk=conversation_id).first()
     if conversation is None:
-        raise NotFound("Conversation not found.")
+        raise NotFound(_("Conversation not found."))
     return conversation
 
 
 def message_get(*, user: User, message_id: str) -> Message:
     message = Message.objects.owned_by(user).filter(pk=message_id).first()
     if message is None:
-        raise NotFound("Message not found.")
+        raise NotFound(_("Message not found."))
     return message
 
 
@@ -167,16 +168,16 @@ def _retry_target(*, user: User, conversation: Conversation, message_id: str) ->
     conversation's latest message, an assistant reply, not being generated."""
     reply = Message.objects.owned_by(user).filter(pk=message_id, conversation=conversation).first()
     if reply is None:
-        raise NotFound("Message not found.")
+        raise NotFound(_("Message not found."))
     if reply.role != MessageRole.ASSISTANT:
-        raise _field_error("retry_message_id", "Only an assistant reply can be regenerated.")
+        raise _field_error("retry_message_id", _("Only an assistant reply can be regenerated."))
     if reply.status == MessageStatus.STREAMING:
-        raise Conflict("The reply is still being generated: stop it first.")
+        raise Conflict(_("The reply is still being generated: stop it first."))
     if _latest_message_id(conversation) != reply.pk:
-        raise Conflict("Only the latest reply of the conversation can be regenerated.")
+        raise Conflict(_("Only the latest reply of the conversation can be regenerated."))
     question = conversation.messages.filter(role=MessageRole.USER, created_at__lte=reply.created_at).order_by("-created_at", "-id").first()
     if question is None:
-        raise _field_error("retry_message_id", "This reply answers no user message.")
+        raise _field_error("retry_message_id", _("This reply answers no user message."))
     return reply, question
 
 
@@ -201,17 +202,17 @@ def turn_prepare(
         retried = _retry_target(user=user, conversation=conversation, message_id=retry_message_id)
         content = retried[1].content
     if not content.strip():
-        raise _field_error("content", "The message is empty.")
+        raise _field_error("content", _("The message is empty."))
     if len(content) > MAX_CONTENT_CHARS:
         raise _field_error("content", f"The message is too long ({len(content)} characters; at most {MAX_CONTENT_CHARS}).")
     provider = conversation.provider
     if provider is None or not provider.enabled:
         provider = default_provider_for(user)
     if provider is None:
-        raise _field_error("conversation_id", "This conversation has no usable model provider: add one in settings.")
+        raise _field_error("conversation_id", _("This conversation has no usable model provider: add one in settings."))
     model = conversation.model or provider.default_model
     if not model:
-        raise _field_error("model", "This conversation names no model and its provider has no default model.")
+        raise _field_error("model", _("This conversation names no model and its provider has no default model."))
     unknown = [name for name in (enabled_tools or []) if registry.get(name) is None]
     if unknown:
         raise _field_error("enabled_tools", f"Unknown tools: {', '.join(unknown)}.")
@@ -240,7 +241,7 @@ def turn_prepare(
                 _latest_message_id(conversation) != failed.pk
                 or not Message.objects.filter(pk=failed.pk).exclude(status=MessageStatus.STREAMING).delete()[0]
             ):
-                raise Conflict("The reply changed in the meantime: reload the conversation.")
+                raise Conflict(_("The reply changed in the meantime: reload the conversation."))
             earlier = [m for m in _history(conversation) if m.pk != user_message.pk]
         first_reply = not any(m.role == MessageRole.ASSISTANT for m in earlier)
         assistant = Message.objects.create(

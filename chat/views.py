@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from asgiref.sync import async_to_sync
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
@@ -175,7 +176,7 @@ class MessageDetailView(APIView):
     def delete(self, request: Request, message_id: str) -> Response:
         message = services.message_get(user=request.user, message_id=message_id)  # type: ignore[arg-type]
         if message.status == MessageStatus.STREAMING:
-            raise Conflict("The message is still being generated: stop it first.")
+            raise Conflict(_("The message is still being generated: stop it first."))
         message.delete()
         return ok(None, "Message deleted")
 

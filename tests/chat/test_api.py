@@ -276,3 +276,13 @@ def test_no_chat_endpoint_ever_shows_the_api_key(owner: Any, own_provider: Provi
 
     assert all(b"sk-never-shown-123456" not in body for body in bodies)
     assert own_provider.api_key_encrypted != "sk-never-shown-123456"
+
+
+def test_errors_are_in_the_callers_language() -> None:
+    client = api_client_for(make_user())
+
+    missing = client.get("/api/messages/?conversation_id=conv_doesnotexist0000", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    english = client.get("/api/messages/?conversation_id=conv_doesnotexist0000")
+
+    assert (missing.status_code, missing.json()["message"]) == (404, "找不到该对话。")
+    assert english.json()["message"] == "Conversation not found."
