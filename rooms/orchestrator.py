@@ -163,19 +163,23 @@ def _flush_message(message_id: str, content: str, steps: list[dict[str, Any]]) -
         Message.objects.filter(pk=message_id).update(content=content, process_steps=steps)
 
 
+def _turn_fields(state: RoomState, seat: Seat, round_number: int) -> dict[str, Any]:
+    """What every turn of a seat in a round records about who speaks."""
+    return {
+        "user_id": state.user_id,
+        "room_id": state.id,
+        "role": MessageRole.ASSISTANT,
+        "sender_name": seat.name,
+        "sender_color": seat.color,
+        "round_number": round_number,
+        "room_agent_id": seat.id,
+        "model": seat.model,
+    }
+
+
 def _create_message(state: RoomState, seat: Seat, round_number: int) -> str:
     with write_transaction():
-        message = Message.objects.create(
-            user_id=state.user_id,
-            room_id=state.id,
-            role=MessageRole.ASSISTANT,
-            status=MessageStatus.STREAMING,
-            sender_name=seat.name,
-            sender_color=seat.color,
-            round_number=round_number,
-            room_agent_id=seat.id,
-            model=seat.model,
-        )
+        message = Message.objects.create(status=MessageStatus.STREAMING, **_turn_fields(state, seat, round_number))
     return message.pk
 
 
@@ -205,18 +209,7 @@ def _record_failed_turn(state: RoomState, seat: Seat, round_number: int, *, next
     """Save a turn that failed before any model call as an error turn, and move the room
     to the next speaker, together (as :func:`_finish_message` does)."""
     with write_transaction():
-        Message.objects.create(
-            user_id=state.user_id,
-            room_id=state.id,
-            role=MessageRole.ASSISTANT,
-            status=MessageStatus.ERROR,
-            error=error,
-            sender_name=seat.name,
-            sender_color=seat.color,
-            round_number=round_number,
-            room_agent_id=seat.id,
-            model=seat.model,
-        )
+        Message.objects.create(status=MessageStatus.ERROR, error=error, **_turn_fields(state, seat, round_number))
         ChatRoom.objects.filter(pk=state.id).update(next_turn_index=next_turn_index)
 
 
