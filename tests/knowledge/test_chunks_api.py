@@ -37,16 +37,6 @@ HEADINGS = ["Luxx Guide", "Luxx Guide > Install > Linux", "Luxx Guide > Install 
 
 
 @pytest.fixture
-def user() -> Any:
-    return make_user()
-
-
-@pytest.fixture
-def client(user: Any) -> Any:
-    return api_client_for(user)
-
-
-@pytest.fixture
 def guide(user: Any) -> Document:
     return services.document_upload(user=user, agent=None, name="guide.md", data=GUIDE.encode())
 

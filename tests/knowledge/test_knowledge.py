@@ -82,16 +82,6 @@ def upload(client: Any, name: str, data: bytes, **extra: Any) -> Any:
     return client.post("/api/knowledge/documents/", {"file": SimpleUploadedFile(name, data), **extra}, format="multipart")
 
 
-@pytest.fixture
-def user() -> Any:
-    return make_user()
-
-
-@pytest.fixture
-def client(user: Any) -> Any:
-    return api_client_for(user)
-
-
 def test_a_multi_page_pdf_keeps_its_page_numbers(client: Any) -> None:
     data = make_pdf(["Alpha page talks about apples.", "Beta page explains the photosynthesis of bananas.", "Gamma page covers cherries."])
 
