@@ -29,7 +29,6 @@ migrate: deps
 	$(BIN)/python manage.py migrate --noinput
 
 run: migrate
-	$(BIN)/python manage.py check --deploy --fail-level ERROR >/dev/null || true
 	$(BIN)/daphne -b $(HOST) -p $(PORT) luxx.asgi:application
 
 fakellm: deps

@@ -1,29 +1,48 @@
-"""Provider API keys at rest: Fernet with LUXX_ENCRYPTION_KEY (derived from SECRET_KEY when unset)."""
+"""Secrets at rest (provider API keys): Fernet under LUXX_ENCRYPTION_KEY.
+
+``LUXX_ENCRYPTION_KEY`` may list several keys: the first encrypts, all of them decrypt,
+and so do the legacy keys of installs from before secret keys were generated.
+:func:`reencrypt_secret` moves a stored value to the first key.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
 
 @lru_cache(maxsize=4)
-def _fernet(key: str) -> Fernet:
-    return Fernet(key.encode())
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    return MultiFernet([Fernet(key.encode()) for key in keys])
+
+
+def _current() -> MultiFernet:
+    return _fernet((*settings.LUXX_ENCRYPTION_KEYS, *settings.LUXX_LEGACY_ENCRYPTION_KEYS))
 
 
 def encrypt_secret(plain: str) -> str:
     if not plain:
         return ""
-    return _fernet(settings.LUXX_ENCRYPTION_KEY).encrypt(plain.encode()).decode()
+    return _current().encrypt(plain.encode()).decode()
 
 
 def decrypt_secret(token: str) -> str:
-    """The plain secret; an empty string when there is none or the key changed."""
+    """The plain secret; an empty string when there is none or no key opens it."""
     if not token:
         return ""
     try:
-        return _fernet(settings.LUXX_ENCRYPTION_KEY).decrypt(token.encode()).decode()
+        return _current().decrypt(token.encode()).decode()
     except InvalidToken:
         return ""
+
+
+def reencrypt_secret(token: str) -> str | None:
+    """``token`` encrypted under the first key, or None when no key opens it."""
+    if not token:
+        return token
+    try:
+        return _current().rotate(token.encode()).decode()
+    except InvalidToken:
+        return None

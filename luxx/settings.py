@@ -15,6 +15,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from luxx import bootstrap
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -71,13 +73,17 @@ def env_list(name: str, default: str) -> list[str]:
 # --- core -------------------------------------------------------------------------
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY", "")
+LUXX_DATA_DIR = bootstrap.data_dir()
+bootstrap.ensure_data_dirs(LUXX_DATA_DIR)
+# From the environment, else the data directory's own random key (made by `manage.py
+# migrate`, the first step of every set-up). Never derived from anything guessable.
+SECRET_KEY = env_str("SECRET_KEY", "") or bootstrap.read_secret_key(LUXX_DATA_DIR)
 if not SECRET_KEY:
-    if not DEBUG and env_bool("LUXX_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("SECRET_KEY must be set")
-    # A stable per-installation fallback so a fresh checkout runs with zero set-up;
-    # production deployments set SECRET_KEY explicitly.
-    SECRET_KEY = "luxx-insecure-" + hashlib.sha256(str(BASE_DIR).encode()).hexdigest()
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            f"No secret key: set SECRET_KEY, or run `manage.py migrate` once to generate one in {LUXX_DATA_DIR}."
+        )
+    SECRET_KEY = bootstrap.create_secret_key(LUXX_DATA_DIR)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -85,7 +91,6 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 CSRF_FAILURE_VIEW = "luxx.views.csrf_failure"
 
 LUXX_VERSION = "1.0.0"
-LUXX_DATA_DIR = Path(env_str("LUXX_DATA_DIR", str(BASE_DIR / "data"))).resolve()
 LUXX_WORKSPACE_ROOT = Path(env_str("LUXX_WORKSPACE_ROOT", str(LUXX_DATA_DIR / "workspaces"))).resolve()
 LUXX_UPLOAD_DIR = LUXX_DATA_DIR / "uploads"
 
@@ -277,7 +282,20 @@ def _fernet_key_from(secret: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(("luxx-fernet:" + secret).encode()).digest()).decode()
 
 
-LUXX_ENCRYPTION_KEY = env_str("LUXX_ENCRYPTION_KEY", "") or _fernet_key_from(SECRET_KEY)
+# Comma-separated Fernet keys: the first encrypts, every one decrypts (MultiFernet), so a
+# key is rotated by putting the new one first and running `manage.py reencrypt_secrets`.
+LUXX_ENCRYPTION_KEYS = env_list("LUXX_ENCRYPTION_KEY", "") or [_fernet_key_from(SECRET_KEY)]
+for _key in LUXX_ENCRYPTION_KEYS:
+    try:
+        if len(base64.urlsafe_b64decode(_key.encode())) != 32:
+            raise ValueError
+    except ValueError:
+        raise ImproperlyConfigured(
+            "LUXX_ENCRYPTION_KEY must be comma-separated Fernet keys (32 url-safe base64-encoded bytes each)"
+        ) from None
+# What installs encrypted with before secret keys were generated: a key derived from the
+# install path. Stored keys still decrypt with it until `reencrypt_secrets` has run.
+LUXX_LEGACY_ENCRYPTION_KEYS = [_fernet_key_from(bootstrap.legacy_secret_key())]
 LUXX_PROVIDER_PRIVATE_URLS = env_choice("LUXX_PROVIDER_PRIVATE_URLS", "admin", {"admin", "all", "none"})
 LUXX_FETCH_ALLOW_PRIVATE = env_bool("LUXX_FETCH_ALLOW_PRIVATE", False)
 X_FRAME_OPTIONS = "DENY"

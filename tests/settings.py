@@ -3,21 +3,20 @@ a fast password hasher and test-only views. DATABASE_URL / REDIS_URL still choos
 database and channel layer, so the same suite runs on SQLite and on PostgreSQL + Redis."""
 
 import os
+import secrets
 import tempfile
 
 os.environ.setdefault("LUXX_DATA_DIR", tempfile.mkdtemp(prefix="luxx-test-"))
 os.environ.setdefault("LUXX_AUTH_THROTTLE_RATE", "10000/min")
 os.environ.setdefault("LUXX_CHANNEL_PREFIX", f"luxx-test-{os.getpid()}")
+# One random key per test run, shared with the server processes the tests start.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
 from luxx.settings import *  # noqa: F403
 from luxx.settings import LUXX_DATA_DIR
 
 LUXX_TEST_VIEWS = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-LUXX_DATA_DIR.mkdir(parents=True, exist_ok=True)
-# The sandbox runs as an unprivileged uid that must be able to reach workspaces below.
-LUXX_DATA_DIR.chmod(0o711)
-(LUXX_DATA_DIR / "staticfiles").mkdir(exist_ok=True)
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # A file, not the shared-cache in-memory database: live servers in threads then get
