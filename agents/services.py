@@ -62,7 +62,9 @@ def provider_create(*, user: Any, data: dict[str, Any]) -> Provider:
     with transaction.atomic():
         first = not Provider.objects.filter(user=user).exists()
         provider = Provider(user=user, **{**data, "base_url": base_url})
-        provider.is_default = bool(data.get("is_default")) or first
+        # An explicit value is what the client asked for; only an omitted one makes a
+        # user's first provider the default (chats fall back to the first usable one anyway).
+        provider.is_default = data.get("is_default", first)
         provider.api_key = api_key or ""
         if provider.is_default:
             Provider.objects.filter(user=user, is_default=True).update(is_default=False)

@@ -47,7 +47,14 @@ function resetForm() {
   formTitle.textContent = initialFormTitle;
   cancelButton.hidden = true;
   formError.hidden = true;
+  preferDefaultForFirst();
   syncVersionField();
+}
+
+// The API honours an explicit is_default: false, so a user's first provider is offered
+// as the default here rather than left unchecked by accident.
+function preferDefaultForFirst() {
+  if (!field("id").value) field("is_default").checked = !providers.some((p) => !p.is_shared);
 }
 
 function editProvider(provider) {
@@ -165,6 +172,7 @@ async function load() {
   try {
     const data = await get("/api/providers/");
     providers = data.providers || [];
+    preferDefaultForFirst();
     list.replaceChildren(...(providers.length ? providers.map(providerCard) : [el("p", { class: "empty", text: t("no_providers") })]));
   } catch (error) {
     list.replaceChildren(el("p", { class: "alert alert-error", text: error.message }));

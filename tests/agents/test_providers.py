@@ -244,3 +244,22 @@ def test_a_failing_provider_test_says_so_in_plain_words(fake_llm: Any) -> None:
         "response_body": "Could not connect to the model provider, or the connection dropped.",
     }
     assert unreachable["message"].startswith("No response: ")
+
+
+def test_an_explicit_is_default_false_is_honoured_on_the_first_provider(user: Any) -> None:
+    client = api_client_for(user)
+
+    response = create(client, is_default=False)
+
+    assert response.status_code == 201
+    assert response.json()["data"]["is_default"] is False
+    assert Provider.objects.get(user=user).is_default is False
+
+
+def test_an_omitted_is_default_makes_only_the_first_provider_the_default(user: Any) -> None:
+    client = api_client_for(user)
+
+    first = create(client, name="a").json()["data"]
+    second = create(client, name="b").json()["data"]
+
+    assert (first["is_default"], second["is_default"]) == (True, False)
