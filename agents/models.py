@@ -85,6 +85,11 @@ class Agent(models.Model):
     role = models.CharField(max_length=500, blank=True)
     description = models.TextField(blank=True)
     provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="agents")
+    provider_kind = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="The v1 model_config.provider as the client wrote it (openai, azure, local); blank when chosen by id.",
+    )
     model = models.CharField(max_length=200, blank=True)
     system_prompt = models.TextField(blank=True)
     color = models.CharField(max_length=7, default="#10b981")

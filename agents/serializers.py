@@ -143,7 +143,8 @@ class V1AgentSerializer(serializers.ModelSerializer):
     def get_model_config(self, agent: Agent) -> dict:
         return V1ModelConfig(
             {
-                "provider": provider_kind(agent.provider),
+                # As the client wrote it ("openai" for a vLLM on this machine, say).
+                "provider": (agent.provider_kind or provider_kind(agent.provider)) if agent.provider_id else None,
                 "model_name": agent.model,
                 "temperature": agent.temperature,
                 "max_tokens": agent.max_tokens,

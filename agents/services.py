@@ -103,7 +103,8 @@ def provider_delete(*, provider: Provider, user: Any) -> None:
 
 
 def provider_kind(provider: Provider | None) -> str | None:
-    """How the v1 dialect names a provider: openai, azure, local or anthropic."""
+    """How the v1 dialect names a provider it did not choose itself: openai, azure, local
+    or anthropic (an OpenAI-compatible provider on a local-looking address is local)."""
     if provider is None:
         return None
     if provider.provider_type == ProviderType.OPENAI and looks_local(provider.base_url):
@@ -112,20 +113,28 @@ def provider_kind(provider: Provider | None) -> str | None:
 
 
 def provider_for_kind(*, user: Any, kind: str) -> Provider:
-    """The v1 dialect's ``model_config.provider``: the user's default of that kind, else
-    their other one, else a shared one."""
-    candidates = [
-        p for p in Provider.objects.usable_by(user).filter(enabled=True).order_by("-is_default", "id") if provider_kind(p) == kind
-    ]
-    own = [p for p in candidates if p.user_id == user.pk]
-    if not (own or candidates):
+    """The provider for the v1 dialect's ``model_config.provider``.
+
+    ``openai`` means "an OpenAI-compatible API": any enabled OpenAI-compatible provider,
+    one at a public address before one on the local network; ``local`` only those on a
+    loopback or private address; ``azure`` the Azure OpenAI ones. The user's own come
+    before the shared ones, and among them the user's default wins."""
+    usable = Provider.objects.usable_by(user).filter(enabled=True)
+    if kind == "azure":
+        candidates = [(p, False) for p in usable.filter(provider_type=ProviderType.AZURE)]
+    else:
+        compatible = [(p, points_to_private_network(p.base_url)) for p in usable.filter(provider_type=ProviderType.OPENAI)]
+        candidates = [(p, local) for p, local in compatible if kind == "openai" or local]
+    if not candidates:
         raise _invalid("model_config.provider", f"No {kind} provider is available: add one first.")
-    return (own or candidates)[0]
+    return min(candidates, key=lambda c: (c[0].user_id != user.pk, not c[0].is_default, c[1], c[0].pk))[0]
 
 
 def _check_agent_fields(*, user: Any, data: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
     if "provider_id" in data:
+        # A provider chosen by id is no longer the one a v1 client asked for by kind.
+        data.setdefault("provider_kind", "")
         provider_id = data.pop("provider_id")
         if provider_id is None:
             data["provider"] = None

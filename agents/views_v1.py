@@ -25,6 +25,7 @@ def _agent_fields(user: Any, data: dict[str, Any]) -> dict[str, Any]:
     if config:
         if "provider" in config:
             fields["provider_id"] = services.provider_for_kind(user=user, kind=config["provider"]).pk
+            fields["provider_kind"] = config["provider"]
         for source, target in (("model_name", "model"), ("temperature", "temperature"), ("max_tokens", "max_tokens")):
             if source in config:
                 fields[target] = config[source]

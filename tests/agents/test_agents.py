@@ -192,3 +192,69 @@ def test_v1_page_size_is_capped_at_100(user: Any) -> None:
 
     assert response.status_code == 400
     assert response.json() == {"code": 40000, "message": "page_size: Must be at least 1 and at most 100.", "data": None}
+
+
+def test_v1_openai_matches_a_users_only_provider_on_this_machine_and_is_returned_as_written(user: Any) -> None:
+    local = Provider.objects.create(user=user, name="vllm", provider_type="openai", base_url="http://127.0.0.1:8001/v1")
+    client = api_client_for(user)
+
+    created = client.post("/api/v1/agents", V1_AGENT, format="json")
+    agent_id = created.json()["data"]["id"]
+    fetched = client.get(f"/api/v1/agents/{agent_id}").json()
+
+    assert created.status_code == 200
+    assert created.json()["data"]["model_config"] == V1_AGENT["model_config"]
+    assert fetched["data"]["model_config"]["provider"] == "openai"
+    assert Agent.objects.get(pk=agent_id).provider == local
+
+
+def test_v1_openai_prefers_a_public_provider_then_a_local_one_then_a_shared_one(user: Any) -> None:
+    Provider.objects.create(user=None, name="shared", provider_type="openai", base_url="https://api.deepseek.com/v1", is_default=True)
+    local = Provider.objects.create(user=user, name="ollama", provider_type="openai", base_url="http://10.0.0.5:11434/v1")
+    public = Provider.objects.create(user=user, name="openai", provider_type="openai", base_url="https://api.openai.com/v1")
+    Provider.objects.create(user=user, name="claude", provider_type="anthropic", base_url="https://api.anthropic.com", is_default=True)
+    client = api_client_for(user)
+
+    def chosen() -> Provider | None:
+        response = client.post("/api/v1/agents", V1_AGENT, format="json").json()
+        return Agent.objects.get(pk=response["data"]["id"]).provider
+
+    first = chosen()
+    public.enabled = False
+    public.save()
+    second = chosen()
+    local.delete()
+    third = chosen()
+
+    assert (first.name if first else None, second.name if second else None) == ("openai", "ollama")
+    assert third is not None and third.name == "shared"
+
+
+def test_v1_local_and_azure_match_only_their_kind(user: Any) -> None:
+    Provider.objects.create(user=user, name="openai", provider_type="openai", base_url="https://api.openai.com/v1", is_default=True)
+    azure = Provider.objects.create(
+        user=user, name="azure", provider_type="azure", base_url="https://x.openai.azure.com", api_version="2024-10-21"
+    )
+    client = api_client_for(user)
+
+    local = client.post("/api/v1/agents", {**V1_AGENT, "model_config": {"provider": "local", "model_name": "m"}}, format="json")
+    on_azure = client.post("/api/v1/agents", {**V1_AGENT, "model_config": {"provider": "azure", "model_name": "m"}}, format="json")
+
+    assert local.status_code == 400
+    assert local.json()["message"] == "model_config.provider: No local provider is available: add one first."
+    assert on_azure.status_code == 200
+    assert on_azure.json()["data"]["model_config"]["provider"] == "azure"
+    assert Agent.objects.get(pk=on_azure.json()["data"]["id"]).provider == azure
+
+
+def test_a_provider_chosen_by_id_is_reported_by_its_kind_in_v1(user: Any) -> None:
+    local = Provider.objects.create(user=user, name="vllm", provider_type="openai", base_url="http://127.0.0.1:8001/v1")
+    client = api_client_for(user)
+    agent_id = client.post("/api/v1/agents", V1_AGENT, format="json").json()["data"]["id"]
+
+    client.put(f"/api/agents/{agent_id}", {"provider_id": local.pk}, format="json")
+    after = client.get(f"/api/v1/agents/{agent_id}").json()["data"]["model_config"]["provider"]
+    local.delete()
+    without = client.get(f"/api/v1/agents/{agent_id}").json()["data"]["model_config"]["provider"]
+
+    assert (after, without) == ("local", None)
