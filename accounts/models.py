@@ -73,3 +73,16 @@ class RevokedAccessToken(models.Model):
 
     def __str__(self) -> str:
         return self.jti
+
+
+class AuthCounter(models.Model):
+    """A fixed-window counter of sign-in attempts, one row per client address or per
+    account (see ``accounts.throttling``). Kept in the database so every server process
+    shares it and a restart does not reset it."""
+
+    key = models.CharField(max_length=255, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    window_ends_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib.auth import logout
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,7 +15,7 @@ from accounts import services
 from accounts.models import User
 from accounts.permissions import IsLuxxAdmin
 from accounts.throttling import AuthRateThrottle
-from luxx.api import LuxxError, ok, validated
+from luxx.api import ok, validated
 
 
 class PublicAuthView(APIView):
@@ -134,13 +133,7 @@ class V1LoginView(PublicAuthView):
     @extend_schema(tags=["v1 users"], summary="Log in by email (v1)", request=s.V1LoginInput, responses=s.TokenPairSerializer)
     def post(self, request: Request) -> Response:
         data = validated(s.V1LoginInput, request.data)
-        user = services.user_find_for_login(data["email"])
-        if user is None:
-            raise LuxxError("User does not exist.", v1_code=40001)
-        if not user.check_password(data["password"]):
-            raise exceptions.AuthenticationFailed("Wrong password.")
-        if not user.is_active:
-            raise exceptions.AuthenticationFailed("This account is disabled.")
+        user = services.user_authenticate_by_email(email=data["email"], password=data["password"])
         return ok(services.token_pair_issue(user=user))
 
 

@@ -187,6 +187,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         if seconds is not None:
             text = f"Too many requests. Try again in {seconds} seconds."
             headers["Retry-After"] = str(seconds)
+        text = getattr(exc, "luxx_message", None) or text
         payload = {"message": text}
         status_code = status.HTTP_429_TOO_MANY_REQUESTS
     elif isinstance(exc, exceptions.APIException):

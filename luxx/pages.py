@@ -20,8 +20,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework import exceptions
 
-from accounts import services
+from accounts import services, throttling
 from accounts.models import User
+
+BACKEND = "accounts.backends.LimitedModelBackend"
 
 # Strings the scripts show, translated on the server and rendered into every page as
 # JSON (one catalogue, no separate JavaScript build). Keys are stable identifiers.
@@ -195,20 +197,32 @@ class RegisterForm(forms.Form):
         return data
 
 
+def _too_many_attempts(wait: float) -> str:
+    return _("Too many attempts from your address. Try again in %(seconds)s seconds.") % {"seconds": int(wait) + 1}
+
+
 @require_http_methods(["GET", "POST"])
 def login_page(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated and request.method == "GET":
         return redirect(_next_url(request))
     form = LoginForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    status = 200
+    if request.method == "POST" and (wait := throttling.address_throttle_wait(request)) is not None:
+        form.is_valid()  # a bound, cleaned form can carry one more error
+        form.add_error(None, _too_many_attempts(wait))
+        status = 429
+    elif request.method == "POST" and form.is_valid():
         try:
             user = services.user_authenticate(identifier=form.cleaned_data["username"], password=form.cleaned_data["password"])
+        except throttling.AccountLocked as error:
+            form.add_error(None, error.luxx_message)
+            status = 429
         except exceptions.AuthenticationFailed:
             form.add_error(None, _("Wrong username or password."))
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend=BACKEND)
             return HttpResponseRedirect(_next_url(request))
-    return render(request, "auth/login.html", {"form": form, "next": _next_url(request)})
+    return render(request, "auth/login.html", {"form": form, "next": _next_url(request)}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -216,6 +230,10 @@ def register_page(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated and request.method == "GET":
         return redirect("/")
     form = RegisterForm(request.POST or None)
+    if request.method == "POST" and (wait := throttling.address_throttle_wait(request)) is not None:
+        form.is_valid()
+        form.add_error(None, _too_many_attempts(wait))
+        return render(request, "auth/register.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         try:
             user = services.user_register(
@@ -230,7 +248,7 @@ def register_page(request: HttpRequest) -> HttpResponse:
         except exceptions.APIException as error:
             form.add_error(None, str(error.detail))
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend=BACKEND)
             return redirect("/")
     return render(request, "auth/register.html", {"form": form})
 

@@ -200,6 +200,16 @@ LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 
+AUTHENTICATION_BACKENDS = ["accounts.backends.LimitedModelBackend"]
+# How many reverse proxies of ours stand in front of the server, each appending the
+# address it saw to X-Forwarded-For. 0: the header is ignored and the client is the
+# socket's address (a client can write any X-Forwarded-For it likes).
+LUXX_TRUSTED_PROXIES = env_int("LUXX_TRUSTED_PROXIES", 0, minimum=0, maximum=10)
+# Failed sign-ins one account may have per window, whatever the address; more are refused
+# (the right password too) until the window ends.
+LUXX_LOGIN_FAILURE_LIMIT = env_int("LUXX_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+LUXX_LOGIN_FAILURE_WINDOW_MINUTES = env_int("LUXX_LOGIN_FAILURE_WINDOW_MINUTES", 15, minimum=1)
+
 LUXX_DEFAULT_PERMISSION_LEVEL = env_int("LUXX_DEFAULT_PERMISSION_LEVEL", 1, minimum=1, maximum=4)
 LUXX_FIRST_USER_ADMIN = env_bool("LUXX_FIRST_USER_ADMIN", True)
 
@@ -222,6 +232,7 @@ REST_FRAMEWORK = {
         "auth": env_str("LUXX_AUTH_THROTTLE_RATE", "20/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "NUM_PROXIES": LUXX_TRUSTED_PROXIES,
 }
 
 SIMPLE_JWT = {

@@ -6,6 +6,7 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.throttling import throttled_form_posts
 from luxx import views
 
 v1_patterns: list[URLPattern | URLResolver] = [
@@ -42,6 +43,7 @@ handler500 = "luxx.views.handler500"
 urlpatterns = [
     path("api/", include(api_patterns)),
     path("docs", RedirectView.as_view(url="/api/docs/", permanent=False)),
+    path("admin/login/", throttled_form_posts(admin.site.login)),
     path("admin/", admin.site.urls),
     path("", include("luxx.urls_pages")),
 ]
