@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import logging
 import math
 import os
@@ -102,38 +103,84 @@ def _drops_privileges() -> bool:
     return os.geteuid() == 0
 
 
-@functools.cache
-def sandbox_etc_dir() -> Path:
-    """A generated /etc with only what python3 and sh need, made once per process.
+_ETC_FILES = {
+    "passwd": "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\nnobody:x:65534:65534:sandbox:/workspace:/usr/sbin/nologin\n",
+    "group": "root:x:0:\nnogroup:x:65534:\n",
+    "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+    "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+    "hostname": "sandbox\n",
+}
 
-    It must be readable by uid 65534 because bwrap runs as that user."""
-    root = Path(tempfile.mkdtemp(prefix="luxx-sandbox-etc-"))
-    root.chmod(0o755)
-    files = {
-        "passwd": "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\nnobody:x:65534:65534:sandbox:/workspace:/usr/sbin/nologin\n",
-        "group": "root:x:0:\nnogroup:x:65534:\n",
-        "hosts": "127.0.0.1 localhost\n::1 localhost\n",
-        "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
-        "hostname": "sandbox\n",
-    }
-    for name, text in files.items():
-        (root / name).write_text(text)
+
+@dataclass(frozen=True)
+class _EtcContents:
+    files: dict[str, bytes]
+    links: dict[str, str]  # alternatives/<name> -> target
+
+    @functools.cached_property
+    def digest(self) -> str:
+        hasher = hashlib.sha256()
+        for name, data in sorted(self.files.items()):
+            hasher.update(f"f {name} {len(data)}\n".encode() + data)
+        for name, target in sorted(self.links.items()):
+            hasher.update(f"l {name} {target}\n".encode())
+        return hasher.hexdigest()[:16]
+
+
+@functools.cache
+def _etc_contents() -> _EtcContents:
+    """What the sandbox's /etc holds: only what python3 and sh need, read once per process."""
+    files = {name: text.encode() for name, text in _ETC_FILES.items()}
     for name in COPIED_ETC_FILES:
         source = Path("/etc") / name
         if source.is_file():
-            shutil.copyfile(source, root / name)
+            files[name] = source.read_bytes()
+    links: dict[str, str] = {}
     # Debian points awk, editor, ... at /etc/alternatives; keep those links (targets in /usr).
     alternatives = Path("/etc/alternatives")
     if alternatives.is_dir():
-        (root / "alternatives").mkdir()
         for entry in alternatives.iterdir():
             if entry.is_symlink():
                 with contextlib.suppress(OSError):
-                    (root / "alternatives" / entry.name).symlink_to(os.readlink(entry))
-    for path in root.rglob("*"):
-        if not path.is_symlink():
-            path.chmod(0o755 if path.is_dir() else 0o644)
-    return root
+                    links[entry.name] = os.readlink(entry)
+    return _EtcContents(files=files, links=links)
+
+
+def sandbox_etc_dir() -> Path:
+    """The generated /etc, kept once per workspace root (which uid 65534 can reach, as
+    bwrap runs as that user), not in the system temp folder.
+
+    Its name carries a digest of its contents, so a process never mounts a stale copy (after
+    an upgrade changed ld.so.cache, say) and processes starting at once agree: each builds
+    its copy aside and renames it into place, and a rename that finds the directory made
+    by another process keeps that one."""
+    from toolbox.workspace import workspace_root
+
+    contents = _etc_contents()
+    parent = workspace_root()
+    target = parent / f".sandbox-etc-{contents.digest}"
+    if target.is_dir():
+        return target
+    scratch = Path(tempfile.mkdtemp(prefix=".sandbox-etc-new-", dir=parent))
+    try:
+        for name, data in contents.files.items():
+            (scratch / name).write_bytes(data)
+            (scratch / name).chmod(0o644)
+        if contents.links:
+            (scratch / "alternatives").mkdir()
+            (scratch / "alternatives").chmod(0o755)
+            for name, link in contents.links.items():
+                (scratch / "alternatives" / name).symlink_to(link)
+        scratch.chmod(0o755)
+        try:
+            scratch.rename(target)
+        except OSError:
+            if not target.is_dir():
+                raise
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+    return target
 
 
 def build_command(*, argv: list[str], workspace: Path, limits: SandboxLimits) -> list[str]:
