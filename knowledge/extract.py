@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import codecs
 import io
+import itertools
+import math
 import re
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import Any
 
 import charset_normalizer
 from django.utils.translation import gettext as _
@@ -36,13 +39,13 @@ def file_type_for(name: str) -> str | None:
 
 def extract(data: bytes, file_type: str) -> list[Page]:
     """The file's text, one Page per PDF page (numbered from 1, its wrapped lines rejoined
-    by normalise_pdf_text()) or a single unnumbered Page.
+    by normalise_pdf_lines()) or a single unnumbered Page, without characters that cannot be text (see strip_unreadable()).
 
     Raises ExtractionError for empty, corrupt, encrypted or text-less files, and for a PDF
     without pages."""
     if not data:
         raise ExtractionError(_("The file is empty."))
-    pages = _pdf_pages(data) if file_type == "pdf" else [Page(decode_text(data), None)]
+    pages = _pdf_pages(data) if file_type == "pdf" else [Page(strip_unreadable(decode_text(data))[0], None)]
     if not any(page.text.strip() for page in pages):
         if file_type == "pdf":
             raise ExtractionError(_("The PDF has no extractable text (it may be scanned images)."))
@@ -89,12 +92,98 @@ def _pdf_pages(data: bytes) -> list[Page]:
     if locked:
         raise ExtractionError(_("The PDF is encrypted with a password."))
     try:
-        texts = [page.extract_text() or "" for page in reader.pages]
+        texts = [_page_lines(page) for page in reader.pages]
     except _CORRUPT_PDF_ERRORS as error:
         raise ExtractionError(_("The PDF is corrupt or unreadable (%(reason)s).") % {"reason": type(error).__name__}) from None
     if not texts:
         raise ExtractionError(_("The PDF has no pages."))
-    return [Page(normalise_pdf_text(text), number) for number, text in enumerate(texts, start=1)]
+    pages, readable, unreadable = [], 0, 0
+    for number, lines in enumerate(texts, start=1):
+        cleaned = [(strip_unreadable(line.text), line) for line in lines]
+        unreadable += sum(lost for (_text, lost), _line in cleaned)
+        readable += sum(len("".join(text.split())) for (text, _lost), _line in cleaned)
+        kept = [PdfLine(text, line.size, line.y) for (text, _lost), line in cleaned]
+        pages.append(Page(normalise_pdf_lines(kept), number))
+    if unreadable > readable:
+        # Most of the text would be lost: indexing the rest would answer from a fraction
+        # of the document without anyone knowing.
+        raise ExtractionError(
+            _(
+                "The PDF's text cannot be read: its fonts do not say which characters they draw (often Chinese or Japanese "
+                "text without an embedded font). Export it again with the fonts embedded, or upload it as text."
+            )
+        )
+    return pages
+
+
+# NUL and the other C0 controls (tab and line breaks aside) are never text: a PDF font
+# without a Unicode map yields NULs for its glyphs, and PostgreSQL text columns refuse NUL.
+_UNREADABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+
+
+def strip_unreadable(text: str) -> tuple[str, int]:
+    """The text without characters that cannot be text, and how many there were."""
+    cleaned, count = _UNREADABLE.subn("", text)
+    return cleaned, count
+
+
+@dataclass(frozen=True)
+class PdfLine:
+    """A printed line: its text, and where known its font size and baseline height (in
+    points, the height growing up the page)."""
+
+    text: str
+    size: float | None = None
+    y: float | None = None
+
+
+def _page_lines(page: Any) -> list[PdfLine]:
+    """A page's lines as pypdf extracts them, each with the size and height of the text
+    it mostly consists of. pypdf tells both only to a visitor of the text it emits;
+    when what the visitor saw is not exactly the extracted text, the lines come without."""
+    fragments: list[tuple[str, float, float]] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], _font: Any, font_size: float) -> None:
+        m = _multiply(tm, cm)
+        fragments.append((text, abs(font_size * math.hypot(m[2], m[3])), m[5]))
+
+    text = page.extract_text(visitor_text=visit) or ""
+    if "".join(fragment for fragment, _size, _y in fragments) != text:
+        return [PdfLine(line) for line in text.split("\n")]
+    lines: list[PdfLine] = []
+    current: list[tuple[str, float, float]] = []
+    for fragment, size, y in fragments:
+        pieces = fragment.split("\n")
+        for index, piece in enumerate(pieces):
+            if index:
+                lines.append(_line_of(current))
+                current = []
+            current.append((piece, size, y))
+    lines.append(_line_of(current))
+    return lines
+
+
+def _line_of(pieces: list[tuple[str, float, float]]) -> PdfLine:
+    text = "".join(piece for piece, _size, _y in pieces)
+    visible = [(piece, size, y) for piece, size, y in pieces if piece.strip()]
+    if not visible:
+        return PdfLine(text)
+    weight: dict[float, int] = {}
+    for piece, size, _y in visible:
+        weight[round(size, 1)] = weight.get(round(size, 1), 0) + len(piece.strip())
+    return PdfLine(text, max(weight, key=lambda size: weight[size]), visible[0][2])
+
+
+def _multiply(m: list[float], n: list[float]) -> list[float]:
+    """The product of two PDF transformation matrices [a b c d e f]."""
+    return [
+        m[0] * n[0] + m[1] * n[2],
+        m[0] * n[1] + m[1] * n[3],
+        m[2] * n[0] + m[3] * n[2],
+        m[2] * n[1] + m[3] * n[3],
+        m[4] * n[0] + m[5] * n[2] + n[4],
+        m[4] * n[1] + m[5] * n[3] + n[5],
+    ]
 
 
 _CJK_CHAR = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
@@ -104,24 +193,41 @@ _OPENS_LINE = re.compile(r"[A-Z0-9\"'“‘(\[•·*\-\u2e80-\u9fff\uac00-\ud7af
 _SHORT_LINE = 0.75
 
 
+# A line set this much larger or smaller than the next is a heading (or the text after
+# one); a gap between baselines this much wider than the page's usual one is a paragraph
+# break (printers put space between paragraphs and around headings).
+_SIZE_CHANGE = 1.15
+_WIDE_GAP = 1.4
+
+
 def normalise_pdf_text(text: str) -> str:
     """A PDF page's text as paragraphs separated by blank lines, wrapped lines joined.
+    See normalise_pdf_lines(); this is the same without the layout."""
+    return normalise_pdf_lines([PdfLine(line) for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")])
+
+
+def normalise_pdf_lines(page_lines: list[PdfLine]) -> str:
+    """A PDF page's lines as paragraphs separated by blank lines, wrapped lines joined.
 
     pypdf ends every printed line with a newline, so a paragraph arrives cut into lines.
-    A line is joined to the next unless it is blank, or it stops well short of the page's
-    usual width and the next line starts like a new paragraph (a capital, a digit, a
-    bullet, a quote or CJK text); a line that ends in a hyphenated word always goes on.
-    See join_wrapped() for how two lines are glued."""
-    lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    widths = sorted(_display_width(line) for line in lines if line)
+    A line is joined to the next unless it is blank, or the layout separates them (the
+    font size changes, as between a heading and its text, or the space between the two
+    lines is wider than the page's usual line spacing), or it stops well short of the
+    page's usual width and the next line starts like a new paragraph (a capital, a digit,
+    a bullet, a quote or CJK text); a line that ends in a hyphenated word always goes on
+    when the layout does not separate them. See join_wrapped() for how two lines are glued."""
+    page_lines = [PdfLine(line.text.strip(), line.size, line.y) for line in page_lines]
+    widths = sorted(_display_width(line.text) for line in page_lines if line.text)
     if not widths:
         return ""
     # The 80th percentile: most lines of running text reach the margin, and one long
     # outlier (a URL, a table row) does not make every other line look short.
     usual = widths[min(len(widths) - 1, int(len(widths) * 0.8))]
+    pitch = _usual_pitch(page_lines)
     paragraphs: list[str] = []
     current = ""
-    for line, following in zip(lines, [*lines[1:], ""], strict=True):
+    for item, next_item in zip(page_lines, [*page_lines[1:], PdfLine("")], strict=True):
+        line, following = item.text, next_item.text
         if not line:
             if current:
                 paragraphs.append(current)
@@ -129,12 +235,41 @@ def normalise_pdf_text(text: str) -> str:
             continue
         current = join_wrapped(current, line) if current else line
         hyphenated = line.endswith("-") and len(line) > 1 and not line[-2].isspace()
-        if following and not hyphenated and _display_width(line) < usual * _SHORT_LINE and _OPENS_LINE.match(following):
+        short = _display_width(line) < usual * _SHORT_LINE and _OPENS_LINE.match(following)
+        if following and (_laid_apart(item, next_item, pitch) or (not hyphenated and short)):
             paragraphs.append(current)
             current = ""
     if current:
         paragraphs.append(current)
     return "\n\n".join(paragraphs)
+
+
+def _laid_apart(line: PdfLine, following: PdfLine, pitch: float | None) -> bool:
+    """Whether the layout puts two consecutive lines in different paragraphs."""
+    if line.size is None or following.size is None or line.y is None or following.y is None:
+        return False
+    if max(line.size, following.size) > min(line.size, following.size) * _SIZE_CHANGE:
+        return True
+    return pitch is not None and (line.y - following.y) / line.size > pitch * _WIDE_GAP
+
+
+def _usual_pitch(page_lines: list[PdfLine]) -> float | None:
+    """The page's usual distance between the baselines of two lines of the same size, in
+    units of their font size (so that it holds for a larger print too); None when no two
+    such lines follow each other."""
+    gaps = sorted(
+        (line.y - following.y) / line.size
+        for line, following in itertools.pairwise(page_lines)
+        if line.text
+        and following.text
+        and line.size
+        and following.size
+        and line.y is not None
+        and following.y is not None
+        and line.size == following.size
+        and line.y > following.y
+    )
+    return gaps[len(gaps) // 2] if gaps else None
 
 
 def join_wrapped(left: str, right: str) -> str:
