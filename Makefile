@@ -1,10 +1,9 @@
-# Luxx: `make run` serves it on http://127.0.0.1:8000 (SQLite, no other service);
+# Luxx: `make run` serves it on http://127.0.0.1:8000 with a background worker (SQLite, no other service);
 # `make test` runs the linters, the type checker and the whole suite on SQLite and on
 # PostgreSQL + Redis.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test venv deps dev-deps migrate lint typecheck schema fakellm bench clean
@@ -28,8 +27,10 @@ dev-deps: $(VENV)/.dev-deps
 migrate: deps
 	$(BIN)/python manage.py migrate --noinput
 
+# The processes of the Procfile (web and worker), on SQLite: honcho starts them, prefixes
+# their output and stops them all on Ctrl-C. The web process listens on PORT.
 run: migrate
-	$(BIN)/daphne -b $(HOST) -p $(PORT) luxx.asgi:application
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
 
 fakellm: deps
 	$(BIN)/python manage.py fakellm

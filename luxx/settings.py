@@ -109,6 +109,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "django_eventstream",
+    # Before django_tasks_db: its db_worker command is Luxx's pool of workers.
+    "worker",
+    "django_tasks",
+    "django_tasks_db",
     "accounts",
     "agents",
     "chat",
@@ -365,6 +369,30 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --- background work -----------------------------------------------------------------
+
+# Django's Tasks framework (the django-tasks backport of django.tasks) with its database
+# backend: `manage.py db_worker` runs the workers, on the same database as the web
+# processes (no other service). Application code uses the Tasks API only.
+TASKS = {"default": {"BACKEND": env_str("LUXX_TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
+# Tasks one worker process runs at once (threads; most tasks wait on a model provider).
+LUXX_WORKER_CONCURRENCY = env_int("LUXX_WORKER_CONCURRENCY", 8, minimum=1, maximum=256)
+# How often an idle worker thread looks for a task.
+LUXX_WORKER_POLL_SECONDS = env_float("LUXX_WORKER_POLL_SECONDS", 0.5)
+# A worker beats this often; one silent for LUXX_WORKER_STALE_SECONDS is dead and its
+# running tasks are handed to another worker (checked every LUXX_WORKER_RECOVER_SECONDS).
+LUXX_WORKER_BEAT_SECONDS = env_float("LUXX_WORKER_BEAT_SECONDS", 2.0)
+LUXX_WORKER_STALE_SECONDS = env_float("LUXX_WORKER_STALE_SECONDS", 15.0)
+LUXX_WORKER_RECOVER_SECONDS = env_float("LUXX_WORKER_RECOVER_SECONDS", 5.0)
+# A failed task is tried again after LUXX_TASK_RETRY_SECONDS, doubling, up to
+# LUXX_TASK_MAX_ATTEMPTS attempts in all; then it is recorded as failed with its reason.
+LUXX_TASK_MAX_ATTEMPTS = env_int("LUXX_TASK_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+LUXX_TASK_RETRY_SECONDS = env_float("LUXX_TASK_RETRY_SECONDS", 5.0)
+# Failed task results stay listed in Django admin this long (successful ones a day).
+LUXX_TASK_RESULTS_KEEP_DAYS = env_int("LUXX_TASK_RESULTS_KEEP_DAYS", 7, minimum=1)
+# Periodic tasks: dotted path -> seconds between runs (one worker runs each, once a period).
+LUXX_PERIODIC_TASKS: dict[str, float] = {}
 
 # --- rooms / observers ------------------------------------------------------------------
 
