@@ -232,3 +232,22 @@ def test_a_required_key_is_checked() -> None:
         assert openai.OpenAI(base_url=llm.base_url + "/v1", api_key="right", max_retries=0).models.list().data
     finally:
         llm.stop()
+
+
+def test_the_readmes_marker_examples_are_calls_the_tools_accept() -> None:
+    # Given the examples of fakellm/README.md
+    from pathlib import Path
+
+    from fakellm.scenario import scenario_from_marker
+    from toolbox.registry import ToolContext, tool_check_call
+
+    readme = (Path(__file__).resolve().parents[2] / "fakellm" / "README.md").read_text()
+    examples = [line.strip() for line in readme.splitlines() if line.strip().startswith("[[fake ")]
+    calls = [call for example in examples for call in (scenario_from_marker(example) or Scenario()).tool_calls]
+    assert [call.name for call in calls] == ["process_data"]
+
+    # When each tool call is checked as a chat would check it, then none is refused
+    ctx = ToolContext(user_id=1, permission_level=1)
+    for call in calls:
+        tool, arguments = tool_check_call(name=call.name, arguments=call.arguments, ctx=ctx)
+        assert tool.name == call.name and arguments == call.arguments
