@@ -37,16 +37,31 @@ def user_validate_password(*, password: str, user: User | None = None, field: st
         raise exceptions.ValidationError({field: list(error.messages)}) from None
 
 
-def user_register(*, username: str, email: str, password: str, nickname: str = "") -> User:
-    """Create a user. While no admin exists the first user becomes one (LUXX_FIRST_USER_ADMIN)."""
+def user_check_registration(*, username: str, email: str, password: str, nickname: str = "") -> User:
+    """Check a registration without saving it: every problem at once (a taken username, a
+    taken email, each password rule broken), as one validation error by field. Returns
+    the unsaved user."""
     email = email.strip().lower()
     username = username.strip()
-    if User.objects.filter(username__iexact=username).exists():
-        raise _field_error("username", _("A user with this username already exists."))
-    if User.objects.filter(email__iexact=email).exists():
-        raise _field_error("email", _("A user with this email already exists."))
+    errors: dict[str, list[str]] = {}
+    if username and User.objects.filter(username__iexact=username).exists():
+        errors["username"] = [_("A user with this username already exists.")]
+    if email and User.objects.filter(email__iexact=email).exists():
+        errors["email"] = [_("A user with this email already exists.")]
     candidate = User(username=username, email=email, nickname=nickname)
-    user_validate_password(password=password, user=candidate)
+    try:
+        password_validation.validate_password(password, candidate)
+    except DjangoValidationError as error:
+        errors["password"] = list(error.messages)
+    if errors:
+        raise exceptions.ValidationError(errors)
+    return candidate
+
+
+def user_register(*, username: str, email: str, password: str, nickname: str = "") -> User:
+    """Create a user. While no admin exists the first user becomes one (LUXX_FIRST_USER_ADMIN)."""
+    candidate = user_check_registration(username=username, email=email, password=password, nickname=nickname)
+    email, username = candidate.email, candidate.username
     try:
         with transaction.atomic():
             level = settings.LUXX_DEFAULT_PERMISSION_LEVEL

@@ -61,6 +61,11 @@ class ProviderTestOutput(serializers.Serializer):
     status_code = serializers.IntegerField()
     success = serializers.BooleanField()
     response_body = serializers.CharField()
+    model = serializers.CharField(help_text="The model the test asked (the provider's default model); empty when it has none.")
+    latency_ms = serializers.IntegerField(help_text="How long the request took, in milliseconds.")
+    summary = serializers.CharField(
+        help_text="The outcome in plain words, in the caller's language: 'Connected: fake-model replied in 120 ms' or 'Failed: …'."
+    )
 
 
 class AgentSerializer(serializers.ModelSerializer):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from asgiref.sync import async_to_sync
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents import llm, selectors, services
+from agents import probe, selectors, services
 from agents import serializers as s
 from agents.models import Agent
 from luxx.api import ok, validated
@@ -59,11 +58,9 @@ class ProviderTestView(APIView):
     )
     def post(self, request: Request, provider_id: int) -> Response:
         provider = selectors.provider_get_visible(user=request.user, provider_id=provider_id)
-        result = async_to_sync(llm.provider_ping)(provider)
-        key = provider.api_key
-        body = result.response_body.replace(key, "***") if key else result.response_body
+        result = probe.provider_test(provider=provider)
         label = f"HTTP {result.status_code}" if result.status_code else "No response"
-        return ok({"status_code": result.status_code, "success": result.success, "response_body": body}, f"{label}: {body[:200]}")
+        return ok(s.ProviderTestOutput(result).data, f"{label}: {result.response_body[:200]}")
 
 
 class AgentListView(APIView):

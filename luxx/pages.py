@@ -116,7 +116,7 @@ JS_STRINGS: dict[str, Any] = {
     "score": _("score {n}"),
     "all_documents": _("All documents"),
     "no_agent": _("No agent (all chats)"),
-    "no_providers": _("No providers yet. Pick a preset above to add one."),
+    "no_providers": _("No providers yet. Pick a preset below to add one."),
     "make_default": _("Make default"),
     "is_default": _("Default"),
     "test_connection": _("Test"),
@@ -192,13 +192,30 @@ class RegisterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("password") and data.get("password_confirm") and data["password"] != data["password_confirm"]:
+        password, confirmation = data.get("password"), data.get("password_confirm")
+        if password and confirmation and password != confirmation:
             self.add_error("password_confirm", _("The two passwords do not match."))
+        if data.get("username") and data.get("email") and password:
+            # Every problem at once: a short password is shown beside a mismatched
+            # confirmation, not only after the confirmation is fixed.
+            try:
+                services.user_check_registration(username=data["username"], email=data["email"], password=password)
+            except exceptions.ValidationError as error:
+                _add_api_errors(self, error)
         return data
 
 
 def _too_many_attempts(wait: float) -> str:
     return _("Too many attempts from your address. Try again in %(seconds)s seconds.") % {"seconds": int(wait) + 1}
+
+
+def _add_api_errors(form: forms.Form, error: exceptions.ValidationError) -> None:
+    """Put a service's validation error on the form's fields (the rest on the form)."""
+    detail = error.detail if isinstance(error.detail, dict) else {"__all__": error.detail}
+    for field, messages in detail.items():
+        target = field if field in form.fields else None
+        for message in messages if isinstance(messages, list) else [messages]:
+            form.add_error(target, str(message))
 
 
 @require_http_methods(["GET", "POST"])
@@ -240,11 +257,7 @@ def register_page(request: HttpRequest) -> HttpResponse:
                 username=form.cleaned_data["username"], email=form.cleaned_data["email"], password=form.cleaned_data["password"]
             )
         except exceptions.ValidationError as error:
-            detail = error.detail if isinstance(error.detail, dict) else {"__all__": error.detail}
-            for field, messages in detail.items():
-                target = field if field in form.fields else None
-                for message in messages if isinstance(messages, list) else [messages]:
-                    form.add_error(target, str(message))
+            _add_api_errors(form, error)
         except exceptions.APIException as error:
             form.add_error(None, str(error.detail))
         else:

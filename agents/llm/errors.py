@@ -1,24 +1,29 @@
-"""SDK and transport errors in plain words, with whether a retry could help."""
+"""SDK and transport errors in plain words, with whether a retry could help.
+
+The words are translated (gettext) into the language active when the error is made: a
+chat reply's error is in the language of the request that started it."""
 
 from __future__ import annotations
 
 import anthropic
 import openai
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from agents.llm.base import LLMError
 
 _STATUS_WORDS = {
-    400: "the provider rejected the request",
-    401: "the API key was refused",
-    403: "the API key is not allowed to do this",
-    404: "the model or endpoint was not found",
-    408: "the provider timed out",
-    413: "the request is too large for the provider",
-    429: "the provider is rate-limiting requests",
-    500: "the provider had an internal error",
-    502: "the provider's gateway failed",
-    503: "the provider is unavailable",
-    504: "the provider's gateway timed out",
+    400: gettext_lazy("the provider rejected the request"),
+    401: gettext_lazy("the API key was refused"),
+    403: gettext_lazy("the API key is not allowed to do this"),
+    404: gettext_lazy("the model or endpoint was not found"),
+    408: gettext_lazy("the provider timed out"),
+    413: gettext_lazy("the request is too large for the provider"),
+    429: gettext_lazy("the provider is rate-limiting requests"),
+    500: gettext_lazy("the provider had an internal error"),
+    502: gettext_lazy("the provider's gateway failed"),
+    503: gettext_lazy("the provider is unavailable"),
+    504: gettext_lazy("the provider's gateway timed out"),
 }
 
 
@@ -31,23 +36,30 @@ def _provider_detail(error: Exception) -> str:
     return ""
 
 
+def status_message(status: int, detail: str = "") -> str:
+    """A provider's HTTP error status in plain words, e.g. ``HTTP 401: the API key was
+    refused (Invalid key).``; ``detail`` is the provider's own message, if any."""
+    words = _STATUS_WORDS.get(status, gettext_lazy("the provider answered with an error"))
+    if detail:
+        return _("HTTP %(status)s: %(words)s (%(detail)s).") % {"status": status, "words": words, "detail": detail}
+    return _("HTTP %(status)s: %(words)s.") % {"status": status, "words": words}
+
+
 def translate_error(error: Exception) -> LLMError:
     """Turn any failure of a model call into an :class:`LLMError` a user can read."""
     if isinstance(error, LLMError):
         return error
     status = getattr(error, "status_code", None)
     if isinstance(error, (openai.APIStatusError, anthropic.APIStatusError)) and status is not None:
-        words = _STATUS_WORDS.get(status, "the provider answered with an error")
-        detail = _provider_detail(error)
-        text = f"HTTP {status}: {words}" + (f" ({detail})" if detail else "") + "."
+        text = status_message(status, _provider_detail(error))
         return LLMError(text, retryable=status in (408, 409, 429) or status >= 500, status_code=status)
     if isinstance(error, (openai.APITimeoutError, anthropic.APITimeoutError, TimeoutError)):
-        return LLMError("The model provider timed out.", retryable=True)
+        return LLMError(_("The model provider timed out."), retryable=True)
     if isinstance(error, (openai.APIConnectionError, anthropic.APIConnectionError)):
-        return LLMError("Could not connect to the model provider, or the connection dropped.", retryable=True)
+        return LLMError(_("Could not connect to the model provider, or the connection dropped."), retryable=True)
     name = type(error).__name__
     if "Timeout" in name:
-        return LLMError("The model provider timed out.", retryable=True)
+        return LLMError(_("The model provider timed out."), retryable=True)
     if "Protocol" in name or "Read" in name or "Connect" in name or "Network" in name:
-        return LLMError("The connection to the model provider dropped before the reply finished.", retryable=True)
-    return LLMError(f"The model call failed: {name}.")
+        return LLMError(_("The connection to the model provider dropped before the reply finished."), retryable=True)
+    return LLMError(_("The model call failed: %(name)s.") % {"name": name})

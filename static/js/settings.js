@@ -80,7 +80,8 @@ function providerCard(provider) {
     try {
       const result = await post(`/api/providers/${provider.id}/test`);
       testResult.className = result.success ? "test-result test-ok" : "test-result test-fail";
-      testResult.textContent = `${result.success ? "✓" : "✗"} ${t("http_status", { n: result.status_code })}${result.response_body ? " · " + result.response_body.slice(0, 90) : ""}`;
+      // The outcome in plain words (translated by the server); the raw answer on hover.
+      testResult.textContent = `${result.success ? "✓" : "✗"} ${result.summary}`;
       testResult.title = result.response_body || "";
     } catch (error) {
       testResult.className = "test-result test-fail";

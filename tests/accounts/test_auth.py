@@ -294,3 +294,21 @@ def test_the_login_password_of_the_factory_user_works() -> None:
 
     assert login("carol", DEFAULT_PASSWORD).status_code == 200
     assert make_admin().role == "admin" and user.role == "user"
+
+
+def test_registration_reports_every_problem_at_once() -> None:
+    # Given a taken username and email
+    register()
+
+    # When someone registers with both and a short, letters-only password
+    response = register("Alice", "ALICE@example.com", "short")
+
+    # Then each field's problem is named in the one answer
+    errors = response.json()["errors"]
+    assert response.status_code == 400
+    assert errors["username"] == ["A user with this username already exists."]
+    assert errors["email"] == ["A user with this email already exists."]
+    assert errors["password"] == [
+        "This password is too short. It must contain at least 8 characters.",
+        "The password must contain both letters and digits.",
+    ]

@@ -223,6 +223,9 @@ def test_the_connection_test_reaches_the_provider(fake_llm: Any) -> None:
     assert body["message"].startswith("HTTP 200: ")
     assert body["data"]["status_code"] == 200 and body["data"]["success"] is True
     assert "chat.completion" in body["data"]["response_body"]
+    assert body["data"]["model"] == "fake-model"
+    assert isinstance(body["data"]["latency_ms"], int) and body["data"]["latency_ms"] >= 0
+    assert body["data"]["summary"] == f"Connected: fake-model replied in {body['data']['latency_ms']} ms"
     assert fake_llm.requests[-1].body["max_tokens"] == 1
     assert fake_llm.requests[-1].headers["Authorization"] == f"Bearer {KEY}"
 
@@ -238,10 +241,14 @@ def test_a_failing_provider_test_says_so_in_plain_words(fake_llm: Any) -> None:
     unreachable = client.post(f"/api/providers/{closed_id}/test").json()
 
     assert failed["data"]["status_code"] == 500 and failed["data"]["success"] is False
+    assert failed["data"]["summary"] == "Failed: HTTP 500: the provider had an internal error (Scripted fault 500.)."
+    unreachable["data"].pop("latency_ms")
     assert unreachable["data"] == {
         "status_code": 0,
         "success": False,
         "response_body": "Could not connect to the model provider, or the connection dropped.",
+        "model": "deepseek-chat",
+        "summary": "Failed: Could not connect to the model provider, or the connection dropped.",
     }
     assert unreachable["message"].startswith("No response: ")
 
@@ -263,3 +270,24 @@ def test_an_omitted_is_default_makes_only_the_first_provider_the_default(user: A
     second = create(client, name="b").json()["data"]
 
     assert (first["is_default"], second["is_default"]) == (True, False)
+
+
+def test_the_provider_test_speaks_the_callers_language(fake_llm: Any) -> None:
+    # Given a provider that answers and one that refuses with an error body
+    admin = make_admin()
+    client = api_client_for(admin)
+    working = create(client, base_url=fake_llm.base_url + "/v1", default_model="fake-model").json()["data"]["id"]
+    failing = create(client, name="failing", base_url=fake_llm.base_url + "/v1", default_model="fake-model").json()["data"]["id"]
+    closed = create(client, name="closed", base_url="http://127.0.0.1:9/v1").json()["data"]["id"]
+    zh = {"HTTP_ACCEPT_LANGUAGE": "zh-Hans"}
+
+    # When each is tested by a caller whose language is Chinese
+    ok = client.post(f"/api/providers/{working}/test", **zh).json()["data"]
+    fake_llm.script(__import__("fakellm").Scenario(fault="500"))
+    failed = client.post(f"/api/providers/{failing}/test", **zh).json()["data"]
+    unreachable = client.post(f"/api/providers/{closed}/test", **zh).json()["data"]
+
+    # Then every outcome is in Chinese
+    assert ok["summary"] == f"已连接：fake-model 在 {ok['latency_ms']} 毫秒内回复"
+    assert failed["summary"] == "失败：HTTP 500：提供方内部出错（Scripted fault 500.）。"
+    assert unreachable["summary"] == "失败：无法连接模型提供方，或连接已断开。"
