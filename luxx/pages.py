@@ -159,6 +159,7 @@ JS_STRINGS: dict[str, Any] = {
     "about_tokens": _("about {n} tokens"),
     "dark": _("Dark"),
     "light": _("Light"),
+    "agent_label": _("Agent"),
 }
 
 

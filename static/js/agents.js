@@ -1,7 +1,8 @@
 // Agents: list, create, edit, delete, and start a chat with one.
 
 import { del, get, post, put } from "./api.js";
-import { t, levelName } from "./i18n.js";
+import { t } from "./i18n.js";
+import { toolOptions } from "./tools.js";
 import { contrastText, el, fillSelect, safeColor, showError, toast } from "./ui.js";
 
 const list = document.getElementById("agent-list");
@@ -63,13 +64,9 @@ function render() {
 }
 
 function renderToolChecks(selected) {
-  toolsNode.replaceChildren(
-    ...tools.map((tool) => {
-      const usable = tool.allowed && tool.available !== false;
-      const reason = !tool.allowed ? t("tool_not_allowed", { level: levelName(tool.required_level, tool.required_level_name) }) : tool.available === false ? t("tool_unavailable", { reason: tool.unavailable_reason || "" }) : tool.description;
-      return el("label", { class: usable ? "check" : "check disabled", title: reason }, el("input", { type: "checkbox", name: "tools", value: tool.name, checked: selected.includes(tool.name), disabled: !usable && !selected.includes(tool.name) }), el("span", { text: tool.name }));
-    }),
-  );
+  // Described as in the chat's tools panel; a tool the agent already has stays checkable
+  // even when it can no longer be chosen, so that saving does not drop it silently.
+  toolsNode.replaceChildren(...toolOptions(tools, new Set(selected), { name: "tools", idPrefix: "af-tool", keepSelected: true }));
 }
 
 function openDialog(agent = null) {

@@ -2,10 +2,11 @@
 // POST /api/messages/stream (process steps: thinking, text, tool calls and results).
 
 import { ApiError, del, get, post, put, request } from "./api.js";
-import { levelName, t } from "./i18n.js";
+import { t } from "./i18n.js";
 import { renderMarkdown } from "./markdown.js";
 import { readEvents } from "./sse.js";
-import { el, fillSelect, icon, showError, toast } from "./ui.js";
+import { toolOptions } from "./tools.js";
+import { contrastText, el, fillSelect, icon, safeColor, showError, toast } from "./ui.js";
 
 const root = document.getElementById("chat");
 const listNode = document.getElementById("conv-list");
@@ -13,6 +14,7 @@ const searchInput = document.getElementById("conv-search");
 const messagesNode = document.getElementById("messages");
 const emptyNode = document.getElementById("empty-chat");
 const titleNode = document.getElementById("chat-title");
+const agentNode = document.getElementById("chat-agent");
 const composer = document.getElementById("composer");
 const input = document.getElementById("composer-input");
 const sendButton = document.getElementById("send-button");
@@ -314,42 +316,13 @@ async function loadTools() {
 }
 
 function renderTools() {
-  const byCategory = new Map();
-  for (const tool of state.tools) {
-    if (!byCategory.has(tool.category)) byCategory.set(tool.category, []);
-    byCategory.get(tool.category).push(tool);
-  }
-  const nodes = [];
-  for (const [category, tools] of byCategory) {
-    const label = t(`category_${category}`);
-    nodes.push(el("div", { class: "tool-group-title", dataset: { category }, text: label === `category_${category}` ? category : label }));
-    for (const tool of tools) {
-      const usable = tool.allowed && tool.available !== false;
-      const reason = !tool.allowed ? t("tool_not_allowed", { level: levelName(tool.required_level, tool.required_level_name) }) : tool.available === false ? t("tool_unavailable", { reason: tool.unavailable_reason || "" }) : "";
-      const box = el("input", { type: "checkbox", name: "tool", value: tool.name, checked: state.enabledTools.has(tool.name), disabled: !usable, "aria-describedby": `tool-desc-${tool.name}` });
-      box.addEventListener("change", () => {
-        if (box.checked) state.enabledTools.add(tool.name);
-        else state.enabledTools.delete(tool.name);
-        localStorage.setItem("luxx.tools", JSON.stringify([...state.enabledTools]));
-        toolsCount.textContent = String(state.enabledTools.size);
-      });
-      nodes.push(
-        el(
-          "label",
-          { class: usable ? "tool-option" : "tool-option disabled", title: reason || null, dataset: { tool: tool.name } },
-          box,
-          el(
-            "span",
-            {},
-            el("span", { class: "tool-option-name", text: tool.name }),
-            el("span", { class: "tool-option-desc", id: `tool-desc-${tool.name}`, text: tool.description }),
-            reason ? el("span", { class: "tool-option-reason", text: reason }) : null,
-          ),
-        ),
-      );
-    }
-  }
-  toolsPanel.replaceChildren(...(nodes.length ? nodes : [el("p", { class: "muted", text: t("tools_none") })]));
+  const onChange = (name, checked) => {
+    if (checked) state.enabledTools.add(name);
+    else state.enabledTools.delete(name);
+    localStorage.setItem("luxx.tools", JSON.stringify([...state.enabledTools]));
+    toolsCount.textContent = String(state.enabledTools.size);
+  };
+  toolsPanel.replaceChildren(...toolOptions(state.tools, state.enabledTools, { name: "tool", idPrefix: "tool", onChange }));
   toolsCount.textContent = String(state.enabledTools.size);
 }
 
@@ -364,6 +337,41 @@ function setTitle(title) {
   titleNode.textContent = title || t("new_chat");
   document.title = `${title || t("new_chat")} · Luxx`;
 }
+
+/** The agent the open chat was started from: its name and colour in the header, its
+ * colour on the replies' avatars (none for a plain chat, or when the agent is gone). */
+function renderAgent() {
+  const agentId = state.current && state.current.agent_id;
+  const agent = agentId ? state.agents.find((a) => a.id === agentId) : null;
+  agentNode.hidden = !agent;
+  if (!agent) {
+    agentNode.replaceChildren();
+    delete root.dataset.agentId;
+    return;
+  }
+  const color = safeColor(agent.color);
+  root.dataset.agentId = String(agent.id);
+  root.style.setProperty("--agent-color", color);
+  root.style.setProperty("--agent-text", contrastText(color));
+  agentNode.title = agent.role ? `${agent.name} · ${agent.role}` : agent.name;
+  agentNode.replaceChildren(
+    el("span", { class: "visually-hidden", text: `${t("agent_label")}: ` }),
+    el("span", { class: "swatch", style: { background: color, color: contrastText(color) }, "aria-hidden": "true", text: (agent.name || "?").slice(0, 1).toUpperCase() }),
+    el("span", { class: "chat-agent-name", text: agent.name }),
+  );
+}
+
+/** The composer's placeholder with its keyboard hint where it fits on one line, the
+ * short one where it would be cut (a phone). */
+const placeholders = { long: input.placeholder, short: input.dataset.placeholderShort || input.placeholder };
+const measure = document.createElement("canvas").getContext("2d");
+function fitPlaceholder() {
+  const style = getComputedStyle(input);
+  const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  measure.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+  input.placeholder = room > 0 && measure.measureText(placeholders.long).width > room ? placeholders.short : placeholders.long;
+}
+new ResizeObserver(fitPlaceholder).observe(input);
 
 function scrollToBottom(force = false) {
   const nearBottom = messagesNode.scrollHeight - messagesNode.scrollTop - messagesNode.clientHeight < 160;
@@ -576,6 +584,7 @@ function newChat({ push = false } = {}) {
   if (state.streaming) return;
   state.current = null;
   setTitle("");
+  renderAgent();
   renderMessages([]);
   thinkingToggle.checked = preferredThinking();
   renderPicker();
@@ -591,6 +600,7 @@ async function openConversation(id, { push = false } = {}) {
     const [conversation, data] = await Promise.all([get(`/api/conversations/${encodeURIComponent(id)}`), get(`/api/messages/?conversation_id=${encodeURIComponent(id)}`)]);
     state.current = conversation;
     setTitle(conversation.title);
+    renderAgent();
     renderMessages(data.messages || []);
     thinkingToggle.checked = !!conversation.thinking_enabled;
     renderPicker();

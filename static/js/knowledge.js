@@ -77,12 +77,13 @@ function documentRow(doc) {
   return el(
     "tr",
     { id: `doc-${doc.id}`, dataset: { documentId: doc.id, status: doc.status }, class: doc.id === linkedId ? "highlight" : null },
+    // data-label names a cell where a phone shows the rows as cards, without the header.
     el("td", { class: "name-cell", title: doc.name }, toggle),
-    el("td", {}, statusBadge(doc), doc.status === "error" && doc.error_message ? el("div", { class: "muted", style: { fontSize: "12px" }, text: doc.error_message }) : null),
-    el("td", { class: "chunk-count", text: String(doc.chunk_count ?? 0) }),
-    el("td", { text: doc.agent_id ? agentName(doc.agent_id) : "—" }),
-    el("td", { class: "muted", text: formatBytes(doc.size || 0) }),
-    el("td", { style: { textAlign: "right" } }, el("button", { class: "btn btn-danger btn-small", type: "button", text: t("delete"), "aria-label": `${t("delete")}: ${doc.name}`, dataset: { focusKey: `delete-${doc.id}` }, onclick: () => removeDocument(doc) })),
+    el("td", { class: "status-cell" }, statusBadge(doc), doc.status === "error" && doc.error_message ? el("div", { class: "muted", style: { fontSize: "12px" }, text: doc.error_message }) : null),
+    el("td", { class: "chunk-count", dataset: { label: t("chunks") }, text: String(doc.chunk_count ?? 0) }),
+    el("td", { class: "agent-cell", dataset: { label: t("agent_label") }, text: doc.agent_id ? agentName(doc.agent_id) : "—" }),
+    el("td", { class: "muted size-cell", text: formatBytes(doc.size || 0) }),
+    el("td", { class: "actions-cell" }, el("button", { class: "btn btn-danger btn-small", type: "button", text: t("delete"), "aria-label": `${t("delete")}: ${doc.name}`, dataset: { focusKey: `delete-${doc.id}` }, onclick: () => removeDocument(doc) })),
   );
 }
 

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from fakellm import Scenario
 from tests.e2e.conftest import add_fake_provider, api, register, unique
+from tests.e2e.test_browser_manage import register_read_only
 
 pytestmark = pytest.mark.e2e
 
@@ -95,3 +96,124 @@ def test_registration_shows_every_error_at_once(page: Any) -> None:
     expect(page.get_by_label("Password", exact=True)).to_have_attribute("aria-invalid", "true")
     assert page.url.endswith("/register/")
     assert page.errors == []
+
+
+def test_the_agent_dialog_describes_tools_as_the_chats_panel_does(page: Any, fake_llm: Any) -> None:
+    # Given a user at level 1 (some tools forbidden), and the tools as the chat's panel shows them
+    register_read_only(page)
+    add_fake_provider(page, fake_llm)
+    tools = api(page, "GET", "/api/tools/")["tools"]
+    forbidden = next(tool for tool in tools if not tool["allowed"] or tool["available"] is False)
+    page.goto("/")
+    expect(page.locator("#chat")).to_have_attribute("data-ready", "true")
+    page.get_by_role("button", name="Tools").click()
+    in_chat = page.eval_on_selector_all(
+        "#tools-panel .tool-group-title, #tools-panel .tool-option", "nodes => nodes.map(n => n.innerText.trim())"
+    )
+
+    # When the agent dialog opens
+    page.goto("/agents/")
+    expect(page.locator("#agents")).to_have_attribute("data-ready", "true")
+    page.get_by_role("button", name="New agent").click()
+    dialog = page.locator("#agent-dialog")
+
+    # Then it lists the same groups and tools, each with its description (and the reason
+    # when it cannot be chosen), not bare identifiers
+    in_dialog = dialog.evaluate("d => [...d.querySelectorAll('.tool-group-title, .tool-option')].map(n => n.innerText.trim())")
+    assert in_dialog == in_chat
+    process = dialog.locator("[data-tool=process_data]")
+    expect(process.locator(".tool-option-desc")).to_have_text(next(t["description"] for t in tools if t["name"] == "process_data"))
+    expect(dialog.get_by_role("checkbox", name="process_data")).to_have_accessible_description(
+        next(t["description"] for t in tools if t["name"] == "process_data")
+    )
+    expect(dialog.locator(f"[data-tool={forbidden['name']}] input")).to_be_disabled()
+    expect(dialog.locator(f"[data-tool={forbidden['name']}] .tool-option-reason")).not_to_be_empty()
+
+    # And a tool checked there is saved on the agent
+    dialog.get_by_label("Name").fill("Formatter")
+    dialog.get_by_role("checkbox", name="process_data").check()
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    assert api(page, "GET", "/api/agents/")[0]["enabled_tools"] == ["process_data"]
+    assert page.errors == []
+
+
+def test_a_chat_started_from_an_agent_shows_its_name_and_colour(page: Any, fake_llm: Any) -> None:
+    # Given an agent with a colour
+    register(page)
+    add_fake_provider(page, fake_llm)
+    api(page, "POST", "/api/agents/", {"name": "Navigator", "role": "plans routes", "color": "#ff5500"})
+
+    # When a chat is started from the agents page and a reply comes
+    page.goto("/agents/")
+    page.get_by_role("button", name="Chat: Navigator").click()
+    page.wait_for_url("**/c/conv_*")
+    expect(page.locator("#chat")).to_have_attribute("data-ready", "true")
+    page.get_by_role("textbox", name="Message").fill(f"Hello {unique('agent')}")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    expect(page.locator("[data-role=assistant]").last).to_have_attribute("data-status", "complete")
+
+    # Then the header names the agent beside its colour, and the reply wears the colour,
+    # also after the conversation got its own title and after a reload
+    chip = page.locator("#chat-agent")
+    for _ in range(2):
+        expect(chip).to_be_visible()
+        expect(chip.locator(".chat-agent-name")).to_have_text("Navigator")
+        expect(chip.locator(".swatch")).to_have_css("background-color", "rgb(255, 85, 0)")
+        expect(page.locator("[data-role=assistant] .message-avatar").last).to_have_css("background-color", "rgb(255, 85, 0)")
+        page.reload()
+        expect(page.locator("#chat")).to_have_attribute("data-ready", "true")
+
+    # And a plain chat shows no agent
+    page.get_by_role("button", name="New chat").click()
+    expect(chip).to_be_hidden()
+    assert page.errors == []
+
+
+def background_luminance(page: Any) -> float:
+    css = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    red, green, blue = (int(part) for part in css[css.index("(") + 1 : css.index(")")].split(",")[:3])
+    return 0.299 * red + 0.587 * green + 0.114 * blue
+
+
+def test_the_theme_switch_overrides_the_system_and_is_remembered(new_page: Any) -> None:
+    # Given a system in light mode
+    page = new_page(color_scheme="light")
+    register(page)
+    switch = page.locator(".rail [data-theme-switch]")
+    expect(switch).to_have_accessible_name("Theme: as the system")
+    assert background_luminance(page) > 200
+
+    # When the switch is pressed twice: light, then dark
+    switch.click()
+    expect(switch).to_have_accessible_name("Theme: light")
+    assert background_luminance(page) > 200
+    switch.click()
+    expect(switch).to_have_accessible_name("Theme: dark")
+
+    # Then the page is dark, code is highlighted in the dark style, and both stay so on
+    # another page and after a reload
+    assert background_luminance(page) < 60
+    for path in ("/settings/", "/settings/"):
+        page.goto(path)
+        expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        assert background_luminance(page) < 60
+        assert page.evaluate("document.querySelector('link[data-hljs=dark]').media") == "all"
+        assert page.evaluate("matchMedia(document.querySelector('link[data-hljs=light]').media).matches") is False
+    expect(page.locator(".rail [data-theme-switch]")).to_have_accessible_name("Theme: dark")
+
+    # When it is pressed once more, the system's choice applies again
+    page.locator(".rail [data-theme-switch]").click()
+    expect(page.locator(".rail [data-theme-switch]")).to_have_accessible_name("Theme: as the system")
+    assert background_luminance(page) > 200
+    assert page.evaluate("localStorage.getItem('luxx.theme')") is None
+
+    # And on a dark system, a remembered light choice wins, from the sign-in page on
+    dark = new_page(color_scheme="dark")
+    dark.goto("/login/")
+    assert background_luminance(dark) < 60
+    dark.locator("[data-theme-switch]").click()
+    expect(dark.locator("[data-theme-switch]")).to_have_accessible_name("Theme: light")
+    dark.reload()
+    assert background_luminance(dark) > 200
+    assert page.errors == [] and dark.errors == []

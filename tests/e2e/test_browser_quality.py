@@ -169,7 +169,7 @@ def test_a_phone_sized_viewport_has_no_horizontal_scroll(new_page: Any, fake_llm
             """() => {
                 const width = document.documentElement.clientWidth;
                 const panes = ["html", "body", ".app", ".main", ".chat-layout", ".chat-pane", ".chat-head", ".messages", ".composer",
-                               ".split", ".split-main", ".page", ".transcript"];
+                               ".split", ".split-main", ".page", ".transcript", ".table-wrap"];
                 const wide = [];
                 for (const selector of panes) {
                     for (const node of document.querySelectorAll(selector)) {
@@ -179,7 +179,7 @@ def test_a_phone_sized_viewport_has_no_horizontal_scroll(new_page: Any, fake_llm
                     }
                 }
                 const scrollsOnPurpose = [
-                    "pre", ".md table", ".table-wrap", ".conv-sidebar:not(.open)", ".split-list:not(.open)", "dialog:not([open])",
+                    "pre", ".md table", ".conv-sidebar:not(.open)", ".split-list:not(.open)", "dialog:not([open])",
                 ].join(", ");
                 for (const node of document.body.querySelectorAll("*")) {
                     if (node.closest(scrollsOnPurpose)) continue;
@@ -192,6 +192,29 @@ def test_a_phone_sized_viewport_has_no_horizontal_scroll(new_page: Any, fake_llm
             }"""
         )
         assert found == [], f"{page.url} at {page.viewport_size}: {found[:8]}"
+        no_placeholder_is_cut()
+
+    def no_placeholder_is_cut() -> None:
+        # An empty field's placeholder fits in the lines the field shows (one for an input).
+        cut = page.evaluate(
+            """() => {
+                const measure = document.createElement("canvas").getContext("2d");
+                const cut = [];
+                for (const field of document.querySelectorAll("input[placeholder], textarea[placeholder]")) {
+                    if (field.value || !field.placeholder || !field.getClientRects().length) continue;
+                    const style = getComputedStyle(field);
+                    measure.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+                    const room = field.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+                    const lineHeight = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.2;
+                    const inner = field.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+                    const rows = field.tagName === "TEXTAREA" ? Math.max(1, Math.floor(inner / lineHeight + 0.01)) : 1;
+                    const needed = Math.ceil(measure.measureText(field.placeholder).width / room);
+                    if (needed > rows) cut.push(`${field.id || field.name}: "${field.placeholder}" needs ${needed} lines, shows ${rows}`);
+                }
+                return cut;
+            }"""
+        )
+        assert cut == [], f"{page.url} at {page.viewport_size}: {cut}"
 
     no_horizontal_scroll()
     # The long word wraps inside the user's bubble
@@ -205,6 +228,21 @@ def test_a_phone_sized_viewport_has_no_horizontal_scroll(new_page: Any, fake_llm
         page.goto(path)
         page.wait_for_load_state("networkidle")
         no_horizontal_scroll()
+    # A document with a long name: its row fits, Delete is on screen, and so are its chunks
+    page.goto("/knowledge/")
+    expect(page.locator("#knowledge")).to_have_attribute("data-ready", "true")
+    name = f"{'quarterly-solar-panel-maintenance-report-' * 3}final.md"
+    page.locator("#file-input").set_input_files(
+        [{"name": name, "mimeType": "text/markdown", "buffer": b"# Panels\n\nClean the solar panels twice a year."}]
+    )
+    row = page.locator("#document-rows tr[data-status=ready]")
+    expect(row).to_have_count(1, timeout=20_000)
+    expect(row.get_by_role("button", name=f"Delete: {name}")).to_be_in_viewport(ratio=1)
+    expect(row.get_by_role("cell", name="Chunks: 1")).to_be_visible()
+    no_horizontal_scroll()
+    row.get_by_role("button", name=name, exact=True).click()
+    expect(page.locator(".chunk")).to_have_count(1)
+    no_horizontal_scroll()
     # The rooms list opens as a drawer too, and its toggle says so
     page.goto("/rooms/")
     expect(page.locator("#rooms")).to_have_attribute("data-ready", "true")
