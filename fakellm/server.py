@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -15,6 +16,20 @@ from aiohttp import web
 from fakellm import anthropic_protocol, openai_protocol
 from fakellm.embeddings import embed, encode_base64
 from fakellm.scenario import Scenario, estimate_tokens, scenario_from_marker
+
+# What both real APIs accept as a function name; anything else is their 400.
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def _invalid_tool_name(body: dict[str, Any]) -> str | None:
+    """The first tool name, offered or called in the history, that the real APIs refuse."""
+    names = [(tool.get("function") or tool).get("name", "") for tool in body.get("tools") or () if isinstance(tool, dict)]
+    for message in body.get("messages") or ():
+        names += [(call.get("function") or {}).get("name", "") for call in message.get("tool_calls") or ()]
+        content = message.get("content")
+        if isinstance(content, list):
+            names += [block.get("name", "") for block in content if isinstance(block, dict) and block.get("type") == "tool_use"]
+    return next((name for name in names if not TOOL_NAME.match(str(name))), None)
 
 
 @dataclass(frozen=True)
@@ -150,6 +165,8 @@ class FakeLLM:
         body = await self._read(request)
         if "deployment" in request.match_info:
             body.setdefault("model", request.match_info["deployment"])
+        if (bad := _invalid_tool_name(body)) is not None:
+            return openai_protocol.error(400, f"Invalid function name {bad!r}: string does not match pattern '^[a-zA-Z0-9_-]{{1,64}}$'.")
         messages = body.get("messages") or []
         scenario, text = self._choose(messages)
         if scenario.fault in ("500", "429"):
@@ -163,6 +180,8 @@ class FakeLLM:
         if not self._authorized(request):
             return anthropic_protocol.error(401, "invalid x-api-key")
         body = await self._read(request)
+        if (bad := _invalid_tool_name(body)) is not None:
+            return anthropic_protocol.error(400, f"tools: name {bad!r} should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'")
         messages = body.get("messages") or []
         scenario, text = self._choose(messages)
         if scenario.fault in ("500", "429"):

@@ -23,6 +23,7 @@ from agents.llm.base import (
     ToolSpec,
     UsageReport,
 )
+from agents.llm.toolnames import ToolNameMap
 
 __all__ = [
     "ChatRequest",
@@ -49,7 +50,11 @@ def _adapter(config: ProviderConfig) -> Any:
 async def stream_chat(config: ProviderConfig, request: ChatRequest) -> AsyncIterator[LLMEvent]:
     """Stream one model call as Luxx events. The first event must come within
     LUXX_LLM_FIRST_TOKEN_TIMEOUT (connection retries included); later gaps are bounded
-    by LUXX_LLM_IDLE_TIMEOUT through the client's read timeout."""
+    by LUXX_LLM_IDLE_TIMEOUT through the client's read timeout. Tool names the APIs would
+    refuse (``mcp.<server>.<tool>``) travel as stand-ins, see agents.llm.toolnames."""
+    names = ToolNameMap.for_request(request)
+    if names:
+        request = names.outgoing(request)
     stream = _adapter(config).stream_chat(config, request).__aiter__()
     try:
         try:
@@ -61,9 +66,9 @@ async def stream_chat(config: ProviderConfig, request: ChatRequest) -> AsyncIter
             raise LLMError(
                 f"The model did not start answering within {settings.LUXX_LLM_FIRST_TOKEN_TIMEOUT:g} seconds.", retryable=True
             ) from None
-        yield first
+        yield names.incoming(first)
         async for event in stream:
-            yield event
+            yield names.incoming(event)
     finally:
         await stream.aclose()  # type: ignore[attr-defined]
 

@@ -251,3 +251,20 @@ def test_the_readmes_marker_examples_are_calls_the_tools_accept() -> None:
     for call in calls:
         tool, arguments = tool_check_call(name=call.name, arguments=call.arguments, ctx=ctx)
         assert tool.name == call.name and arguments == call.arguments
+
+
+def test_a_tool_name_the_real_apis_refuse_is_a_400_as_there(fake_llm: FakeLLM) -> None:
+    function = {"type": "function", "function": {"name": "mcp.files.read", "parameters": {"type": "object"}}}
+
+    with pytest.raises(openai.BadRequestError) as openai_error:
+        oai(fake_llm).chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], tools=[function])
+    with pytest.raises(anthropic.BadRequestError) as anthropic_error:
+        anth(fake_llm).messages.create(
+            model="m",
+            max_tokens=10,
+            messages=[{"role": "user", "content": "hi"}],
+            tools=[{"name": "bad name", "input_schema": {"type": "object"}}],
+        )
+
+    assert "Invalid function name 'mcp.files.read'" in str(openai_error.value)
+    assert "'bad name' should match pattern" in str(anthropic_error.value)
