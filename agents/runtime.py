@@ -143,7 +143,7 @@ class AgentTurn:
         ctx = self.spec.tool_context
         if ctx is None:
             return ToolOutcome(False, render_result({"error": "Tools are not available in this conversation."}), 0)
-        tool = registry.get(call.name)
+        tool = await registry.aget(call.name, user_id=ctx.user_id)
         if call.name not in offered and (tool is None or tool.allows(ctx.permission_level)):
             # Not offered but allowed by level (or unknown): refuse without running. A call
             # beyond the user's level goes through tool_execute, which names the missing

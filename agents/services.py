@@ -143,7 +143,7 @@ def _check_agent_fields(*, user: Any, data: dict[str, Any]) -> dict[str, Any]:
             if provider is None:
                 raise _invalid("provider_id", f"Unknown provider {provider_id}.")
             data["provider"] = provider
-    unknown = [name for name in data.get("enabled_tools") or [] if registry.get(name) is None]
+    unknown = [name for name in data.get("enabled_tools") or [] if registry.get(name, user_id=user.pk) is None]
     if unknown:
         raise _invalid("enabled_tools", f"Unknown tools: {', '.join(unknown)}.")
     return data

@@ -213,12 +213,12 @@ def turn_prepare(
     model = conversation.model or provider.default_model
     if not model:
         raise _field_error("model", _("This conversation names no model and its provider has no default model."))
-    unknown = [name for name in (enabled_tools or []) if registry.get(name) is None]
+    unknown = [name for name in (enabled_tools or []) if registry.get(name, user_id=user.pk) is None]
     if unknown:
         raise _field_error("enabled_tools", f"Unknown tools: {', '.join(unknown)}.")
     if enabled_tools is None and conversation.agent is not None and conversation.agent.enabled_tools:
         enabled_tools = list(conversation.agent.enabled_tools)
-    tools = registry.for_request(permission_level=user.permission_level, enabled=enabled_tools or [])
+    tools = registry.for_request(permission_level=user.permission_level, enabled=enabled_tools or [], user_id=user.pk)
     thinking = conversation.thinking_enabled if thinking_enabled is None else thinking_enabled
     max_tokens = max(1, min(conversation.max_tokens, provider.max_tokens))
     system_prompt = _system_prompt_for(conversation, user)

@@ -4,6 +4,10 @@ Every execution, from the tools API or from a model's tool call, goes through
 :func:`tool_execute`, which checks the level, validates the arguments against the tool's
 JSON schema, enforces the time limit, records an audit entry, and turns every failure
 into a failed :class:`ToolOutcome` instead of an exception.
+
+Built-in tools are registered once per process. Tools that belong to some users only (an
+MCP server's, ``mcp.<server>.<tool>``) come from a :class:`ToolSource` that the registry
+asks, for one user, whenever a name carries the source's prefix.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import jsonschema
 from django.db import models
@@ -32,6 +36,7 @@ class ToolCategory(models.TextChoices):
     CRAWLER = "crawler"
     DATA = "data"
     KNOWLEDGE = "knowledge"
+    MCP = "mcp"
 
 
 LEVEL_NAMES = {1: "READ_ONLY", 2: "WRITE", 3: "EXECUTE", 4: "ADMIN"}
@@ -120,9 +125,27 @@ class Tool:
         return {"name": self.name, "description": self.description, "parameters": self.parameters}
 
 
+class ToolSource(Protocol):
+    """Tools kept outside the process (in the database), visible to some users only.
+
+    Both methods read the database: call them from synchronous code, or through
+    :meth:`ToolRegistry.aget` from async code."""
+
+    prefix: str
+
+    def tools_for(self, user_id: int) -> list[Tool]:
+        """Every tool of this source the user can see."""
+        ...
+
+    def tool_for(self, name: str, user_id: int) -> Tool | None:
+        """The tool called ``name`` if the user can see it."""
+        ...
+
+
 class ToolRegistry:
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
+        self._sources: list[ToolSource] = []
 
     def register(self, tool: Tool) -> Tool:
         self._tools[tool.name] = tool
@@ -131,16 +154,52 @@ class ToolRegistry:
     def unregister(self, name: str) -> None:
         self._tools.pop(name, None)
 
-    def get(self, name: str) -> Tool | None:
-        return self._tools.get(name)
+    def add_source(self, source: ToolSource) -> None:
+        if all(existing.prefix != source.prefix for existing in self._sources):
+            self._sources.append(source)
 
-    def all(self) -> list[Tool]:
-        return sorted(self._tools.values(), key=lambda t: (t.category, t.name))
+    def _source_for(self, name: str) -> ToolSource | None:
+        return next((source for source in self._sources if name.startswith(source.prefix)), None)
 
-    def for_request(self, *, permission_level: int, enabled: list[str] | None) -> list[Tool]:
+    def get(self, name: str, *, user_id: int | None = None) -> Tool | None:
+        """A tool by name. Without ``user_id`` only built-in tools (no database access);
+        with it also the tools of a source that the user can see."""
+        tool = self._tools.get(name)
+        if tool is not None or user_id is None:
+            return tool
+        source = self._source_for(name)
+        return source.tool_for(name, user_id) if source is not None else None
+
+    async def aget(self, name: str, *, user_id: int) -> Tool | None:
+        """See get(); a source's tool is read in a database thread."""
+        tool = self._tools.get(name)
+        if tool is not None:
+            return tool
+        source = self._source_for(name)
+        if source is None:
+            return None
+        from luxx.db import run_db
+
+        return await run_db(source.tool_for, name, user_id)
+
+    def all(self, *, user_id: int | None = None) -> list[Tool]:
+        """Every built-in tool, and with ``user_id`` every tool of a source the user can see."""
+        tools = list(self._tools.values())
+        if user_id is not None:
+            for source in self._sources:
+                tools.extend(source.tools_for(user_id))
+        return sorted(tools, key=lambda t: (t.category, t.name))
+
+    def for_request(self, *, permission_level: int, enabled: list[str] | None, user_id: int | None = None) -> list[Tool]:
         """Tools offered to a model: those enabled by the request (all when None) that the
         user's level allows and that can run here."""
-        chosen = self.all() if enabled is None else [t for name in enabled if (t := self.get(name))]
+        if enabled is None:
+            chosen = self.all(user_id=user_id)
+        else:
+            from_sources: dict[str, Tool] = {}
+            if user_id is not None and any(self._source_for(name) for name in enabled if name not in self._tools):
+                from_sources = {t.name: t for source in self._sources for t in source.tools_for(user_id)}
+            chosen = [t for name in enabled if (t := self._tools.get(name) or from_sources.get(name))]
         return [t for t in chosen if t.allows(permission_level) and t.is_available()[0]]
 
 
@@ -170,10 +229,13 @@ def parse_arguments(arguments: dict[str, Any] | str | None) -> dict[str, Any]:
     return parsed
 
 
-def tool_check_call(*, name: str, arguments: dict[str, Any] | str | None, ctx: ToolContext) -> tuple[Tool, dict[str, Any]]:
+def tool_check_call(
+    *, name: str, arguments: dict[str, Any] | str | None, ctx: ToolContext, tool: Tool | None = None
+) -> tuple[Tool, dict[str, Any]]:
     """Everything that can refuse a call before it runs: unknown tool, level, availability,
-    arguments. Raises a :class:`ToolCallRejected` subclass with a plain message."""
-    tool = registry.get(name)
+    arguments. Raises a :class:`ToolCallRejected` subclass with a plain message. ``tool``
+    is the tool already looked up for the caller (a source's tools need the user)."""
+    tool = tool or registry.get(name)
     if tool is None:
         raise ToolNotFound(f"Unknown tool: {name}.")
     if not tool.allows(ctx.permission_level):
@@ -191,6 +253,8 @@ def tool_check_call(*, name: str, arguments: dict[str, Any] | str | None, ctx: T
     except jsonschema.ValidationError as error:
         where = ".".join(str(p) for p in error.absolute_path) or (error.path and str(error.path[0])) or "arguments"
         raise ToolArgumentError(f"{where}: {error.message}") from None
+    except jsonschema.SchemaError:
+        raise ToolUnavailable(f"The tool {name} declares an invalid JSON schema for its arguments.") from None
     return tool, args
 
 
@@ -215,8 +279,10 @@ async def tool_execute(*, name: str, arguments: dict[str, Any] | str | None, ctx
     started = time.perf_counter()
     parsed: dict[str, Any] | str | None = arguments
     rejected_status: int | None = None
+    found: Tool | None = None
     try:
-        tool, parsed = tool_check_call(name=name, arguments=arguments, ctx=ctx)
+        found = await registry.aget(name, user_id=ctx.user_id)
+        tool, parsed = tool_check_call(name=name, arguments=arguments, ctx=ctx, tool=found)
         result = await asyncio.wait_for(tool.handler(parsed, ctx), timeout=tool.timeout)
         success, content = True, render_result(result)
     except ToolCallRejected as error:
@@ -224,7 +290,7 @@ async def tool_execute(*, name: str, arguments: dict[str, Any] | str | None, ctx
     except ToolError as error:
         success, content = False, render_result({"error": str(error)})
     except TimeoutError:
-        limit = registry.get(name).timeout if registry.get(name) else 0  # type: ignore[union-attr]
+        limit = found.timeout if found is not None else 0
         success, content = False, render_result({"error": f"The tool {name} timed out after {limit:g} seconds."})
     except Exception as error:  # a tool bug must become a failed result, never crash a turn
         logger.exception("Tool %s failed", name)

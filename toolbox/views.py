@@ -42,7 +42,8 @@ class ToolListView(APIView):
         if category is not None and category not in ToolCategory.values:
             raise exceptions.ValidationError({"category": [f"Unknown category; use one of {', '.join(ToolCategory.values)}."]})
         level = _level(request)
-        tools = [tool_data(t, permission_level=level) for t in registry.all() if category is None or t.category == category]
+        visible = registry.all(user_id=request.user.pk)
+        tools = [tool_data(t, permission_level=level) for t in visible if category is None or t.category == category]
         categorized: dict[str, list[dict[str, Any]]] = {value: [] for value in ToolCategory.values}
         for item in tools:
             categorized[item["category"]].append(item)
@@ -52,7 +53,7 @@ class ToolListView(APIView):
 class ToolDetailView(APIView):
     @extend_schema(tags=["tools"], operation_id="tools_retrieve", summary="Describe a tool", responses=ToolSerializer)
     def get(self, request: Request, name: str) -> Response:
-        tool = registry.get(name)
+        tool = registry.get(name, user_id=request.user.pk)
         if tool is None:
             raise NotFound(f"Unknown tool: {name}.")
         return ok(tool_data(tool, permission_level=_level(request)))
