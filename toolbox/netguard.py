@@ -119,8 +119,11 @@ def allowed_private_addresses() -> frozenset[tuple[str, int]]:
     return frozenset(pairs)
 
 
-async def check_url(url: str) -> Target:
-    """Check ``url`` against the policy and resolve it; raise :class:`BlockedURL` if refused."""
+async def check_url(url: str, *, allow_private: bool | None = None) -> Target:
+    """Check ``url`` against the policy and resolve it; raise :class:`BlockedURL` if refused.
+
+    ``allow_private`` overrides LUXX_FETCH_ALLOW_PRIVATE for a caller an administrator
+    allowed private addresses (an MCP server the admin added)."""
     if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
         raise BlockedURL("The URL is missing or too long.")
     if any(ch in url for ch in "\x00\r\n\t\\ "):
@@ -152,7 +155,8 @@ async def check_url(url: str) -> Target:
         addresses = await resolve_host(host, port)
         if not addresses:
             raise ResolutionError(f"Could not resolve {host}.")
-    allow_private = bool(settings.LUXX_FETCH_ALLOW_PRIVATE)
+    if allow_private is None:
+        allow_private = bool(settings.LUXX_FETCH_ALLOW_PRIVATE)
     allowed = allowed_private_addresses()
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])

@@ -30,6 +30,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,7 @@ _ETC_FILES = {
 class _EtcContents:
     files: dict[str, bytes]
     links: dict[str, str]  # alternatives/<name> -> target
+    dirs: tuple[str, ...] = ()  # empty mount points
 
     @functools.cached_property
     def digest(self) -> str:
@@ -124,17 +126,28 @@ class _EtcContents:
             hasher.update(f"f {name} {len(data)}\n".encode() + data)
         for name, target in sorted(self.links.items()):
             hasher.update(f"l {name} {target}\n".encode())
+        for name in self.dirs:
+            hasher.update(f"d {name}\n".encode())
         return hasher.hexdigest()[:16]
 
 
 @functools.cache
-def _etc_contents() -> _EtcContents:
-    """What the sandbox's /etc holds: only what python3 and sh need, read once per process."""
+def _etc_contents(network: bool = False) -> _EtcContents:
+    """What the sandbox's /etc holds: only what python3 and sh need, read once per process.
+
+    A run with network also gets the host's resolv.conf, DNS in nsswitch.conf, and a
+    mount point for the host's /etc/ssl (CA certificates)."""
     files = {name: text.encode() for name, text in _ETC_FILES.items()}
     for name in COPIED_ETC_FILES:
         source = Path("/etc") / name
         if source.is_file():
             files[name] = source.read_bytes()
+    dirs: tuple[str, ...] = ()
+    if network:
+        files["nsswitch.conf"] = b"passwd: files\ngroup: files\nhosts: files dns\n"
+        if Path("/etc/resolv.conf").is_file():
+            files["resolv.conf"] = Path("/etc/resolv.conf").read_bytes()  # through a systemd-resolved link
+        dirs = ("ssl",)
     links: dict[str, str] = {}
     # Debian points awk, editor, ... at /etc/alternatives; keep those links (targets in /usr).
     alternatives = Path("/etc/alternatives")
@@ -143,10 +156,10 @@ def _etc_contents() -> _EtcContents:
             if entry.is_symlink():
                 with contextlib.suppress(OSError):
                     links[entry.name] = os.readlink(entry)
-    return _EtcContents(files=files, links=links)
+    return _EtcContents(files=files, links=links, dirs=dirs)
 
 
-def sandbox_etc_dir() -> Path:
+def sandbox_etc_dir(*, network: bool = False) -> Path:
     """The generated /etc, kept once per workspace root (which uid 65534 can reach, as
     bwrap runs as that user), not in the system temp folder.
 
@@ -156,7 +169,7 @@ def sandbox_etc_dir() -> Path:
     by another process keeps that one."""
     from toolbox.workspace import workspace_root
 
-    contents = _etc_contents()
+    contents = _etc_contents(network=True) if network else _etc_contents()
     parent = workspace_root()
     target = parent / f".sandbox-etc-{contents.digest}"
     if target.is_dir():
@@ -171,6 +184,9 @@ def sandbox_etc_dir() -> Path:
             (scratch / "alternatives").chmod(0o755)
             for name, link in contents.links.items():
                 (scratch / "alternatives" / name).symlink_to(link)
+        for name in contents.dirs:
+            (scratch / name).mkdir()
+            (scratch / name).chmod(0o755)
         scratch.chmod(0o755)
         try:
             scratch.rename(target)
@@ -183,8 +199,23 @@ def sandbox_etc_dir() -> Path:
     return target
 
 
-def build_command(*, argv: list[str], workspace: Path, limits: SandboxLimits) -> list[str]:
-    """The full command line: privilege drop, rlimits, then bwrap around ``argv``."""
+def build_command(
+    *,
+    argv: list[str],
+    workspace: Path,
+    limits: SandboxLimits,
+    network: bool = False,
+    read_only_paths: Sequence[Path] = (),
+    inherit_env: bool = False,
+) -> list[str]:
+    """The full command line: privilege drop, rlimits, then bwrap around ``argv``.
+
+    ``network`` shares the host's network namespace (an administrator's choice for MCP
+    servers that call an API; loopback services of the host are then reachable too).
+    ``read_only_paths`` are host paths mounted read-only at the same place (a program
+    installed outside /usr). With ``inherit_env`` the run gets the environment the caller
+    starts the command with, which the caller must build entirely (secrets then never
+    appear on a command line); otherwise the environment is cleared and set here."""
     command: list[str] = []
     if _drops_privileges():
         command += ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_GID}", "--clear-groups", "--"]
@@ -204,6 +235,7 @@ def build_command(*, argv: list[str], workspace: Path, limits: SandboxLimits) ->
         "--",
         "bwrap",
         "--unshare-all",
+        *(["--share-net"] if network else []),
         # --unshare-all only *tries* the user namespace; require it, then forbid nesting.
         "--unshare-user",
         "--disable-userns",
@@ -230,7 +262,7 @@ def build_command(*, argv: list[str], workspace: Path, limits: SandboxLimits) ->
             command += ["--ro-bind", f"/{name}", f"/{name}"]
     command += [
         "--ro-bind",
-        str(sandbox_etc_dir()),
+        str(sandbox_etc_dir(network=network)),
         "/etc",
         "--proc",
         "/proc",
@@ -243,31 +275,24 @@ def build_command(*, argv: list[str], workspace: Path, limits: SandboxLimits) ->
         "--bind",
         str(workspace),
         "/workspace",
-        # bwrap's root is a writable, unlimited tmpfs; only /tmp (sized) and /workspace stay writable.
-        "--remount-ro",
-        "/",
-        "--chdir",
-        "/workspace",
-        "--clearenv",
-        "--setenv",
-        "PATH",
-        SANDBOX_PATH,
-        "--setenv",
-        "HOME",
-        "/workspace",
-        "--setenv",
-        "LANG",
-        "C.UTF-8",
-        "--setenv",
-        "PYTHONDONTWRITEBYTECODE",
-        "1",
-        "--setenv",
-        "TMPDIR",
-        "/tmp",
-        "--",
-        *argv,
     ]
+    if network and os.path.isdir("/etc/ssl"):
+        command += ["--ro-bind", "/etc/ssl", "/etc/ssl"]
+    for path in read_only_paths:
+        command += ["--ro-bind", str(path), str(path)]
+    # bwrap's root is a writable, unlimited tmpfs; only /tmp (sized) and /workspace stay writable.
+    command += ["--remount-ro", "/", "--chdir", "/workspace"]
+    if not inherit_env:
+        command.append("--clearenv")
+        for name, value in sandbox_environment().items():
+            command += ["--setenv", name, value]
+    command += ["--", *argv]
     return command
+
+
+def sandbox_environment() -> dict[str, str]:
+    """The environment of a sandboxed run (nothing of the server's)."""
+    return {"PATH": SANDBOX_PATH, "HOME": "/workspace", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": "/tmp"}
 
 
 def _task_count(uid: int) -> int:
