@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "rooms",
     "knowledge",
     "toolbox",
+    "mcplink",
 ]
 
 MIDDLEWARE = [
@@ -353,6 +354,14 @@ LUXX_SANDBOX_MAX_PROCESSES = env_int("LUXX_SANDBOX_MAX_PROCESSES", 64, minimum=8
 LUXX_SANDBOX_MAX_FILE_MB = env_int("LUXX_SANDBOX_MAX_FILE_MB", 64, minimum=1)
 # Exact private "ip:port" pairs web_fetch may reach anyway (an intranet service).
 LUXX_FETCH_ALLOWED_ADDRESSES = env_list("LUXX_FETCH_ALLOWED_ADDRESSES", "")
+# --- MCP servers as tool sources ----------------------------------------------------------
+# Who may point an MCP server at a loopback or private address (as for providers).
+LUXX_MCP_PRIVATE_URLS = env_choice("LUXX_MCP_PRIVATE_URLS", "admin", {"admin", "all", "none"})
+# Host paths mounted read-only into the sandbox of stdio MCP servers (a program installed
+# outside /usr, e.g. /opt/mcp), at the same place.
+LUXX_MCP_STDIO_PATHS = env_list("LUXX_MCP_STDIO_PATHS", "")
+# A server that could not be reached has its tools unavailable this long, then is tried again.
+LUXX_MCP_RETRY_SECONDS = env_int("LUXX_MCP_RETRY_SECONDS", 60, minimum=0)
 
 # --- logging --------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("chat-rooms/", include("rooms.urls")),
     path("knowledge/", include("knowledge.urls")),
     path("tools/", include("toolbox.urls")),
+    path("mcp-servers/", include("mcplink.urls")),
     re_path(r"^.*$", views.UnknownEndpointView.as_view()),
 ]
 
