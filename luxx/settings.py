@@ -268,6 +268,7 @@ SPECTACULAR_SETTINGS = {
         "MessageStatusEnum": "chat.models.MessageStatus",
         "RoomStatusEnum": "rooms.models.RoomStatus",
         "DocumentStatusEnum": "knowledge.models.DocumentStatus",
+        "McpServerStatusEnum": "mcplink.models.McpHealth",
     },
 }
 
