@@ -30,7 +30,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -359,8 +359,19 @@ limiter = _Limiter()
 # --- running --------------------------------------------------------------------------
 
 
+# A watcher beside a run: returns when the run must stop, with the reason shown to the
+# model (e.g. the workspace went over its quota); it is cancelled when the run ends first.
+Guard = Callable[[], Awaitable[str]]
+
+
 async def run_sandboxed(
-    *, argv: list[str], stdin: bytes, workspace: Path, user_id: int, limits: SandboxLimits | None = None
+    *,
+    argv: list[str],
+    stdin: bytes,
+    workspace: Path,
+    user_id: int,
+    limits: SandboxLimits | None = None,
+    guard: Guard | None = None,
 ) -> SandboxResult:
     """Run ``argv`` inside the sandbox with ``stdin`` as its input.
 
@@ -372,12 +383,12 @@ async def run_sandboxed(
     limits = limits or SandboxLimits.from_settings()
     await limiter.acquire(user_id, wait=limits.timeout)
     try:
-        return await _run(build_command(argv=argv, workspace=workspace, limits=limits), stdin, limits)
+        return await _run(build_command(argv=argv, workspace=workspace, limits=limits), stdin, limits, guard)
     finally:
         limiter.release(user_id)
 
 
-async def _run(command: list[str], stdin: bytes, limits: SandboxLimits) -> SandboxResult:
+async def _run(command: list[str], stdin: bytes, limits: SandboxLimits, guard: Guard | None = None) -> SandboxResult:
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
         *command,
@@ -415,13 +426,18 @@ async def _run(command: list[str], stdin: bytes, limits: SandboxLimits) -> Sandb
     assert process.stdout is not None and process.stderr is not None
     pumps: asyncio.Future[Any] = asyncio.gather(pump("stdout", process.stdout), pump("stderr", process.stderr), feed())
     overflow: asyncio.Future[Any] = asyncio.ensure_future(truncated.wait())
+    watcher: asyncio.Future[str] = asyncio.ensure_future(guard()) if guard else asyncio.get_running_loop().create_future()
     timed_out = False
+    stopped_because = ""
     try:
-        done, _ = await asyncio.wait({pumps, overflow}, timeout=limits.timeout, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({pumps, overflow, watcher}, timeout=limits.timeout, return_when=asyncio.FIRST_COMPLETED)
         if not done:
             timed_out = True
             _kill(process)
         elif overflow in done:
+            _kill(process)
+        elif watcher in done and pumps not in done:
+            stopped_because = watcher.result()
             _kill(process)
         await asyncio.wait_for(process.wait(), timeout=5)
     except BaseException:
@@ -431,9 +447,12 @@ async def _run(command: list[str], stdin: bytes, limits: SandboxLimits) -> Sandb
         raise
     finally:
         overflow.cancel()
+        watcher.cancel()
         pumps.cancel()
         with contextlib.suppress(BaseException):
             await pumps
+        with contextlib.suppress(BaseException):
+            await watcher
     stdout = buffers["stdout"].decode("utf-8", errors="replace")
     stderr = buffers["stderr"].decode("utf-8", errors="replace")
     if truncated.is_set():
@@ -441,10 +460,13 @@ async def _run(command: list[str], stdin: bytes, limits: SandboxLimits) -> Sandb
     if timed_out:
         notice = f"[killed: the time limit of {limits.timeout:g} seconds was reached]"
         stderr = f"{stderr}\n{notice}" if stderr else notice
+    if stopped_because:
+        notice = f"[killed: {stopped_because}]"
+        stderr = f"{stderr}\n{notice}" if stderr else notice
     return SandboxResult(
         stdout=stdout,
         stderr=stderr,
-        exit_code=None if timed_out else process.returncode,
+        exit_code=None if timed_out or stopped_because else process.returncode,
         timed_out=timed_out,
         truncated=truncated.is_set(),
         duration_ms=int((time.perf_counter() - started) * 1000),

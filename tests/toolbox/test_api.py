@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 ALL_TOOLS = {
     "code": ["python_eval", "python_execute"],
-    "file": ["file_exists", "file_grep", "file_list", "file_read", "file_write"],
+    "file": ["file_delete", "file_exists", "file_grep", "file_list", "file_read", "file_write"],
     "shell": ["shell_execute"],
     "crawler": ["batch_fetch", "web_fetch", "web_search"],
     "data": ["process_data"],

@@ -1,11 +1,13 @@
-"""The file tools: read, write, list, test and search files in the user's workspace.
+"""The file tools: read, write, list, test, search and delete files in the user's workspace.
 
-They run in the server process, off the event loop, confined by :mod:`toolbox.workspace`.
+They run in the server process on the file tools' own threads
+(:func:`toolbox.workspace.run_file_op`), confined by :mod:`toolbox.workspace`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import fnmatch
 import json
 import os
@@ -29,7 +31,14 @@ PATH_SCHEMA = {"type": "string", "minLength": 1, "maxLength": workspace.MAX_PATH
 
 
 async def _workspace(ctx: ToolContext) -> Path:
-    return await asyncio.to_thread(workspace.workspace_for, ctx)
+    return await workspace.workspace_for_async(ctx)
+
+
+def _usage(ws: Path) -> int:
+    try:
+        return workspace.usage_bytes(ws)
+    except workspace.WorkspaceChanged:
+        raise ToolError("The workspace changed while its size was measured; try again.") from None
 
 
 # --- file_read ------------------------------------------------------------------------
@@ -39,8 +48,6 @@ def _read(ws: Path, path: str, max_bytes: int) -> dict[str, Any]:
     real = workspace.resolve(ws, path)
     with workspace.open_beneath(ws, real, os.O_RDONLY) as fd:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ToolError(f"{workspace.display_path(ws, real)} is not a regular file.")
         raw = os.read(fd, max_bytes + 1) if max_bytes else b""
     truncated = len(raw) > max_bytes
     raw = raw[:max_bytes]
@@ -54,7 +61,7 @@ def _read(ws: Path, path: str, max_bytes: int) -> dict[str, Any]:
 
 async def file_read(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
     ws = await _workspace(ctx)
-    return await asyncio.to_thread(_read, ws, args["path"], args.get("max_bytes", READ_LIMIT_BYTES))
+    return await workspace.run_file_op(ctx.user_id, _read, ws, args["path"], args.get("max_bytes", READ_LIMIT_BYTES))
 
 
 # --- file_write -----------------------------------------------------------------------
@@ -73,7 +80,7 @@ def _write(ws: Path, path: str, content: str, append: bool) -> dict[str, Any]:
     except FileNotFoundError:
         pass
     growth = len(data) if append else len(data) - existing
-    used = workspace.usage_bytes(ws)
+    used = _usage(ws)
     if growth > 0 and used + growth > workspace.quota_bytes():
         raise ToolError(
             f"The workspace quota of {workspace.quota_bytes() // (1024 * 1024)} MB would be exceeded "
@@ -81,8 +88,6 @@ def _write(ws: Path, path: str, content: str, append: bool) -> dict[str, Any]:
         )
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
     with workspace.open_beneath(ws, real, flags, create_dirs=True) as fd:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ToolError(f"{workspace.display_path(ws, real)} is not a regular file.")
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
@@ -92,7 +97,8 @@ def _write(ws: Path, path: str, content: str, append: bool) -> dict[str, Any]:
 
 async def file_write(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
     ws = await _workspace(ctx)
-    return await asyncio.to_thread(_write, ws, args["path"], args["content"], args.get("mode", "overwrite") == "append")
+    append = args.get("mode", "overwrite") == "append"
+    return await workspace.run_file_op(ctx.user_id, _write, ws, args["path"], args["content"], append)
 
 
 # --- file_list and file_exists --------------------------------------------------------
@@ -112,25 +118,24 @@ def _list(ws: Path, path: str, recursive: bool) -> dict[str, Any]:
     real = workspace.resolve(ws, path)
     entries: list[dict[str, Any]] = []
     truncated = False
-    with workspace.open_beneath(ws, real, os.O_RDONLY | os.O_DIRECTORY) as fd:
-        for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=fd, follow_symlinks=False):
-            dirnames.sort()
-            for name in sorted(dirnames + filenames):
+    max_depth = workspace.MAX_PATH_DEPTH if recursive else 0
+    with workspace.open_beneath(ws, real, os.O_RDONLY | os.O_DIRECTORY, kind="directory") as fd:
+        for step in workspace.walk(fd, max_depth=max_depth):
+            for name, info in step.entries:
                 if len(entries) >= LIST_LIMIT:
                     truncated = True
                     break
-                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                relative = os.path.normpath(os.path.join(dirpath, name))
+                relative = os.path.normpath(os.path.join(step.path, name))
                 kind = _kind(info.st_mode)
                 entries.append({"name": relative, "type": kind, "size": info.st_size if kind == "file" else None})
-            if truncated or not recursive:
+            if truncated:
                 break
     return {"path": workspace.display_path(ws, real), "entries": entries, "count": len(entries), "truncated": truncated}
 
 
 async def file_list(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
     ws = await _workspace(ctx)
-    return await asyncio.to_thread(_list, ws, args.get("path", "."), bool(args.get("recursive", False)))
+    return await workspace.run_file_op(ctx.user_id, _list, ws, args.get("path", "."), bool(args.get("recursive", False)))
 
 
 def _exists(ws: Path, path: str) -> dict[str, Any]:
@@ -144,7 +149,7 @@ def _exists(ws: Path, path: str) -> dict[str, Any]:
 
 async def file_exists(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
     ws = await _workspace(ctx)
-    return await asyncio.to_thread(_exists, ws, args["path"])
+    return await workspace.run_file_op(ctx.user_id, _exists, ws, args["path"])
 
 
 # --- file_grep ------------------------------------------------------------------------
@@ -192,24 +197,21 @@ def _collect(ws: Path, path: str, glob: str | None) -> tuple[list[tuple[str, str
         total += len(raw)
         files.append((shown, raw.decode("utf-8", errors="replace")))
 
-    with workspace.open_beneath(ws, real, os.O_RDONLY | os.O_NONBLOCK) as fd:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISREG(mode):
+    with workspace.open_beneath(ws, real, os.O_RDONLY, kind="any") as fd:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
             raw = os.read(fd, GREP_FILE_LIMIT_BYTES)
             if b"\x00" in raw[:8192]:
                 raise ToolError(f"{base} is a binary file.")
             return [(base, raw.decode("utf-8", errors="replace"))], 0
-        if not stat.S_ISDIR(mode):
-            raise ToolError(f"{base} is neither a file nor a directory.")
-        for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=fd, follow_symlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if glob and not fnmatch.fnmatch(name, glob):
+        for step in workspace.walk(fd, max_depth=workspace.MAX_PATH_DEPTH):
+            step.dirs[:] = [d for d in step.dirs if not d.startswith(".")]
+            for name, info in step.entries:
+                if stat.S_ISDIR(info.st_mode) or (glob and not fnmatch.fnmatch(name, glob)):
                     continue
                 if len(files) >= GREP_MAX_FILES:
                     return files, skipped
-                shown = os.path.normpath(os.path.join(base, dirpath, name))
-                take(name, dir_fd, shown)
+                shown = os.path.normpath(os.path.join(base, step.path, name))
+                take(name, step.dir_fd, shown)
     return files, skipped
 
 
@@ -221,7 +223,7 @@ async def file_grep(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
     except re.error as error:
         raise ToolError(f"Invalid regular expression: {error}.") from None
     ws = await _workspace(ctx)
-    files, skipped = await asyncio.to_thread(_collect, ws, args.get("path", "."), args.get("glob"))
+    files, skipped = await workspace.run_file_op(ctx.user_id, _collect, ws, args.get("path", "."), args.get("glob"))
     job = {
         "pattern": args["pattern"],
         "ignore_case": bool(args.get("ignore_case", False)),
@@ -248,6 +250,51 @@ async def file_grep(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         raise ToolError(f"The search failed: {err.decode(errors='replace').strip().splitlines()[-1:]}")
     result = json.loads(out)
     return {"pattern": args["pattern"], **result, "files_searched": len(files), "files_skipped": skipped}
+
+
+# --- file_delete ----------------------------------------------------------------------
+
+
+def _delete(ws: Path, path: str, recursive: bool) -> dict[str, Any]:
+    # The last component is deleted as named (a symbolic link itself, never its target);
+    # only the directory holding it is resolved and confined.
+    if "\x00" in path:
+        raise ToolError("The path contains a NUL byte.")
+    if path.strip("/") in {"", "."}:
+        raise ToolError("file_delete needs the path of a file or directory inside the workspace, not the workspace itself.")
+    head, name = os.path.split(path.rstrip("/"))
+    if name in {".", ".."} or path.rstrip("/") == workspace.SANDBOX_MOUNT:
+        raise ToolError("file_delete needs the path of a file or directory inside the workspace, not the workspace itself.")
+    parent = workspace.resolve(ws, head or ".", shown=path)
+    shown = workspace.display_path(ws, parent / name)
+    with workspace.open_beneath(ws, parent, os.O_RDONLY | os.O_DIRECTORY, kind="directory") as parent_fd:
+        try:
+            info = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            raise ToolError(f"Not found: {shown}.") from None
+        except OSError as error:
+            raise ToolError(f"Could not delete {shown}: {error.strerror}.") from None
+        if not stat.S_ISDIR(info.st_mode):
+            os.unlink(name, dir_fd=parent_fd)
+            return {"path": shown, "deleted": _kind(info.st_mode), "entries_removed": 1}
+        if not recursive:
+            try:
+                os.rmdir(name, dir_fd=parent_fd)
+            except OSError as error:
+                if error.errno == errno.ENOTEMPTY:
+                    raise ToolError(f"{shown} is a directory that is not empty; set recursive to delete it with its content.") from None
+                raise ToolError(f"Could not delete {shown}: {error.strerror}.") from None
+            return {"path": shown, "deleted": "directory", "entries_removed": 1}
+        try:
+            removed = workspace.remove_tree(parent_fd, name)
+        except OSError as error:
+            raise ToolError(f"Could not delete all of {shown}: {error.strerror}.") from None
+    return {"path": shown, "deleted": "directory", "entries_removed": removed}
+
+
+async def file_delete(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
+    ws = await _workspace(ctx)
+    return await workspace.run_file_op(ctx.user_id, _delete, ws, args["path"], bool(args.get("recursive", False)))
 
 
 # --- registration ---------------------------------------------------------------------
@@ -308,6 +355,17 @@ def register(registry: ToolRegistry) -> None:
         ["path"],
         READ_ONLY,
         file_exists,
+    )
+    add(
+        "file_delete",
+        "Delete a file, or a directory with everything in it (recursive), from the user's workspace.",
+        {
+            "path": {**PATH_SCHEMA, "description": "File or directory, relative to the workspace."},
+            "recursive": {"type": "boolean", "description": "Delete a directory that is not empty, with its content."},
+        },
+        ["path"],
+        WRITE,
+        file_delete,
     )
     add(
         "file_grep",
