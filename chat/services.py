@@ -223,9 +223,7 @@ def turn_prepare(
     max_tokens = max(1, min(conversation.max_tokens, provider.max_tokens))
     system_prompt = _system_prompt_for(conversation, user)
 
-    citations: list[dict[str, Any]] = []
-    if conversation.agent_id is not None:
-        system_prompt, citations = _with_knowledge(system_prompt, user=user, agent_id=conversation.agent_id, query=content)
+    system_prompt, citations = _with_knowledge(system_prompt, user=user, agent_id=conversation.agent_id, query=content)
 
     with write_transaction():
         if retried is None:
@@ -276,12 +274,13 @@ def turn_prepare(
     )
 
 
-def _with_knowledge(system_prompt: str, *, user: User, agent_id: int, query: str) -> tuple[str, list[dict[str, Any]]]:
-    """When the agent has documents, put the best chunks into the context as numbered
-    sources and return the citations the reply will carry."""
+def _with_knowledge(system_prompt: str, *, user: User, agent_id: int | None, query: str) -> tuple[str, list[dict[str, Any]]]:
+    """When the chat has documents (the agent's, or the user's for every chat), put the
+    best chunks into the context as numbered sources and return the citations the reply
+    will carry. A chat without documents costs one indexed EXISTS query."""
     from knowledge import services as knowledge
 
-    if not knowledge.agent_has_documents(agent_id=agent_id):
+    if not knowledge.chat_has_documents(user_id=user.pk, agent_id=agent_id):
         return system_prompt, []
     chunks = knowledge.knowledge_retrieve(user_id=user.pk, agent_id=agent_id, query=query, top_k=5)
     if not chunks:

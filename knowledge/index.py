@@ -43,14 +43,21 @@ SCORING_BUDGET = 3000  # word scorings per search (``ts_rank`` calls, a few µs 
 STATISTICS_TTL_SECONDS = 60.0
 
 
-def lexical_search(*, terms: list[str], user_id: int, agent_id: int | None, limit: int) -> list[tuple[int, float]]:
-    """(chunk id, score) of the best matches of any term, best first; higher is better."""
+def lexical_search(*, terms: list[str], user_id: int, agent_id: int | None, limit: int, for_chat: bool = False) -> list[tuple[int, float]]:
+    """(chunk id, score) of the best matches of any term, best first; higher is better.
+    The scope is the user's documents, only the agent's when ``agent_id`` is given; with
+    ``for_chat``, those a chat answers from (see ``knowledge.services.chat_documents``)."""
     terms = list(dict.fromkeys(t for t in terms if t.strip()))[:MAX_QUERY_TERMS]
     if not terms:
         return []
     scope = "d.user_id = %s AND d.status = 'ready'"
     scope_params: list[Any] = [user_id]
-    if agent_id is not None:
+    if for_chat and agent_id is not None:
+        scope += " AND (d.agent_id = %s OR d.agent_id IS NULL)"
+        scope_params.append(agent_id)
+    elif for_chat:
+        scope += " AND d.agent_id IS NULL"
+    elif agent_id is not None:
         scope += " AND d.agent_id = %s"
         scope_params.append(agent_id)
     with connection.cursor() as cursor:

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import status
@@ -21,7 +22,7 @@ from knowledge import index
 from knowledge.chunking import chunk_pages
 from knowledge.embeddings import EmbeddingError, embed_texts, embedding_provider, pack, reciprocal_rank_fusion
 from knowledge.extract import ExtractionError, extract, file_type_for
-from knowledge.models import Chunk, Document, DocumentStatus
+from knowledge.models import Chunk, Document, DocumentQuerySet, DocumentStatus
 from knowledge.segment import query_words, segment
 from knowledge.vector_search import nearest_chunks
 from luxx.api import Conflict, LuxxError
@@ -185,17 +186,21 @@ def document_delete(*, document: Document) -> None:
         document.delete()
 
 
-def knowledge_search(*, user_id: int, query: str, agent_id: int | None = None, top_k: int = 5) -> list[RetrievedChunk]:
-    """The user's best passages for a query (and only the agent's documents, when given):
-    the lexical ranking, fused with the vector ranking when an embeddings provider is set."""
+def knowledge_search(
+    *, user_id: int, query: str, agent_id: int | None = None, top_k: int = 5, for_chat: bool = False
+) -> list[RetrievedChunk]:
+    """The user's best passages for a query (and only the agent's documents, when given;
+    with ``for_chat``, the documents a chat answers from, see ``chat_documents``): the
+    lexical ranking, fused with the vector ranking when an embeddings provider is set."""
     provider = embedding_provider()
+    scope: dict[str, Any] = {"user_id": user_id, "agent_id": agent_id, "for_chat": for_chat}
     if provider is None:
-        ranked = index.lexical_search(terms=query_words(query), user_id=user_id, agent_id=agent_id, limit=top_k)
-    elif not _has_ready_documents(user_id=user_id, agent_id=agent_id):
+        ranked = index.lexical_search(terms=query_words(query), limit=top_k, **scope)
+    elif not _has_ready_documents(**scope):
         return []  # nothing to search: spare the embeddings provider a call
     else:
-        lexical = index.lexical_search(terms=query_words(query), user_id=user_id, agent_id=agent_id, limit=FUSION_DEPTH)
-        vector = _vector_ranking(provider, query=query, user_id=user_id, agent_id=agent_id)
+        lexical = index.lexical_search(terms=query_words(query), limit=FUSION_DEPTH, **scope)
+        vector = _vector_ranking(provider, query=query, **scope)
         ranked = reciprocal_rank_fusion([c for c, _ in lexical], vector)[:top_k]
     if not ranked:
         return []
@@ -210,16 +215,18 @@ def knowledge_search(*, user_id: int, query: str, agent_id: int | None = None, t
     ]
 
 
-def _vector_ranking(provider: Any, *, query: str, user_id: int, agent_id: int | None) -> list[int]:
+def _vector_ranking(provider: Any, *, query: str, user_id: int, agent_id: int | None, for_chat: bool) -> list[int]:
     try:
         [query_vector] = embed_texts(provider, [query])
     except EmbeddingError:
         logger.warning("Embeddings unavailable; searching lexically only")
         return []
-    return nearest_chunks(query_vector=query_vector, user_id=user_id, agent_id=agent_id, limit=FUSION_DEPTH)
+    return nearest_chunks(query_vector=query_vector, user_id=user_id, agent_id=agent_id, limit=FUSION_DEPTH, for_chat=for_chat)
 
 
-def _has_ready_documents(*, user_id: int, agent_id: int | None) -> bool:
+def _has_ready_documents(*, user_id: int, agent_id: int | None, for_chat: bool) -> bool:
+    if for_chat:
+        return chat_has_documents(user_id=user_id, agent_id=agent_id)
     scope = Document.objects.filter(user_id=user_id, status=DocumentStatus.READY)
     if agent_id is not None:
         scope = scope.filter(agent_id=agent_id)
@@ -231,11 +238,26 @@ def agent_has_documents(*, agent_id: int) -> bool:
     return Document.objects.filter(agent_id=agent_id, status=DocumentStatus.READY).exists()
 
 
+def chat_documents(*, user_id: int, agent_id: int | None) -> DocumentQuerySet:
+    """The ready documents a chat answers from: the user's documents attached to no agent
+    ("No agent (all chats)" on the Knowledge page) answer in every chat of theirs; a chat
+    with an agent also answers from the agent's documents."""
+    unattached = Q(user_id=user_id, agent__isnull=True)
+    scope = unattached | Q(user_id=user_id, agent_id=agent_id) if agent_id is not None else unattached
+    return Document.objects.filter(scope, status=DocumentStatus.READY)
+
+
+def chat_has_documents(*, user_id: int, agent_id: int | None) -> bool:
+    """Whether a chat turn has documents to answer from: one EXISTS on indexed columns
+    (the user's, the agent's), so that a chat without documents costs a single query."""
+    return chat_documents(user_id=user_id, agent_id=agent_id).exists()
+
+
 def knowledge_retrieve(*, user_id: int, agent_id: int | None, query: str, top_k: int = 5) -> list[RetrievedChunk]:
-    """Passages for a chat turn: the user's (and, when given, the agent's) best chunks for
-    ``query``, best first. Synchronous; call it through ``run_db``/``sync_to_async`` from
-    async code. Returns ``[]`` after one cheap query when there are no ready documents."""
-    return knowledge_search(user_id=user_id, query=query, agent_id=agent_id, top_k=top_k)
+    """Passages for a chat turn: the best chunks for ``query`` among the documents the chat
+    answers from (``chat_documents``), best first. Synchronous; call it through
+    ``run_db``/``sync_to_async`` from async code."""
+    return knowledge_search(user_id=user_id, query=query, agent_id=agent_id, top_k=top_k, for_chat=True)
 
 
 def format_sources_for_prompt(chunks: list[RetrievedChunk]) -> str:

@@ -12,7 +12,16 @@ from toolbox.registry import Tool, ToolCategory, ToolContext
 async def _knowledge_search(args: dict[str, Any], ctx: ToolContext) -> Any:
     from knowledge.services import knowledge_search
 
-    results = await run_db(knowledge_search, user_id=ctx.user_id, query=args["query"], agent_id=ctx.agent_id, top_k=args.get("top_k", 5))
+    # With an agent: its documents and the user's documents for every chat; without one:
+    # all of the user's documents, as the Knowledge page's "All documents".
+    results = await run_db(
+        knowledge_search,
+        user_id=ctx.user_id,
+        query=args["query"],
+        agent_id=ctx.agent_id,
+        top_k=args.get("top_k", 5),
+        for_chat=ctx.agent_id is not None,
+    )
     return {"query": args["query"], "results": [asdict(r) for r in results], "count": len(results)}
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, Q, Sum
 
 from knowledge.models import Chunk, Document, DocumentStatus
 
@@ -30,13 +30,14 @@ class _Matrix:
         return int(self.chunk_ids.nbytes + self.vectors.nbytes)
 
 
-_cache: OrderedDict[tuple[int, int | None], _Matrix] = OrderedDict()
+_cache: OrderedDict[tuple[int, int | None, bool], _Matrix] = OrderedDict()
 _lock = threading.Lock()
 
 
-def nearest_chunks(*, query_vector: list[float], user_id: int, agent_id: int | None, limit: int) -> list[int]:
-    """Ids of the chunks most similar to the query, best first; only positive similarity."""
-    matrix = _matrix(user_id=user_id, agent_id=agent_id)
+def nearest_chunks(*, query_vector: list[float], user_id: int, agent_id: int | None, limit: int, for_chat: bool = False) -> list[int]:
+    """Ids of the chunks most similar to the query, best first; only positive similarity.
+    The scope is as in ``knowledge.index.lexical_search``."""
+    matrix = _matrix(user_id=user_id, agent_id=agent_id, for_chat=for_chat)
     if not len(matrix.chunk_ids) or matrix.vectors.shape[1] != len(query_vector):
         return []
     similarity = matrix.vectors @ np.asarray(query_vector, dtype=np.float32)
@@ -46,23 +47,25 @@ def nearest_chunks(*, query_vector: list[float], user_id: int, agent_id: int | N
     return [int(matrix.chunk_ids[i]) for i in best if similarity[i] > 0]
 
 
-def _documents(*, user_id: int, agent_id: int | None):  # type: ignore[no-untyped-def]
+def _documents(*, user_id: int, agent_id: int | None, for_chat: bool):  # type: ignore[no-untyped-def]
     documents = Document.objects.filter(user_id=user_id, status=DocumentStatus.READY)
+    if for_chat:
+        unattached = Q(agent__isnull=True)
+        return documents.filter(unattached | Q(agent_id=agent_id) if agent_id is not None else unattached)
     return documents.filter(agent_id=agent_id) if agent_id is not None else documents
 
 
-def _matrix(*, user_id: int, agent_id: int | None) -> _Matrix:
-    stats = _documents(user_id=user_id, agent_id=agent_id).aggregate(n=Count("id"), ids=Sum("id"), changed=Max("updated_at"))
+def _matrix(*, user_id: int, agent_id: int | None, for_chat: bool) -> _Matrix:
+    documents = _documents(user_id=user_id, agent_id=agent_id, for_chat=for_chat)
+    stats = documents.aggregate(n=Count("id"), ids=Sum("id"), changed=Max("updated_at"))
     fingerprint = (stats["n"], stats["ids"], stats["changed"])
-    key = (user_id, agent_id)
+    key = (user_id, agent_id, for_chat)
     with _lock:
         cached = _cache.get(key)
         if cached is not None and cached.fingerprint == fingerprint:
             _cache.move_to_end(key)
             return cached
-    rows = Chunk.objects.filter(document__in=_documents(user_id=user_id, agent_id=agent_id), embedding__isnull=False).values_list(
-        "pk", "embedding"
-    )
+    rows = Chunk.objects.filter(document__in=documents, embedding__isnull=False).values_list("pk", "embedding")
     ids: list[int] = []
     blobs: list[bytes] = []
     for chunk_id, blob in rows.iterator(chunk_size=2000):
@@ -79,7 +82,7 @@ def _matrix(*, user_id: int, agent_id: int | None) -> _Matrix:
     return matrix
 
 
-def _remember(key: tuple[int, int | None], matrix: _Matrix) -> None:
+def _remember(key: tuple[int, int | None, bool], matrix: _Matrix) -> None:
     budget = settings.LUXX_VECTOR_CACHE_MB * 1024 * 1024
     with _lock:
         _cache.pop(key, None)
