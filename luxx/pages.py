@@ -160,6 +160,7 @@ JS_STRINGS: dict[str, Any] = {
     "dark": _("Dark"),
     "light": _("Light"),
     "agent_label": _("Agent"),
+    "searching": _("Searching…"),
 }
 
 
@@ -290,7 +291,10 @@ def rooms_page(request: HttpRequest, room_id: str = "") -> HttpResponse:
 
 @login_required
 def knowledge_page(request: HttpRequest) -> HttpResponse:
-    return _page(request, "knowledge.html", "knowledge")
+    from knowledge.segment import STOPWORDS
+
+    # The search's stopwords, so that the page highlights the words the search used.
+    return _page(request, "knowledge.html", "knowledge", stopwords=sorted(STOPWORDS))
 
 
 @login_required

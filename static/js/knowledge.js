@@ -373,37 +373,94 @@ fileInput.addEventListener("change", () => {
   fileInput.value = "";
 });
 
+// --- search ------------------------------------------------------------------------------
+
+// Words that carry no topic (the server's own list, rendered into the page): the search
+// ignores them, so they are not highlighted either.
+const stopwordsNode = document.getElementById("luxx-stopwords");
+const STOPWORDS = new Set(stopwordsNode ? JSON.parse(stopwordsNode.textContent) : []);
+const CJK = /[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]/u;
+let searchTicket = 0;
+
+/** The query's words as the search uses them: segmented (Chinese too), lower-case,
+ * without stopwords unless nothing else is left. */
+function queryTerms(query) {
+  let words;
+  if (typeof Intl !== "undefined" && Intl.Segmenter) {
+    const segmenter = new Intl.Segmenter("zh", { granularity: "word" });
+    words = [...segmenter.segment(query)].filter((part) => part.isWordLike).map((part) => part.segment);
+  } else words = query.split(/[^\p{L}\p{N}]+/u);
+  words = words.map((word) => word.toLowerCase()).filter(Boolean);
+  const content = words.filter((word) => !STOPWORDS.has(word));
+  return [...new Set(content.length ? content : words)];
+}
+
+/** A pattern that finds the terms in a text: Chinese as written; other words at a word's
+ * start with any ending ("panel" finds "panels", "cleaning" finds "cleaned"). */
+function termsPattern(terms) {
+  const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const parts = terms.map((term) => {
+    if (CJK.test(term)) return escape(term);
+    const stem = term.length > 4 ? term.replace(/(ing|ed|es|s|ly)$/u, "") : term;
+    return `(?<![\\p{L}\\p{N}])${escape(stem)}[\\p{L}\\p{N}]*`;
+  });
+  parts.sort((a, b) => b.length - a.length);
+  return parts.length ? new RegExp(parts.join("|"), "giu") : null;
+}
+
+/** The text with the matched words in <mark>, built as text nodes (never as HTML). */
+function highlighted(text, pattern) {
+  const node = el("div", { class: "result-content" });
+  let last = 0;
+  if (pattern) {
+    for (const match of text.matchAll(pattern)) {
+      if (!match[0]) continue;
+      node.append(text.slice(last, match.index), el("mark", { text: match[0] }));
+      last = match.index + match[0].length;
+    }
+  }
+  node.append(text.slice(last));
+  return node;
+}
+
+function resultCard(result, index, pattern) {
+  return el(
+    "article",
+    { class: "result", dataset: { documentId: result.document_id, chunk: result.chunk_index } },
+    el(
+      "div",
+      { class: "result-head" },
+      el("span", { class: "result-rank", text: `#${index + 1}` }),
+      el("span", { class: "result-doc", text: result.document_name }),
+      result.page ? el("span", { class: "badge", text: t("page_n", { n: result.page }) }) : null,
+      result.heading ? el("span", { class: "badge badge-info result-heading", text: result.heading }) : null,
+      el("span", { class: "muted", text: t("score", { n: Number(result.score).toFixed(3) }) }),
+    ),
+    highlighted(result.content, pattern),
+  );
+}
+
 searchForm.addEventListener("submit", async (event) => {
   event.preventDefault();
   const query = document.getElementById("search-query").value.trim();
   if (!query) return;
   const body = { query, top_k: Number(document.getElementById("search-top-k").value) || 5 };
   if (searchAgent.value) body.agent_id = Number(searchAgent.value);
+  // The previous results go at once: what is shown is always the answer to this query.
+  const ticket = ++searchTicket;
+  results.setAttribute("aria-busy", "true");
+  results.replaceChildren(el("p", { class: "muted searching", role: "status", text: t("searching") }));
   try {
     const data = await post("/api/knowledge/search", body);
+    if (ticket !== searchTicket) return; // a newer search was sent meanwhile
     const found = data.results || [];
-    results.replaceChildren(
-      ...(found.length
-        ? found.map((result, index) =>
-            el(
-              "article",
-              { class: "result", dataset: { documentId: result.document_id, chunk: result.chunk_index } },
-              el(
-                "div",
-                { class: "result-head" },
-                el("span", { class: "result-rank", text: `#${index + 1}` }),
-                el("span", { class: "result-doc", text: result.document_name }),
-                result.page ? el("span", { class: "badge", text: t("page_n", { n: result.page }) }) : null,
-                result.heading ? el("span", { class: "badge badge-info result-heading", text: result.heading }) : null,
-                el("span", { class: "muted", text: t("score", { n: Number(result.score).toFixed(3) }) }),
-              ),
-              el("div", { class: "result-content", text: result.content }),
-            ),
-          )
-        : [el("p", { class: "empty", text: t("no_results") })]),
-    );
+    const pattern = termsPattern(queryTerms(query));
+    results.replaceChildren(...(found.length ? found.map((result, index) => resultCard(result, index, pattern)) : [el("p", { class: "empty", text: t("no_results") })]));
   } catch (error) {
+    if (ticket !== searchTicket) return;
     results.replaceChildren(el("div", { class: "alert alert-error", role: "alert", text: error.message }));
+  } finally {
+    if (ticket === searchTicket) results.setAttribute("aria-busy", "false");
   }
 });
 

@@ -217,3 +217,72 @@ def test_the_theme_switch_overrides_the_system_and_is_remembered(new_page: Any) 
     dark.reload()
     assert background_luminance(dark) > 200
     assert page.errors == [] and dark.errors == []
+
+
+def upload(page: Any, name: str, text: str) -> None:
+    page.goto("/knowledge/")
+    expect(page.locator("#knowledge")).to_have_attribute("data-ready", "true")
+    page.locator("#file-input").set_input_files([{"name": name, "mimeType": "text/markdown", "buffer": text.encode()}])
+    expect(page.locator(f"#document-rows tr[data-status=ready]:has-text('{name}')")).to_have_count(1, timeout=20_000)
+
+
+def test_a_knowledge_search_shows_that_it_is_searching_and_highlights_the_matched_words(page: Any) -> None:
+    # Given two documents
+    register(page)
+    upload(page, "panels.md", "# Panels\n\nSolar panels need cleaning twice a year; a clean panel yields more.")
+    upload(page, "batteries.md", "# Batteries\n\nStore the batteries somewhere cool and dry.")
+    search = page.get_by_role("searchbox", name="Search the knowledge base")
+    results = page.locator("#search-results")
+    search.fill("batteries")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(results.locator(".result")).to_have_count(1)
+
+    # When another search is sent and its answer is slow to come
+    held: list[Any] = []
+    page.route("**/api/knowledge/search", lambda route: held.append(route))
+    search.fill("how to clean the solar panels")
+    page.get_by_role("button", name="Search", exact=True).click()
+
+    # Then the earlier results are gone and the search says it is under way
+    expect(results.get_by_role("status")).to_have_text("Searching…")
+    expect(results).to_have_attribute("aria-busy", "true")
+    expect(results.locator(".result")).to_have_count(0)
+
+    # And when the answer comes, the query's words are marked in the passage (stopwords not)
+    held[0].continue_()
+    expect(results.locator(".result")).to_have_count(1)
+    expect(results).to_have_attribute("aria-busy", "false")
+    expect(results.locator(".result-doc")).to_have_text("panels.md")
+    expect(results.locator(".result-content")).to_have_text("Solar panels need cleaning twice a year; a clean panel yields more.")
+    marks = results.locator(".result-content mark").all_inner_texts()
+    assert marks == ["Solar", "panels", "cleaning", "clean", "panel"]
+    assert page.errors == []
+
+
+def test_a_document_for_all_chats_is_cited_in_a_plain_chat(page: Any, fake_llm: Any) -> None:
+    # Given a document uploaded with "No agent (all chats)"
+    register(page)
+    add_fake_provider(page, fake_llm)
+    page.goto("/knowledge/")
+    expect(page.locator("#knowledge")).to_have_attribute("data-ready", "true")
+    expect(page.get_by_label("Attach to agent")).to_have_value("")
+    expect(page.get_by_label("Attach to agent").locator("option:checked")).to_have_text("No agent (all chats)")
+    upload(page, "ferry.md", "# Ferry\n\nThe ferry to the lighthouse leaves every morning at seven.")
+
+    # When a plain chat asks about it
+    page.goto("/")
+    expect(page.locator("#chat")).to_have_attribute("data-ready", "true")
+    page.get_by_role("textbox", name="Message").fill("When does the ferry to the lighthouse leave?")
+    page.get_by_role("textbox", name="Message").press("Enter")
+
+    # Then the reply cites it, and the citation opens the cited passage
+    reply = page.locator("[data-role=assistant]").last
+    expect(reply).to_have_attribute("data-status", "complete")
+    citation = reply.locator(".citation")
+    expect(citation).to_have_count(1)
+    expect(citation.locator(".citation-name")).to_have_text("ferry.md")
+    expect(citation.locator(".citation-snippet")).to_have_text("The ferry to the lighthouse leaves every morning at seven.")
+    assert "The ferry to the lighthouse leaves every morning at seven." in fake_llm.requests[-1].body["messages"][0]["content"]
+    citation.click()
+    expect(page.locator(".chunk-cited .chunk-text")).to_have_text("The ferry to the lighthouse leaves every morning at seven.")
+    assert page.errors == []
