@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django (streaming views included), websockets reserved."""
+"""ASGI entry point: HTTP through Django (streaming views included), Luxx's MCP server at
+/mcp, websockets reserved."""
 
 from __future__ import annotations
 
@@ -11,4 +12,6 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter([])})
+from mcplink.asgi import with_mcp  # noqa: E402
+
+application = ProtocolTypeRouter({"http": with_mcp(django_asgi_app), "websocket": URLRouter([])})
