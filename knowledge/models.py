@@ -50,6 +50,18 @@ class Document(models.Model):
         return self.name
 
 
+class DocumentUpload(models.Model):
+    """The bytes of an upload until it is indexed: kept in the database, so any worker on
+    any machine can index it. Deleted once the document is ``ready`` or ``error``."""
+
+    document = models.OneToOneField(Document, primary_key=True, on_delete=models.CASCADE, related_name="upload")
+    data = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"upload of {self.document_id}"
+
+
 class Chunk(models.Model):
     """A passage of a document. ``search_text`` is the content segmented into words
     (jieba for Chinese), which the database's full-text index is built from."""

@@ -5,16 +5,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from rest_framework import status
 
@@ -22,7 +22,7 @@ from knowledge import index
 from knowledge.chunking import chunk_pages
 from knowledge.embeddings import EmbeddingError, embed_texts, embedding_provider, pack, reciprocal_rank_fusion
 from knowledge.extract import ExtractionError, extract, file_type_for
-from knowledge.models import Chunk, Document, DocumentQuerySet, DocumentStatus
+from knowledge.models import Chunk, Document, DocumentQuerySet, DocumentStatus, DocumentUpload
 from knowledge.segment import query_words, segment
 from knowledge.vector_search import nearest_chunks
 from luxx.api import Conflict, LuxxError
@@ -60,32 +60,64 @@ def document_check(*, name: str, size: int) -> str:
 
 
 def document_upload(*, user: Any, agent: Any | None, name: str, data: bytes, background: bool = True) -> Document:
-    """Check, extract, chunk and index a file. A file that fails leaves nothing behind.
+    """Check an upload and store it with status ``processing``; it is indexed by the
+    ``knowledge.tasks.index_document`` task (by ``document_index``), which makes it
+    ``ready`` or ``error`` with the reason.
 
-    Files over LUXX_KNOWLEDGE_SYNC_LIMIT_KB are indexed in a background thread (unless
-    ``background`` is false, as for ``manage.py ingest``): the document comes back with
-    status ``processing`` and turns ``ready`` or ``error``. The same bytes uploaded again
-    for the same user and agent raise Conflict (409) naming the existing document.
+    What can be told without reading the file is refused at once: its type (415), its size
+    (413), an empty file (400), the same bytes already uploaded for the same user and agent
+    (409, naming that document). ``background=False`` (``manage.py ingest``) indexes in
+    this process before returning, through the same ``document_index``.
     """
+    from knowledge.tasks import index_document
+
     file_type = document_check(name=name, size=len(data))
+    if not data:
+        raise LuxxError(_("The file is empty."))
     digest = hashlib.sha256(data).hexdigest()
     _refuse_duplicate(user=user, agent=agent, digest=digest)
-    if background and len(data) > settings.LUXX_KNOWLEDGE_SYNC_LIMIT_KB * 1024:
-        with _duplicate_as_conflict(user=user, agent=agent, digest=digest), write_transaction():
-            document = Document.objects.create(user=user, agent=agent, name=name[:255], file_type=file_type, size=len(data), sha256=digest)
-        threading.Thread(target=_index_in_background, args=(document.pk, data), name=f"index-{document.pk}", daemon=True).start()
-        return document
-    try:
-        prepared = _prepare(data, file_type)
-    except ExtractionError as error:
-        raise LuxxError(str(error)) from None
     with _duplicate_as_conflict(user=user, agent=agent, digest=digest), write_transaction():
-        document = Document.objects.create(
-            user=user, agent=agent, name=name[:255], file_type=file_type, size=len(data), sha256=digest, chunk_count=len(prepared.drafts)
-        )
-        _store(document, prepared)
-    document.refresh_from_db()
+        document = Document.objects.create(user=user, agent=agent, name=name[:255], file_type=file_type, size=len(data), sha256=digest)
+        DocumentUpload.objects.create(document=document, data=data)
+        if background:
+            # In the same transaction: a document is never left without its task.
+            index_document.enqueue(document.pk, get_language() or settings.LANGUAGE_CODE)
+    if not background:
+        document_index(document_id=document.pk)
+        document.refresh_from_db()
     return document
+
+
+def document_index(*, document_id: int) -> None:
+    """Extract, chunk and index a ``processing`` document from its stored upload.
+
+    Safe to run twice, or after a run that died: the chunks are stored in one transaction
+    that also makes the document ``ready``, only while it is still ``processing``; a file
+    that cannot be read makes it ``error`` with the reason (in the active language)."""
+    document = Document.objects.filter(pk=document_id, status=DocumentStatus.PROCESSING).first()
+    if document is None:
+        return  # indexed already, given up, or deleted
+    data = DocumentUpload.objects.filter(document_id=document_id).values_list("data", flat=True).first()
+    if data is None:
+        document_fail(document_id=document_id, reason=_("The uploaded file is gone; upload it again."))
+        return
+    try:
+        prepared = _prepare(bytes(data), document.file_type)
+    except ExtractionError as error:
+        document_fail(document_id=document_id, reason=str(error))
+        return
+    with write_transaction():
+        if not Document.objects.select_for_update().filter(pk=document_id, status=DocumentStatus.PROCESSING).exists():
+            return
+        _store(document, prepared)
+        DocumentUpload.objects.filter(document_id=document_id).delete()
+
+
+def document_fail(*, document_id: int, reason: str) -> None:
+    """A ``processing`` document that will not be indexed: ``error`` with the reason."""
+    with write_transaction():
+        Document.objects.filter(pk=document_id, status=DocumentStatus.PROCESSING).update(status=DocumentStatus.ERROR, error_message=reason)
+        DocumentUpload.objects.filter(document_id=document_id).delete()
 
 
 def _refuse_duplicate(*, user: Any, agent: Any | None, digest: str) -> None:
@@ -99,8 +131,8 @@ def _refuse_duplicate(*, user: Any, agent: Any | None, digest: str) -> None:
 
 
 def _is_stale(document: Document) -> bool:
-    """A document still ``processing`` long after its upload: the process indexing it in
-    the background was restarted, so nothing will finish it."""
+    """A document still ``processing`` long after its upload: its task was lost (another
+    task backend, or results pruned), so nothing will finish it."""
     limit = timedelta(minutes=settings.LUXX_KNOWLEDGE_STALE_MINUTES)
     return document.status == DocumentStatus.PROCESSING and document.created_at < timezone.now() - limit
 
@@ -162,23 +194,6 @@ def _store(document: Document, prepared: _Prepared) -> None:
     )
     Document.objects.filter(pk=document.pk).update(status=DocumentStatus.READY, chunk_count=len(chunks), error_message="")
     transaction.on_commit(index.chunks_added)
-
-
-def _index_in_background(document_id: int, data: bytes) -> None:
-    try:
-        document = Document.objects.get(pk=document_id)
-        try:
-            prepared = _prepare(data, document.file_type)
-        except ExtractionError as error:
-            Document.objects.filter(pk=document_id).update(status=DocumentStatus.ERROR, error_message=str(error))
-            return
-        with write_transaction():
-            _store(document, prepared)
-    except Exception:  # a failed background job must show as an error, not stay "processing"
-        logger.exception("Indexing document %s failed", document_id)
-        Document.objects.filter(pk=document_id).update(status=DocumentStatus.ERROR, error_message="Indexing failed on the server.")
-    finally:
-        connection.close()
 
 
 def document_delete(*, document: Document) -> None:

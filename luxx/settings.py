@@ -327,10 +327,8 @@ LUXX_EMBEDDINGS_PROVIDER_ID = env_int("LUXX_EMBEDDINGS_PROVIDER_ID", 0, minimum=
 LUXX_EMBEDDINGS_MODEL = env_str("LUXX_EMBEDDINGS_MODEL", "text-embedding-3-small")
 # Chunk vectors kept in memory per search scope, so a query does not read them all again.
 LUXX_VECTOR_CACHE_MB = env_int("LUXX_VECTOR_CACHE_MB", 256, minimum=0)
-# Larger uploads are indexed in the background (the upload answers 202, status processing).
-LUXX_KNOWLEDGE_SYNC_LIMIT_KB = env_int("LUXX_KNOWLEDGE_SYNC_LIMIT_KB", 2048, minimum=0)
-# A document still "processing" after this long lost its indexing (a restart): re-uploading
-# the same file replaces it.
+# A document still "processing" after this long lost its indexing task: re-uploading the
+# same file replaces it.
 LUXX_KNOWLEDGE_STALE_MINUTES = env_int("LUXX_KNOWLEDGE_STALE_MINUTES", 30, minimum=1)
 
 # --- LLM calls ------------------------------------------------------------------------

@@ -45,6 +45,7 @@ class GiveUp:
 
     attempts: int
     reason: str
+    cause: str  # the exception's class name, or WorkerLost: short enough to show a user
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def _attempt(context: TaskContext, kwargs: dict[str, Any]) -> int:
     return int(kwargs.pop(ATTEMPT, 1)) + max(0, context.attempt - 1)
 
 
-def give_up(luxx_task: Task, args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any], *, attempts: int, reason: str) -> None:
+def give_up(luxx_task: Task, args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any], *, attempts: int, reason: str, cause: str) -> None:
     """Record for the user that the task will not be tried again."""
     logger.error("Task %s gave up after %s attempt(s): %s", luxx_task.module_path, attempts, reason)
     callback = policy_of(luxx_task).on_give_up
@@ -81,7 +82,7 @@ def give_up(luxx_task: Task, args: list[Any] | tuple[Any, ...], kwargs: dict[str
         return
     clean = {key: value for key, value in kwargs.items() if key != ATTEMPT}
     try:
-        callback(GiveUp(attempts=attempts, reason=reason), *args, **clean)
+        callback(GiveUp(attempts=attempts, reason=reason, cause=cause), *args, **clean)
     except Exception:  # the failure is still in the task results; do not hide the first one
         logger.exception("The give-up handler of %s failed", luxx_task.module_path)
 
@@ -90,7 +91,7 @@ def _after_failure(luxx_task: Task, attempt: int, args: tuple[Any, ...], kwargs:
     policy = policy_of(luxx_task)
     reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     if attempt >= policy.max_attempts:
-        give_up(luxx_task, args, kwargs, attempts=attempt, reason=reason)
+        give_up(luxx_task, args, kwargs, attempts=attempt, reason=reason, cause=type(error).__name__)
         return
     delay = backoff_seconds(attempt)
     retry = luxx_task

@@ -79,7 +79,7 @@ def _recover(pk: UUID | str, *, alive: set[str], now: datetime) -> None:
             status=TaskResultStatus.FAILED, finished_at=now, exception_class_path=WORKER_LOST, traceback=f"{WORKER_LOST}: {reason}\n"
         )
     if luxx_task is not None:
-        give_up(luxx_task, row.args_kwargs.get("args", []), kwargs, attempts=attempts, reason=reason)
+        give_up(luxx_task, row.args_kwargs.get("args", []), kwargs, attempts=attempts, reason=reason, cause=WorkerLost.__name__)
 
 
 def prune(now: datetime | None = None) -> None:

@@ -44,7 +44,8 @@ def _free_port() -> int:
 @contextmanager
 def running_server() -> Iterator[str]:
     """Migrate a fresh SQLite database in a throw-away data directory, then serve Luxx
-    with daphne on a free port; yield its URL and stop it at the end."""
+    with daphne on a free port and a worker (``manage.py db_worker``), as ``make run``
+    does; yield its URL and stop both at the end."""
     data_dir = tempfile.mkdtemp(prefix="luxx-e2e-")
     # The code sandbox runs as an unprivileged uid that must reach the workspaces below.
     Path(data_dir).chmod(0o711)
@@ -56,8 +57,6 @@ def running_server() -> Iterator[str]:
         # Every test registers its own user; all of them may point a provider at the
         # fake LLM on the loopback address (normally only admins may).
         LUXX_PROVIDER_PRIVATE_URLS="all",
-        # Files over 64 KB are indexed in the background, so a test can watch them go ready.
-        LUXX_KNOWLEDGE_SYNC_LIMIT_KB="64",
         DEBUG="false",
         PYTHONUNBUFFERED="1",
     )
@@ -71,6 +70,9 @@ def running_server() -> Iterator[str]:
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--concurrency", "4"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -88,11 +90,13 @@ def running_server() -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for child in (process, worker):
+            child.terminate()
+        for child in (process, worker):
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
         log.close()
 
 

@@ -92,7 +92,8 @@ def test_script_injection_renders_as_text(page: Any, fake_llm: Any) -> None:
     page.locator("#file-input").set_input_files(
         [{"name": f"{IMG}.md", "mimeType": "text/markdown", "buffer": b"# Notes\n\nSome harmless notes about onerror handlers."}]
     )
-    expect(page.locator("#document-rows tr[data-status]")).to_have_count(1, timeout=20_000)
+    # Indexed by the server's worker: searchable once its row says ready
+    expect(page.locator("#document-rows tr[data-status=ready]")).to_have_count(1, timeout=30_000)
     # Exactly the name as uploaded (Chromium sends a filename's quotes as %22, per the
     # HTML standard's multipart encoding), as text, not an element
     expect(page.locator("#document-rows .name-cell")).to_have_text(IMG.replace('"', "%22") + ".md")

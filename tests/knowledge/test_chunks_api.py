@@ -38,7 +38,7 @@ HEADINGS = ["Luxx Guide", "Luxx Guide > Install > Linux", "Luxx Guide > Install 
 
 @pytest.fixture
 def guide(user: Any) -> Document:
-    return services.document_upload(user=user, agent=None, name="guide.md", data=GUIDE.encode())
+    return services.document_upload(user=user, agent=None, name="guide.md", data=GUIDE.encode(), background=False)
 
 
 def chunks_url(document_id: int) -> str:
@@ -150,7 +150,7 @@ def test_a_pdfs_chunks_carry_their_page(client: Any, user: Any) -> None:
     for body in ("Apples grow on trees.", "Bananas grow in bunches."):
         pdf.add_page()
         pdf.multi_cell(0, 8, body)
-    document = services.document_upload(user=user, agent=None, name="fruit.pdf", data=bytes(pdf.output()))
+    document = services.document_upload(user=user, agent=None, name="fruit.pdf", data=bytes(pdf.output()), background=False)
 
     # When its chunks are listed, each says the page it starts on
     items = client.get(chunks_url(document.pk)).json()["data"]["items"]

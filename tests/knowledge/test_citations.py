@@ -26,7 +26,7 @@ def test_a_chat_with_an_agent_that_has_documents_cites_them(live_url: str, fake_
     user = make_user()
     provider = make_provider(user, fake_llm)
     agent = Agent.objects.create(user=user, name="Support", provider=provider, model="fake-model", system_prompt="You are support.")
-    document = services.document_upload(user=user, agent=agent, name="policy.md", data=DOC.encode())
+    document = services.document_upload(user=user, agent=agent, name="policy.md", data=DOC.encode(), background=False)
     headers = {"Authorization": f"Bearer {access_token_for(user)}"}
     conversation_id = httpx.post(f"{live_url}/api/conversations/", json={"agent_id": agent.pk}, headers=headers, timeout=60).json()["data"][
         "id"
@@ -88,7 +88,7 @@ def test_a_v1_conversation_with_the_agent_cites_the_documents_in_its_done_line(l
     agent = Agent.objects.create(
         user=user, name="Support", provider=make_provider(user, fake_llm), model="fake-model", system_prompt="Help."
     )
-    document = services.document_upload(user=user, agent=agent, name="policy.md", data=DOC.encode())
+    document = services.document_upload(user=user, agent=agent, name="policy.md", data=DOC.encode(), background=False)
     headers = {"Authorization": f"Bearer {access_token_for(user)}"}
     conversation_id = httpx.post(f"{live_url}/api/v1/conversations", json={"agent_id": agent.pk}, headers=headers, timeout=60).json()[
         "data"
@@ -114,7 +114,7 @@ def test_a_whole_reply_without_streaming_carries_its_citations(live_url: str, fa
     agent = Agent.objects.create(
         user=user, name="Support", provider=make_provider(user, fake_llm), model="fake-model", system_prompt="Help."
     )
-    services.document_upload(user=user, agent=agent, name="policy.md", data=DOC.encode())
+    services.document_upload(user=user, agent=agent, name="policy.md", data=DOC.encode(), background=False)
     headers = {"Authorization": f"Bearer {access_token_for(user)}"}
     conversation_id = httpx.post(f"{live_url}/api/conversations/", json={"agent_id": agent.pk}, headers=headers, timeout=60).json()["data"][
         "id"

@@ -1,4 +1,4 @@
-"""Dense vectors fused with the lexical ranking, and large files indexed in the background."""
+"""Dense vectors fused with the lexical ranking, and uploads indexed in the background by a worker."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from agents.models import Provider
 from knowledge import services
 from knowledge.embeddings import reciprocal_rank_fusion
-from knowledge.models import Chunk, Document
+from knowledge.models import Chunk, Document, DocumentUpload
 from tests.support.factories import api_client_for, make_user
+from tests.support.tasks import run_queued_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,13 +36,13 @@ def test_with_an_embeddings_provider_search_fuses_vectors_and_words(fake_llm: An
     user = make_user()
     provider = Provider.objects.create(user=None, name="embeddings", provider_type="openai", base_url=fake_llm.base_url + "/v1")
     query = "bananas 猫竹"  # "bananas" is a word of chunk 0; 猫 and 竹 are characters (not words) of chunk 2
-    document = services.document_upload(user=user, agent=None, name="mixed.md", data=DOC.encode())
+    document = services.document_upload(user=user, agent=None, name="mixed.md", data=DOC.encode(), background=False)
     lexical_only = services.knowledge_search(user_id=user.pk, query=query, top_k=5)
     Chunk.objects.filter(document=document).delete()
     Document.objects.filter(pk=document.pk).delete()
 
     with override_settings(LUXX_EMBEDDINGS_PROVIDER_ID=provider.pk):
-        document = services.document_upload(user=user, agent=None, name="mixed.md", data=DOC.encode())
+        document = services.document_upload(user=user, agent=None, name="mixed.md", data=DOC.encode(), background=False)
         hybrid = services.knowledge_search(user_id=user.pk, query=query, top_k=5)
 
     assert [r.heading for r in lexical_only] == ["Fruit"]
@@ -65,40 +67,67 @@ def test_without_documents_no_query_embedding_is_requested(fake_llm: Any) -> Non
     assert results == [] and fake_llm.requests == []
 
 
-def test_a_large_file_is_indexed_in_the_background() -> None:
+def wait_until_not_processing(document_id: int, timeout: float = 20) -> Document:
+    deadline = time.monotonic() + timeout
+    while Document.objects.get(pk=document_id).status == "processing" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return Document.objects.get(pk=document_id)
+
+
+def test_an_upload_answers_at_once_and_a_worker_indexes_it(task_worker: Any) -> None:
+    # Given a worker running beside the server
     user = make_user()
     body = "\n\n".join(f"## Part {i}\n\nParagraph number {i} about background indexing." for i in range(200)).encode()
 
-    with override_settings(LUXX_KNOWLEDGE_SYNC_LIMIT_KB=1):
-        response = api_client_for(user).post("/api/knowledge/documents/", {"file": SimpleUploadedFile("big.md", body)}, format="multipart")
-        document_id = response.json()["data"]["id"]
-        deadline = time.monotonic() + 20
-        while Document.objects.get(pk=document_id).status == "processing" and time.monotonic() < deadline:
-            time.sleep(0.05)
+    # When a file is uploaded
+    response = api_client_for(user).post("/api/knowledge/documents/", {"file": SimpleUploadedFile("big.md", body)}, format="multipart")
+    document_id = response.json()["data"]["id"]
+    wait_until_not_processing(document_id)
 
-    assert response.status_code == 202
-    assert response.json()["data"]["status"] == "processing"
+    # Then the upload answered processing, and the worker made it ready and searchable
+    assert (response.status_code, response.json()["data"]["status"]) == (202, "processing")
     document = api_client_for(user).get(f"/api/knowledge/documents/{document_id}").json()["data"]
     assert (document["status"], document["chunk_count"]) == ("ready", 200)
     assert services.knowledge_search(user_id=user.pk, query="number 137", top_k=1)[0].heading == "Part 137"
+    assert not DocumentUpload.objects.filter(document_id=document_id).exists()
 
 
-def test_a_large_unreadable_file_ends_as_an_error_with_its_reason() -> None:
+def test_an_unreadable_file_ends_as_an_error_with_its_reason(task_worker: Any) -> None:
     user = make_user()
 
-    with override_settings(LUXX_KNOWLEDGE_SYNC_LIMIT_KB=1):
-        response = api_client_for(user).post(
-            "/api/knowledge/documents/", {"file": SimpleUploadedFile("bad.pdf", b"%PDF-1.4 " + b"x" * 4096)}, format="multipart"
-        )
-        document_id = response.json()["data"]["id"]
-        deadline = time.monotonic() + 20
-        while Document.objects.get(pk=document_id).status == "processing" and time.monotonic() < deadline:
-            time.sleep(0.05)
+    response = api_client_for(user).post(
+        "/api/knowledge/documents/", {"file": SimpleUploadedFile("bad.pdf", b"%PDF-1.4 " + b"x" * 4096)}, format="multipart"
+    )
+    document = wait_until_not_processing(response.json()["data"]["id"])
 
-    document = Document.objects.get(pk=document_id)
     assert (document.status, document.chunk_count) == ("error", 0)
     assert "corrupt" in document.error_message
     assert Chunk.objects.filter(document=document).count() == 0
+
+
+def test_indexing_that_keeps_failing_is_retried_then_the_document_shows_the_failure(
+    task_worker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a server whose indexing step fails every time
+    calls: list[int] = []
+
+    def broken(data: bytes, file_type: str) -> Any:
+        calls.append(len(data))
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(services, "_prepare", broken)
+    user = make_user()
+
+    # When a file is uploaded
+    response = api_client_for(user).post(
+        "/api/knowledge/documents/", {"file": SimpleUploadedFile("a.md", b"# A\n\nText.")}, format="multipart"
+    )
+    document = wait_until_not_processing(response.json()["data"]["id"])
+
+    # Then it was tried three times, and the document is an error that says so
+    assert len(calls) == 3
+    assert (document.status, document.error_message) == ("error", "Indexing failed on the server after 3 attempts (OSError).")
+    assert DBTaskResult.objects.filter(task_path="knowledge.tasks.index_document", status="FAILED").count() == 3
 
 
 def test_a_document_left_processing_by_a_restart_is_replaced_by_uploading_it_again() -> None:
@@ -110,8 +139,9 @@ def test_a_document_left_processing_by_a_restart_is_replaced_by_uploading_it_aga
     Document.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(hours=2))
 
     response = api_client_for(user).post("/api/knowledge/documents/", {"file": SimpleUploadedFile("notes.md", body)}, format="multipart")
+    run_queued_tasks()
 
-    assert response.status_code == 201
+    assert response.status_code == 202
     assert list(Document.objects.values_list("status", flat=True)) == ["ready"]
     assert not Document.objects.filter(pk=stuck.pk).exists()
 

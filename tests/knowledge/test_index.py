@@ -35,7 +35,7 @@ def indexed_rowids(word: str) -> list[int]:
 def test_a_stored_chunk_is_in_the_index_without_any_indexing_call() -> None:
     user = make_user()
 
-    document = services.document_upload(user=user, agent=None, name="notes.md", data=NOTES.encode())
+    document = services.document_upload(user=user, agent=None, name="notes.md", data=NOTES.encode(), background=False)
 
     refund_chunk = Chunk.objects.get(document=document, heading="Returns")
     assert indexed_rowids("zanzibarite") == [refund_chunk.pk]
@@ -44,7 +44,7 @@ def test_a_stored_chunk_is_in_the_index_without_any_indexing_call() -> None:
 def test_deleting_an_agent_removes_its_documents_from_the_index() -> None:
     user = make_user()
     agent = Agent.objects.create(user=user, name="Support")
-    services.document_upload(user=user, agent=agent, name="notes.md", data=NOTES.encode())
+    services.document_upload(user=user, agent=agent, name="notes.md", data=NOTES.encode(), background=False)
     assert len(indexed_rowids("zanzibarite")) == 1
 
     response = api_client_for(user).delete(f"/api/agents/{agent.pk}")
@@ -56,7 +56,7 @@ def test_deleting_an_agent_removes_its_documents_from_the_index() -> None:
 
 def test_deleting_a_user_removes_their_chunks_from_the_index() -> None:
     user = make_user()
-    services.document_upload(user=user, agent=None, name="notes.md", data=NOTES.encode())
+    services.document_upload(user=user, agent=None, name="notes.md", data=NOTES.encode(), background=False)
 
     user.delete()
 
@@ -66,7 +66,7 @@ def test_deleting_a_user_removes_their_chunks_from_the_index() -> None:
 def test_a_question_ranks_on_its_content_words_not_its_stopwords() -> None:
     user = make_user()
     filler = "\n\n".join(f"# Part {i}\n\nWhat is the use of this and that, and what is it for?" for i in range(8))
-    services.document_upload(user=user, agent=None, name="notes.md", data=(NOTES + "\n\n" + filler).encode())
+    services.document_upload(user=user, agent=None, name="notes.md", data=(NOTES + "\n\n" + filler).encode(), background=False)
 
     results = services.knowledge_search(user_id=user.pk, query="What is the refund window?", top_k=3)
 
@@ -81,7 +81,7 @@ def test_an_embeddings_outage_at_upload_still_indexes_the_document_for_words(fak
     broken = Provider.objects.create(user=None, name="embeddings", provider_type="openai", base_url=fake_llm.base_url + "/missing")
 
     with override_settings(LUXX_EMBEDDINGS_PROVIDER_ID=broken.pk):
-        document = services.document_upload(user=user, agent=None, name="notes.md", data=NOTES.encode())
+        document = services.document_upload(user=user, agent=None, name="notes.md", data=NOTES.encode(), background=False)
         results = services.knowledge_search(user_id=user.pk, query="refund window", top_k=1)
 
     document.refresh_from_db()
@@ -94,10 +94,12 @@ def test_vector_search_sees_a_new_document_after_the_scope_was_cached(fake_llm: 
     user = make_user()
     provider = Provider.objects.create(user=None, name="embeddings", provider_type="openai", base_url=fake_llm.base_url + "/v1")
     with override_settings(LUXX_EMBEDDINGS_PROVIDER_ID=provider.pk):
-        services.document_upload(user=user, agent=None, name="notes.md", data=NOTES.encode())
+        services.document_upload(user=user, agent=None, name="notes.md", data=NOTES.encode(), background=False)
         [query_vector] = embed_texts(provider, ["penguins huddle on the ice"])
         before = vector_search.nearest_chunks(query_vector=query_vector, user_id=user.pk, agent_id=None, limit=5)
-        document = services.document_upload(user=user, agent=None, name="birds.md", data=b"# Birds\n\nPenguins huddle together on the ice.")
+        document = services.document_upload(
+            user=user, agent=None, name="birds.md", data=b"# Birds\n\nPenguins huddle together on the ice.", background=False
+        )
         after = vector_search.nearest_chunks(query_vector=query_vector, user_id=user.pk, agent_id=None, limit=5)
         services.document_delete(document=document)
         gone = vector_search.nearest_chunks(query_vector=query_vector, user_id=user.pk, agent_id=None, limit=5)
@@ -113,8 +115,10 @@ def test_vector_search_is_scoped_to_the_user_and_the_agent(fake_llm: Any) -> Non
     agent = Agent.objects.create(user=alice, name="Support")
     provider = Provider.objects.create(user=None, name="embeddings", provider_type="openai", base_url=fake_llm.base_url + "/v1")
     with override_settings(LUXX_EMBEDDINGS_PROVIDER_ID=provider.pk):
-        services.document_upload(user=alice, agent=agent, name="notes.md", data=NOTES.encode())
-        services.document_upload(user=alice, agent=None, name="other.md", data=b"# Other\n\nThe refund desk is on floor two.")
+        services.document_upload(user=alice, agent=agent, name="notes.md", data=NOTES.encode(), background=False)
+        services.document_upload(
+            user=alice, agent=None, name="other.md", data=b"# Other\n\nThe refund desk is on floor two.", background=False
+        )
         [query_vector] = embed_texts(provider, ["refund"])
         for_bob = vector_search.nearest_chunks(query_vector=query_vector, user_id=bob.pk, agent_id=None, limit=5)
         for_agent = vector_search.nearest_chunks(query_vector=query_vector, user_id=alice.pk, agent_id=agent.pk, limit=5)
@@ -127,9 +131,13 @@ def test_a_users_own_match_is_found_below_many_better_matches_of_another_user(mo
     monkeypatch.setattr(index, "SQLITE_FIRST_LOOK", 3)  # FTS5's first look sees only others' chunks
     alice, bob = make_user(), make_user()
     crowd = "\n\n".join(f"# Part {i}\n\nQuasar quasar quasar observations, night {i}." for i in range(12))
-    services.document_upload(user=alice, agent=None, name="crowd.md", data=crowd.encode())
+    services.document_upload(user=alice, agent=None, name="crowd.md", data=crowd.encode(), background=False)
     services.document_upload(
-        user=bob, agent=None, name="mine.md", data=b"# Mine\n\nA long essay that mentions a quasar only once, among many other words."
+        user=bob,
+        agent=None,
+        name="mine.md",
+        data=b"# Mine\n\nA long essay that mentions a quasar only once, among many other words.",
+        background=False,
     )
 
     results = services.knowledge_search(user_id=bob.pk, query="quasar", top_k=5)
@@ -143,7 +151,7 @@ def test_in_a_large_index_a_word_in_most_chunks_is_left_out_but_alone_it_still_s
     user = make_user()
     body = "\n\n".join(f"# Part {i}\n\nThe lantern glows over the harbour on evening {i}." for i in range(10))
     services.document_upload(
-        user=user, agent=None, name="harbour.md", data=(body + "\n\n# Lighthouse\n\nA lantern and a zeppelin.").encode()
+        user=user, agent=None, name="harbour.md", data=(body + "\n\n# Lighthouse\n\nA lantern and a zeppelin.").encode(), background=False
     )
 
     both = services.knowledge_search(user_id=user.pk, query="lantern zeppelin", top_k=5)
@@ -159,7 +167,7 @@ def test_when_few_chunks_hold_the_rare_word_chunks_with_the_common_ones_fill_up(
     user = make_user()
     body = "\n\n".join(f"# Part {i}\n\nThe lantern glows over the harbour on evening {i}." for i in range(6))
     services.document_upload(
-        user=user, agent=None, name="harbour.md", data=(body + "\n\n# Lighthouse\n\nA lantern and a zeppelin.").encode()
+        user=user, agent=None, name="harbour.md", data=(body + "\n\n# Lighthouse\n\nA lantern and a zeppelin.").encode(), background=False
     )
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -177,7 +185,7 @@ def test_right_after_the_first_upload_a_rare_word_outweighs_a_common_one() -> No
     user = make_user()
     body = "\n\n".join(f"# Part {i}\n\nHarbour harbour harbour, evening {i}." for i in range(6))
     body += "\n\n# Sky\n\nA zeppelin drifts."
-    services.document_upload(user=user, agent=None, name="harbour.md", data=body.encode())
+    services.document_upload(user=user, agent=None, name="harbour.md", data=body.encode(), background=False)
 
     results = services.knowledge_search(user_id=user.pk, query="harbour zeppelin", top_k=3)
 

@@ -16,8 +16,9 @@ from pypdf import PdfReader, PdfWriter
 
 from agents.models import Agent
 from knowledge import services
-from knowledge.models import Chunk, Document
+from knowledge.models import Chunk, Document, DocumentUpload
 from tests.support.factories import api_client_for, make_admin, make_user
+from tests.support.tasks import run_queued_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,7 +80,22 @@ CHINESE = "第一章 概述\n\n自然语言处理是人工智能的重要方向�
 
 
 def upload(client: Any, name: str, data: bytes, **extra: Any) -> Any:
-    return client.post("/api/knowledge/documents/", {"file": SimpleUploadedFile(name, data), **extra}, format="multipart")
+    """Upload a file, then run the tasks it queued with the worker's code, as a worker would."""
+    response = client.post("/api/knowledge/documents/", {"file": SimpleUploadedFile(name, data), **extra}, format="multipart")
+    run_queued_tasks()
+    return response
+
+
+def indexed(client: Any, response: Any) -> dict[str, Any]:
+    """The uploaded document as the API shows it once the worker has run."""
+    return client.get(f"/api/knowledge/documents/{response.json()['data']['id']}").json()["data"]
+
+
+def accepted_then_refused(client: Any, response: Any) -> tuple[int, str, str, int, int]:
+    """An upload answered at once, then refused by the worker: the upload's status code,
+    the document's status, its reason, its chunk count and the chunks stored."""
+    document = indexed(client, response)
+    return response.status_code, document["status"], document["error_message"], document["chunk_count"], Chunk.objects.count()
 
 
 def test_a_multi_page_pdf_keeps_its_page_numbers(client: Any) -> None:
@@ -87,8 +103,8 @@ def test_a_multi_page_pdf_keeps_its_page_numbers(client: Any) -> None:
 
     response = upload(client, "fruit.pdf", data)
 
-    assert response.status_code == 201
-    document = response.json()["data"]
+    assert (response.status_code, response.json()["data"]["status"]) == (202, "processing")
+    document = indexed(client, response)
     assert (document["name"], document["file_type"], document["status"], document["chunk_count"]) == ("fruit.pdf", "pdf", "ready", 3)
     assert document["size"] == len(data)
     assert list(Chunk.objects.filter(document_id=document["id"]).values_list("page", flat=True)) == [1, 2, 3]
@@ -110,7 +126,7 @@ def test_markdown_headings_become_heading_paths(client: Any) -> None:
 def test_a_gbk_chinese_text_is_decoded_and_found_by_segmented_words(client: Any) -> None:
     response = upload(client, "中文.txt", CHINESE.encode("gbk"))
 
-    assert response.status_code == 201
+    assert (response.status_code, indexed(client, response)["status"]) == (202, "ready")
     assert list(Chunk.objects.filter(document_id=response.json()["data"]["id"]).values_list("heading", "content")) == [
         ("第一章 概述", "自然语言处理是人工智能的重要方向。我们在北京大学研究机器翻译。"),
         ("第二章 应用", "知识库可以帮助客服回答常见问题。"),
@@ -142,13 +158,26 @@ def test_a_chinese_query_matches_only_after_segmentation_and_the_right_chunk_ran
     [
         ("photo.png", b"\x89PNG....", 415, "Unsupported file type"),
         ("empty.txt", b"", 400, "empty"),
-        ("blank.md", b"   \n\n  ", 400, "empty"),
-        ("broken.pdf", b"%PDF-1.4 this is not really a pdf", 400, "corrupt"),
-        ("scan.pdf", None, 400, "no extractable text"),
-        ("locked.pdf", "encrypted", 400, "The PDF is encrypted with a password."),
     ],
 )
-def test_unreadable_files_are_rejected_and_nothing_is_kept(client: Any, name: str, data: Any, status: int, words: str) -> None:
+def test_files_refused_before_they_are_read_leave_nothing(client: Any, name: str, data: Any, status: int, words: str) -> None:
+    response = upload(client, name, data)
+
+    assert response.status_code == status
+    assert words in response.json()["message"]
+    assert Document.objects.count() == 0 and Chunk.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "words"),
+    [
+        ("blank.md", b"   \n\n  ", "The file is empty."),
+        ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "corrupt"),
+        ("scan.pdf", None, "no extractable text"),
+        ("locked.pdf", "encrypted", "The PDF is encrypted with a password."),
+    ],
+)
+def test_unreadable_files_end_as_errors_with_the_reason_and_no_chunks(client: Any, name: str, data: Any, words: str) -> None:
     if data is None:
         data = make_pdf(["x"], text=False)
     elif data == "encrypted":
@@ -156,9 +185,10 @@ def test_unreadable_files_are_rejected_and_nothing_is_kept(client: Any, name: st
 
     response = upload(client, name, data)
 
-    assert response.status_code == status
-    assert words in response.json()["message"]
-    assert Document.objects.count() == 0 and Chunk.objects.count() == 0
+    code, status, reason, chunk_count, chunks = accepted_then_refused(client, response)
+    assert (code, status, chunk_count, chunks) == (202, "error", 0, 0)
+    assert words in reason
+    assert not DocumentUpload.objects.exists()  # the file is not kept once refused
 
 
 def test_an_image_only_pdf_is_rejected_as_possibly_scanned(client: Any) -> None:
@@ -167,16 +197,13 @@ def test_an_image_only_pdf_is_rejected_as_possibly_scanned(client: Any) -> None:
     response = upload(client, "scan.pdf", data)
 
     assert len(PdfReader(io.BytesIO(data)).pages[0].images) == 1
-    assert response.status_code == 400
-    assert response.json()["message"] == "The PDF has no extractable text (it may be scanned images)."
-    assert Document.objects.count() == 0
+    assert accepted_then_refused(client, response) == (202, "error", "The PDF has no extractable text (it may be scanned images).", 0, 0)
 
 
 def test_a_pdf_without_pages_is_rejected_as_such(client: Any) -> None:
     response = upload(client, "nothing.pdf", make_pageless_pdf())
 
-    assert response.status_code == 400
-    assert response.json()["message"] == "The PDF has no pages."
+    assert accepted_then_refused(client, response) == (202, "error", "The PDF has no pages.", 0, 0)
 
 
 def test_a_pdf_with_only_an_owner_password_is_indexed(client: Any) -> None:
@@ -185,18 +212,17 @@ def test_a_pdf_with_only_an_owner_password_is_indexed(client: Any) -> None:
     response = upload(client, "tulips.pdf", data)
 
     assert PdfReader(io.BytesIO(data)).is_encrypted
-    assert response.status_code == 201
+    assert (response.status_code, indexed(client, response)["status"]) == (202, "ready")
     assert list(Chunk.objects.values_list("page", "content")) == [(1, "Owner protected notes about tulips.")]
 
 
-def test_a_pdf_stream_pypdf_cannot_decode_is_a_400_not_a_500(client: Any) -> None:
+def test_a_pdf_stream_pypdf_cannot_decode_is_an_error_with_the_reason_not_a_crash(client: Any) -> None:
     # pypdf raises NotImplementedError ("Unsupported filter"), outside its own error classes.
     data = make_pdf(["Hello there."]).replace(b"/FlateDecode", b"/FlateDecodX")
 
     response = upload(client, "odd.pdf", data)
 
-    assert response.status_code == 400
-    assert response.json()["message"] == "The PDF is corrupt or unreadable (NotImplementedError)."
+    assert accepted_then_refused(client, response) == (202, "error", "The PDF is corrupt or unreadable (NotImplementedError).", 0, 0)
 
 
 def test_a_wrapped_multi_page_pdf_is_chunked_at_sentence_starts_on_the_page_each_starts(client: Any) -> None:
@@ -208,7 +234,7 @@ def test_a_wrapped_multi_page_pdf_is_chunked_at_sentence_starts_on_the_page_each
     response = upload(client, "river.pdf", data)
     chunks = list(Chunk.objects.filter(document_id=response.json()["data"]["id"]).order_by("index").values_list("page", "content"))
 
-    assert response.status_code == 201
+    assert (response.status_code, indexed(client, response)["status"]) == (202, "ready")
     assert len(raw_pages) >= 3 and all("\n" in text for text in raw_pages)  # pypdf does hand over wrapped lines
     assert len(chunks) >= 4 and len({page for page, _ in chunks}) >= 3
     assert all(content.startswith("Sentence ") and content.endswith("beyond it.") for _, content in chunks)
@@ -301,7 +327,7 @@ def test_a_document_that_failed_indexing_can_be_uploaded_again(client: Any, user
 
     response = upload(client, "a.md", data)
 
-    assert response.status_code == 201 and response.json()["data"]["status"] == "ready"
+    assert response.status_code == 202 and indexed(client, response)["status"] == "ready"
     assert not Document.objects.filter(pk=failed.pk).exists()
 
 
@@ -311,7 +337,8 @@ def test_the_same_bytes_for_another_agent_is_a_new_document(client: Any, user: A
     first = upload(client, "a.md", MARKDOWN.encode())
     second = upload(client, "a.md", MARKDOWN.encode(), agent_id=agent.pk)
 
-    assert (first.status_code, second.status_code) == (201, 201)
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert (indexed(client, first)["status"], indexed(client, second)["status"]) == ("ready", "ready")
 
 
 @pytest.mark.parametrize(
@@ -364,13 +391,15 @@ def test_v1_upload_and_search(client: Any, user: Any) -> None:
         {"file": SimpleUploadedFile("faq.md", MARKDOWN.encode()), "agent_id": agent.pk},
         format="multipart",
     ).json()
+    run_queued_tasks()
     found = client.post("/api/v1/knowledge/search", {"query": "graphical wizard", "agent_id": agent.pk}, format="json").json()
     no_agent = client.post(
         "/api/v1/knowledge/documents/upload", {"file": SimpleUploadedFile("x.md", b"# x\n\ny")}, format="multipart"
     ).json()
     search_without_agent = client.post("/api/v1/knowledge/search", {"query": "x"}, format="json").json()
 
-    assert uploaded["code"] == 200 and uploaded["data"]["status"] == "ready" and uploaded["data"]["agent_id"] == agent.pk
+    assert uploaded["code"] == 200 and uploaded["data"]["status"] == "processing" and uploaded["data"]["agent_id"] == agent.pk
+    assert Document.objects.get(pk=uploaded["data"]["id"]).status == "ready"
     assert found["code"] == 200 and found["data"]["results"][0]["heading"] == "Luxx Guide > Install > Windows"
     assert no_agent["code"] == 40000 and "agent_id" in no_agent["message"]
     assert search_without_agent["code"] == 40000 and "agent_id" in search_without_agent["message"]
@@ -378,7 +407,7 @@ def test_v1_upload_and_search(client: Any, user: Any) -> None:
 
 def test_retrieval_helpers_for_chat(user: Any) -> None:
     agent = Agent.objects.create(user=user, name="Docs")
-    services.document_upload(user=user, agent=agent, name="guide.md", data=MARKDOWN.encode())
+    services.document_upload(user=user, agent=agent, name="guide.md", data=MARKDOWN.encode(), background=False)
 
     chunks = services.knowledge_retrieve(user_id=user.pk, agent_id=agent.pk, query="Windows setup wizard", top_k=1)
     prompt = services.format_sources_for_prompt(chunks)
@@ -440,8 +469,10 @@ def test_the_knowledge_search_tool_searches_the_callers_documents(user: Any) -> 
     from toolbox.registry import ToolContext, registry
 
     agent = Agent.objects.create(user=user, name="Docs")
-    services.document_upload(user=user, agent=agent, name="guide.md", data=MARKDOWN.encode())
-    services.document_upload(user=make_user(), agent=None, name="other.md", data=b"# Other\n\nThe graphical wizard of someone else.")
+    services.document_upload(user=user, agent=agent, name="guide.md", data=MARKDOWN.encode(), background=False)
+    services.document_upload(
+        user=make_user(), agent=None, name="other.md", data=b"# Other\n\nThe graphical wizard of someone else.", background=False
+    )
     tool = registry.get("knowledge_search")
     assert tool is not None and (tool.category, tool.required_level) == ("knowledge", 1)
 
@@ -495,8 +526,7 @@ def test_the_ingest_command_indexes_a_folder(tmp_path: Any, user: Any) -> None:
     (tmp_path / "docs" / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
     out, err = io.StringIO(), io.StringIO()
 
-    with override_settings(LUXX_KNOWLEDGE_SYNC_LIMIT_KB=0):  # even large files are indexed before the command ends
-        call_command("ingest", str(tmp_path / "docs"), "--user", user.username, stdout=out, stderr=err)
+    call_command("ingest", str(tmp_path / "docs"), "--user", user.username, stdout=out, stderr=err)
 
     assert out.getvalue().strip() == "Indexed 2 file(s); 1 skipped."
     assert "broken.pdf: The PDF is corrupt or unreadable" in err.getvalue()
@@ -526,10 +556,12 @@ def test_rejections_speak_the_callers_language(client: Any) -> None:
         format="multipart",
         HTTP_ACCEPT_LANGUAGE="zh-hans",
     )
+    run_queued_tasks()  # the worker writes the reason in the uploader's language
     missing = client.get("/api/knowledge/documents/999999", HTTP_ACCEPT_LANGUAGE="zh-hans")
     english = client.get("/api/knowledge/documents/999999")
 
     assert (unsupported.status_code, unsupported.json()["message"]) == (415, "不支持的文件类型：请上传 PDF、TXT 或 Markdown 文件。")
-    assert corrupt.status_code == 400 and corrupt.json()["message"].startswith("这个 PDF 已损坏或无法读取")
+    assert corrupt.status_code == 202
+    assert Document.objects.get(pk=corrupt.json()["data"]["id"]).error_message.startswith("这个 PDF 已损坏或无法读取")
     assert (missing.status_code, missing.json()["message"]) == (404, "找不到该文档。")
     assert english.json()["message"] == "Document not found."

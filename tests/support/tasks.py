@@ -106,3 +106,8 @@ def sleeps(path: str, seconds: float) -> None:
     _append(path, "started")
     time.sleep(seconds)
     _append(path, "finished")
+
+
+@durable_task()
+def tick() -> None:
+    """A periodic task for the tests of the schedule."""

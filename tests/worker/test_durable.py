@@ -3,6 +3,7 @@ back, periodic tasks once per period, the admin's list."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -117,22 +118,23 @@ def test_a_periodic_duty_is_due_once_per_period_whoever_asks() -> None:
     assert (first, second) == ([True, False, False], [True, False, False])
 
 
-def test_the_worker_pool_beats_enqueues_periodic_tasks_and_leaves_when_stopped(tmp_path: Path) -> None:
-    path = f"{test_tasks.__name__}.tick"
-    log = tmp_path / "log"
-    test_tasks.tick = test_tasks.records.using()  # type: ignore[attr-defined]
-    try:
-        with override_settings(**FAST, LUXX_PERIODIC_TASKS={path: 0.2}), PoolInThread(concurrency=2) as worker:
-            wait_for(lambda: WorkerProcess.objects.filter(pk=worker.pool.process_id).exists())
-            beats = WorkerProcess.objects.get(pk=worker.pool.process_id)
-            time.sleep(0.5)
-            later = WorkerProcess.objects.get(pk=worker.pool.process_id)
-    finally:
-        del test_tasks.tick  # type: ignore[attr-defined]
-    assert (beats.concurrency, later.seen_at > beats.seen_at) == (2, True)
+def test_the_worker_pool_beats_enqueues_periodic_tasks_and_leaves_when_stopped() -> None:
+    # Given a periodic task due every 0.2 s
+    path = "tests.support.tasks.tick"
+
+    # When a pool runs until it has beaten twice and enqueued the task twice, then stops
+    with override_settings(**FAST, LUXX_PERIODIC_TASKS={path: 0.2}), PoolInThread(concurrency=2) as worker:
+        wait_for(lambda: WorkerProcess.objects.filter(pk=worker.pool.process_id).exists())
+        beats = WorkerProcess.objects.get(pk=worker.pool.process_id)
+        wait_for(lambda: WorkerProcess.objects.get(pk=worker.pool.process_id).seen_at > beats.seen_at)
+        wait_for(lambda: DBTaskResult.objects.filter(task_path=path).count() >= 2)
+
+    # Then it was listed with its threads while it ran, and is gone after
+    assert beats.concurrency == 2
     assert not WorkerProcess.objects.filter(pk=worker.pool.process_id).exists()
-    assert log.exists() is False  # the periodic task takes no arguments of the test's
-    assert DBTaskResult.objects.filter(task_path="tests.support.tasks.records").count() >= 2
+    # Once per period, not once per worker thread or beat: 0.2 s apart at least
+    enqueued = sorted(DBTaskResult.objects.filter(task_path=path).values_list("enqueued_at", flat=True))
+    assert all((later - earlier).total_seconds() >= 0.19 for earlier, later in itertools.pairwise(enqueued))
 
 
 def test_django_admin_lists_task_results_and_workers() -> None:

@@ -11,7 +11,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from accounts.models import User
 from agents.models import Agent
 from knowledge.extract import file_type_for
-from knowledge.services import document_upload
+from knowledge.models import DocumentStatus
+from knowledge.services import document_delete, document_upload
 from luxx.api import LuxxError
 
 
@@ -38,8 +39,12 @@ class Command(BaseCommand):
         started = time.monotonic()
         for position, path in enumerate(files, start=1):
             try:
-                # Indexed here and now: a background thread would die with the command.
+                # Indexed here and now (the worker's code, in this process): the command
+                # reports each file's outcome before it ends.
                 document = document_upload(user=owner, agent=target, name=path.name, data=path.read_bytes(), background=False)
+                if document.status == DocumentStatus.ERROR:
+                    document_delete(document=document)
+                    raise LuxxError(document.error_message)
                 done += 1
                 chunks += document.chunk_count
                 outcome = f"{document.chunk_count} chunks"
