@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 
@@ -293,7 +294,8 @@ def _with_knowledge(system_prompt: str, *, user: User, agent_id: int | None, que
 
 def message_save_progress(*, message_id: str, steps: list[dict[str, Any]], text: str) -> None:
     with write_transaction():
-        Message.objects.filter(pk=message_id).update(process_steps=steps, content=text)
+        # updated_at is the reply's heartbeat: the sweep interrupts replies it stops moving.
+        Message.objects.filter(pk=message_id).update(process_steps=steps, content=text, updated_at=timezone.now())
 
 
 def message_finish(

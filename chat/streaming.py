@@ -24,7 +24,7 @@ from agents.cancellation import stop_bus
 from agents.llm import LLMError
 from agents.runtime import AgentTurn, StepUpdate
 from chat import services
-from chat.context import title_from_text
+from chat import tasks as chat_tasks
 from chat.models import MessageStatus
 from luxx.db import run_db
 
@@ -192,12 +192,8 @@ async def _finish(prepared: services.PreparedTurn, turn: AgentTurn, outcome: Any
     else:
         status, error = MessageStatus.ERROR, outcome.error.message
     await _save_final(prepared, turn, status, error)
-    if prepared.first_reply and not prepared.title_is_custom and status == MessageStatus.COMPLETE:
-        await run_db(
-            services.conversation_set_generated_title,
-            conversation_id=prepared.conversation_id,
-            title=title_from_text(prepared.first_user_text),
-        )
+    if not prepared.title_is_custom:
+        await run_db(chat_tasks.title_request, conversation_id=prepared.conversation_id)
     return TurnFinished(
         status=status,
         message_id=prepared.assistant_message_id,

@@ -401,8 +401,13 @@ LUXX_TASK_MAX_ATTEMPTS = env_int("LUXX_TASK_MAX_ATTEMPTS", 3, minimum=1, maximum
 LUXX_TASK_RETRY_SECONDS = env_float("LUXX_TASK_RETRY_SECONDS", 5.0)
 # Failed task results stay listed in Django admin this long (successful ones a day).
 LUXX_TASK_RESULTS_KEEP_DAYS = env_int("LUXX_TASK_RESULTS_KEEP_DAYS", 7, minimum=1)
+# A chat reply still "streaming" that its process has not saved for this long is marked
+# "interrupted" by a periodic sweep (a live writer saves at least every 2 seconds).
+LUXX_STREAM_STALE_SECONDS = env_float("LUXX_STREAM_STALE_SECONDS", 30.0)
 # Periodic tasks: dotted path -> seconds between runs (one worker runs each, once a period).
-LUXX_PERIODIC_TASKS: dict[str, float] = {}
+LUXX_PERIODIC_TASKS: dict[str, float] = {
+    "chat.tasks.sweep_interrupted_replies": max(1.0, LUXX_STREAM_STALE_SECONDS / 3),
+}
 
 # --- rooms / observers ------------------------------------------------------------------
 

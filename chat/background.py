@@ -1,0 +1,64 @@
+"""Writes that background tasks make on conversations and messages: generated titles,
+and replies whose process died."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from chat.context import title_from_text
+from chat.models import Conversation, Message, MessageRole, MessageStatus
+from luxx.db import write_transaction
+
+DEFAULT_TITLE = str(Conversation._meta.get_field("title").default)
+# Stored in English, as the API's other texts; the chat page shows its translation.
+PROCESS_DIED = gettext_noop("The server process writing this reply stopped before it finished.")
+
+
+def _default_titles(conversation: Conversation) -> set[str]:
+    """The titles a conversation has before one is generated: the default, or its agent's name."""
+    return {DEFAULT_TITLE} | ({conversation.agent.name} if conversation.agent else set())
+
+
+def conversation_title_is_default(*, conversation_id: str) -> bool:
+    conversation = Conversation.objects.select_related("agent").filter(pk=conversation_id, title_is_custom=False).first()
+    return conversation is not None and conversation.title in _default_titles(conversation)
+
+
+def conversation_title_generate(*, conversation_id: str) -> str | None:
+    """Title a conversation after its first user message, while its title is still a
+    default one (whatever became of the replies: complete, stopped, failed, interrupted).
+    Answer the new title, or None when there was nothing to do. Never overwrites a title
+    the user set, even one set while this ran."""
+    conversation = Conversation.objects.select_related("agent").filter(pk=conversation_id, title_is_custom=False).first()
+    if conversation is None or conversation.title not in _default_titles(conversation):
+        return None
+    first = conversation.messages.filter(role=MessageRole.USER).order_by("created_at", "id").values_list("content", flat=True).first()
+    if not first:
+        return None
+    title = title_from_text(first)[:200]
+    if title in (conversation.title, DEFAULT_TITLE):
+        return None
+    with write_transaction():
+        updated = Conversation.objects.filter(pk=conversation_id, title_is_custom=False, title=conversation.title).update(title=title)
+    return title if updated else None
+
+
+def replies_interrupt_stale(*, silent_for: timedelta) -> list[str]:
+    """Mark ``interrupted`` every chat reply still ``streaming`` whose writer has not saved
+    it for ``silent_for`` (its process died: a live one saves at least every 2 seconds),
+    keeping its text. Answer the ids of their conversations. Room turns are left to the
+    room's run, which retries them."""
+    cutoff = timezone.now() - silent_for
+    stale = Message.objects.filter(status=MessageStatus.STREAMING, room__isnull=True, updated_at__lt=cutoff)
+    found = list(stale.values_list("pk", "conversation_id"))
+    if not found:
+        return []
+    with write_transaction():
+        # Still stale at the moment of the update: a writer that saved since keeps its reply.
+        Message.objects.filter(pk__in=[pk for pk, _ in found], status=MessageStatus.STREAMING, updated_at__lt=cutoff).update(
+            status=MessageStatus.INTERRUPTED, error=PROCESS_DIED, updated_at=timezone.now()
+        )
+    return sorted({conversation_id for _, conversation_id in found if conversation_id})
