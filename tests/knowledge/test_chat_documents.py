@@ -54,7 +54,7 @@ def test_a_document_for_all_chats_answers_in_a_plain_chat_with_citations(live_ur
     # Given a document uploaded with no agent
     user = make_user()
     make_provider(user, fake_llm)
-    document = services.document_upload(user=user, agent=None, name="policy.md", data=POLICY.encode())
+    document = services.document_upload(user=user, agent=None, name="policy.md", data=POLICY.encode(), background=False)
 
     # When the user asks about it in a plain chat (no agent)
     events = send(live_url, user, "How many days do I have to return an item?")
@@ -73,8 +73,8 @@ def test_an_agents_chat_answers_from_its_documents_and_the_ones_for_all_chats(li
     user = make_user()
     provider = make_provider(user, fake_llm)
     guide = Agent.objects.create(user=user, name="Guide", provider=provider, model="fake-model")
-    services.document_upload(user=user, agent=None, name="policy.md", data=POLICY.encode())
-    services.document_upload(user=user, agent=guide, name="ferry.md", data=FERRY.encode())
+    services.document_upload(user=user, agent=None, name="policy.md", data=POLICY.encode(), background=False)
+    services.document_upload(user=user, agent=guide, name="ferry.md", data=FERRY.encode(), background=False)
     question = "When does the ferry leave, and how many days do I have to return an item?"
 
     # When the same question is asked in the agent's chat and in a plain chat
@@ -95,7 +95,7 @@ def test_another_users_documents_for_all_chats_are_never_used(live_url: str, fak
     # Given someone else's document for all their chats
     owner, stranger = make_user(), make_user()
     make_provider(stranger, fake_llm)
-    services.document_upload(user=owner, agent=None, name="policy.md", data=POLICY.encode())
+    services.document_upload(user=owner, agent=None, name="policy.md", data=POLICY.encode(), background=False)
 
     # When another user asks about it
     events = send(live_url, stranger, "How many days do I have to return an item?")
