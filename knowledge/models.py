@@ -64,7 +64,9 @@ class DocumentUpload(models.Model):
 
 class Chunk(models.Model):
     """A passage of a document. ``search_text`` is the content segmented into words
-    (jieba for Chinese), which the database's full-text index is built from."""
+    (jieba for Chinese), which the database's full-text index is built from;
+    ``boost_text`` its words that occur more than once (all of them in a short chunk),
+    indexed apart so that search finds a word's strongest chunks without ranking them all."""
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
     index = models.PositiveIntegerField()
@@ -74,6 +76,7 @@ class Chunk(models.Model):
     char_start = models.PositiveIntegerField(default=0)
     char_end = models.PositiveIntegerField(default=0)
     search_text = models.TextField()
+    boost_text = models.TextField(blank=True, default="", help_text="Words of search_text that can score high alone.")
     embedding = models.BinaryField(null=True, blank=True, help_text="float32 vector from the embeddings provider, if one is set.")
 
     class Meta:

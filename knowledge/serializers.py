@@ -6,6 +6,8 @@ from knowledge.models import Chunk, Document
 from luxx.fields import StrictCharField, StrictIntegerField, StrictObjectSerializer
 from luxx.text import estimate_tokens
 
+MAX_TOP_K = 100
+
 
 class DocumentSerializer(serializers.ModelSerializer):
     user_id = serializers.IntegerField(read_only=True)
@@ -54,7 +56,9 @@ class V1UploadInput(UploadInput):
 class SearchInput(StrictObjectSerializer):
     query = StrictCharField(max_length=2000)
     agent_id = StrictIntegerField(required=False, allow_null=True, min_value=1)
-    top_k = StrictIntegerField(required=False, default=5, min_value=1, max_value=50)
+    top_k = StrictIntegerField(
+        required=False, default=5, min_value=1, max_value=MAX_TOP_K, help_text="How many passages, best first: 1 to 100 (default 5)."
+    )
 
 
 class V1SearchInput(SearchInput):

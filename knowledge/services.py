@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -23,7 +23,7 @@ from knowledge.chunking import chunk_pages
 from knowledge.embeddings import EmbeddingError, embed_texts, embedding_provider, pack, reciprocal_rank_fusion
 from knowledge.extract import ExtractionError, extract, file_type_for
 from knowledge.models import Chunk, Document, DocumentQuerySet, DocumentStatus, DocumentUpload
-from knowledge.segment import query_words, segment
+from knowledge.segment import boost_text, query_words, segment
 from knowledge.vector_search import nearest_chunks
 from luxx.api import Conflict, LuxxError
 from luxx.db import write_transaction
@@ -187,13 +187,13 @@ def _store(document: Document, prepared: _Prepared) -> None:
                 char_start=draft.char_start,
                 char_end=draft.char_end,
                 search_text=text,
+                boost_text=boost_text(text),
                 embedding=pack(prepared.vectors[position]) if prepared.vectors else None,
             )
             for position, (draft, text) in enumerate(zip(prepared.drafts, prepared.segmented, strict=True))
         ]
     )
     Document.objects.filter(pk=document.pk).update(status=DocumentStatus.READY, chunk_count=len(chunks), error_message="")
-    transaction.on_commit(index.chunks_added)
 
 
 def document_delete(*, document: Document) -> None:

@@ -127,8 +127,7 @@ def test_vector_search_is_scoped_to_the_user_and_the_agent(fake_llm: Any) -> Non
     assert set(Chunk.objects.filter(pk__in=for_agent).values_list("document__agent_id", flat=True)) == {agent.pk}
 
 
-def test_a_users_own_match_is_found_below_many_better_matches_of_another_user(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index, "SQLITE_FIRST_LOOK", 3)  # FTS5's first look sees only others' chunks
+def test_a_users_own_match_is_found_below_many_better_matches_of_another_user() -> None:
     alice, bob = make_user(), make_user()
     crowd = "\n\n".join(f"# Part {i}\n\nQuasar quasar quasar observations, night {i}." for i in range(12))
     services.document_upload(user=alice, agent=None, name="crowd.md", data=crowd.encode(), background=False)
@@ -145,9 +144,8 @@ def test_a_users_own_match_is_found_below_many_better_matches_of_another_user(mo
     assert [r.document_name for r in results] == ["mine.md"]
 
 
-def test_in_a_large_index_a_word_in_most_chunks_is_left_out_but_alone_it_still_searches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index, "COMMON_MINIMUM", 3)
-    index.forget_statistics()
+def test_a_word_in_most_chunks_brings_no_chunks_in_but_alone_it_still_searches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index, "COMMON_FRACTION", 0.3)
     user = make_user()
     body = "\n\n".join(f"# Part {i}\n\nThe lantern glows over the harbour on evening {i}." for i in range(10))
     services.document_upload(
@@ -162,17 +160,13 @@ def test_in_a_large_index_a_word_in_most_chunks_is_left_out_but_alone_it_still_s
 
 
 def test_when_few_chunks_hold_the_rare_word_chunks_with_the_common_ones_fill_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index, "CANDIDATE_BUDGET", 1)
-    index.forget_statistics()
+    monkeypatch.setattr(index, "COMMON_FRACTION", 0.3)
+    monkeypatch.setattr(index, "EXHAUSTIVE_ROWS", 0)
     user = make_user()
     body = "\n\n".join(f"# Part {i}\n\nThe lantern glows over the harbour on evening {i}." for i in range(6))
     services.document_upload(
         user=user, agent=None, name="harbour.md", data=(body + "\n\n# Lighthouse\n\nA lantern and a zeppelin.").encode(), background=False
     )
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE knowledge_chunk")
-        index.forget_statistics()
 
     results = services.knowledge_search(user_id=user.pk, query="zeppelin lantern", top_k=4)
 
@@ -181,7 +175,6 @@ def test_when_few_chunks_hold_the_rare_word_chunks_with_the_common_ones_fill_up(
 
 
 def test_right_after_the_first_upload_a_rare_word_outweighs_a_common_one() -> None:
-    index.forget_statistics()
     user = make_user()
     body = "\n\n".join(f"# Part {i}\n\nHarbour harbour harbour, evening {i}." for i in range(6))
     body += "\n\n# Sky\n\nA zeppelin drifts."
