@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import tempfile
@@ -112,14 +113,17 @@ async def discover(conn: Connection, *, user_id: int, workspace: Path | None) ->
     return await _with_session(conn, work, user_id=user_id, workspace=workspace)
 
 
-async def call_tool(conn: Connection, tool: str, arguments: dict[str, Any], *, user_id: int, workspace: Path | None) -> CallOutcome:
-    """One tool call. A tool that reports an error (``isError``) is an outcome, not a failure."""
+async def call_tool(
+    conn: Connection, tool: str, arguments: dict[str, Any], *, user_id: int, workspace: Path | None, max_file_bytes: int | None = None
+) -> CallOutcome:
+    """One tool call. A tool that reports an error (``isError``) is an outcome, not a failure.
+    ``max_file_bytes`` caps the files a stdio server writes (the workspace's space left)."""
 
     async def work(client: Client) -> CallOutcome:
         result = await client.call_tool(tool, arguments)
         return CallOutcome(is_error=bool(result.is_error), text=render_content(result))
 
-    return await _with_session(conn, work, user_id=user_id, workspace=workspace)
+    return await _with_session(conn, work, user_id=user_id, workspace=workspace, max_file_bytes=max_file_bytes)
 
 
 def render_content(result: mcp_types.CallToolResult) -> str:
@@ -146,8 +150,10 @@ def render_content(result: mcp_types.CallToolResult) -> str:
 # --- sessions -------------------------------------------------------------------------
 
 
-async def _with_session(conn: Connection, work: Callable[[Client], Awaitable[T]], *, user_id: int, workspace: Path | None) -> T:
-    state = _SessionState()
+async def _with_session(
+    conn: Connection, work: Callable[[Client], Awaitable[T]], *, user_id: int, workspace: Path | None, max_file_bytes: int | None = None
+) -> T:
+    state = _SessionState(max_file_bytes=max_file_bytes)
     try:
         async with asyncio.timeout(conn.timeout):
             async with _session(conn, state, user_id=user_id, workspace=workspace) as client:
@@ -168,6 +174,7 @@ class _SessionState:
     connected: bool = False
     transport: GuardedTransport | None = None
     stderr: str = ""
+    max_file_bytes: int | None = None
 
 
 @contextlib.asynccontextmanager
@@ -194,6 +201,8 @@ async def _stdio_session(conn: Connection, state: _SessionState, *, user_id: int
     if workspace is None:
         raise McpFailure(f"The MCP server {conn.name} needs a workspace to run in.", unreachable=False)
     limits = sandbox.SandboxLimits.from_settings(timeout=conn.timeout)
+    if state.max_file_bytes is not None:
+        limits = dataclasses.replace(limits, file_size_bytes=max(1, min(limits.file_size_bytes, state.max_file_bytes)))
     argv = sandbox.build_command(
         argv=[conn.command, *conn.args],
         workspace=workspace,

@@ -26,7 +26,7 @@ from luxx.db import write_transaction
 from mcplink import client
 from mcplink.models import McpHealth, McpServer, McpTransport
 from mcplink.names import MAX_TOOL_NAME, MCP_TOOL_NAME, tool_name
-from toolbox.registry import LEVEL_NAMES, ToolContext
+from toolbox.registry import LEVEL_NAMES, ToolContext, ToolError
 
 MAX_TOOLS_PER_SERVER = 128
 MAX_DESCRIPTION_CHARS = 2000
@@ -181,10 +181,11 @@ def server_refresh(*, server: McpServer, user: Any) -> DiscoveryReport:
     conn = connection_for(server)
     from toolbox.workspace import workspace_for
 
-    workspace = workspace_for(ToolContext.for_user(user)) if server.transport == McpTransport.STDIO else None
     try:
+        workspace = workspace_for(ToolContext.for_user(user)) if server.transport == McpTransport.STDIO else None
         found = async_to_sync(client.discover)(conn, user_id=user.pk, workspace=workspace)
-    except client.McpFailure as failure:
+    except (client.McpFailure, ToolError) as error:
+        failure = error if isinstance(error, client.McpFailure) else client.McpFailure(str(error), unreachable=False)
         now = timezone.now()
         with write_transaction():
             McpServer.objects.filter(pk=server.pk).update(status=McpHealth.DOWN, last_error=failure.message[:2000], checked_at=now)

@@ -10,8 +10,8 @@ schema, the time limit, the audit record in ToolExecution, a failure as a failed
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -92,6 +92,26 @@ def _handler(server_id: int, mcp_name: str, known_status: str) -> ToolHandler:
     return handle
 
 
+async def _workspace_room(ctx: ToolContext) -> tuple[Path, int]:
+    """The caller's workspace for a stdio server, and the space left in it: as for code
+    runs, a server does not start in a full workspace and no file it writes may grow past
+    what is left (its RLIMIT_FSIZE)."""
+    from toolbox import workspace
+
+    ws = await workspace.workspace_for_async(ctx)
+    try:
+        used = await workspace.run_file_op(ctx.user_id, workspace.usage_bytes, ws)
+    except workspace.WorkspaceChanged:
+        used = 0
+    quota = workspace.quota_bytes()
+    if used >= quota:
+        raise ToolError(
+            f"The workspace uses {used // 2**20} MB of its {settings.LUXX_WORKSPACE_QUOTA_MB} MB quota: "
+            "delete files (file_delete) before using this MCP server."
+        )
+    return ws, quota - used
+
+
 def _connection(*, server_id: int, user_id: int) -> client.Connection | None:
     server = selectors.server_for_call(server_id=server_id, user_id=user_id)
     if server is None or not server.enabled:
@@ -105,13 +125,11 @@ async def call_server_tool(*, server_id: int, tool: str, arguments: dict[str, An
     conn = await run_db(_connection, server_id=server_id, user_id=ctx.user_id)
     if conn is None:
         raise ToolError("This MCP server was removed or disabled.")
-    workspace = None
+    workspace, room = None, None
     if conn.transport == McpTransport.STDIO:
-        from toolbox.workspace import workspace_for
-
-        workspace = await asyncio.to_thread(workspace_for, ctx)
+        workspace, room = await _workspace_room(ctx)
     try:
-        outcome = await client.call_tool(conn, tool, arguments, user_id=ctx.user_id, workspace=workspace)
+        outcome = await client.call_tool(conn, tool, arguments, user_id=ctx.user_id, workspace=workspace, max_file_bytes=room)
     except client.McpFailure as failure:
         if failure.unreachable:
             await run_db(services.server_record_health, server_id=server_id, error=failure.message)

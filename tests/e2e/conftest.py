@@ -57,6 +57,7 @@ def running_server() -> Iterator[str]:
         # Every test registers its own user; all of them may point a provider at the
         # fake LLM on the loopback address (normally only admins may).
         LUXX_PROVIDER_PRIVATE_URLS="all",
+        LUXX_MCP_PRIVATE_URLS="all",
         DEBUG="false",
         PYTHONUNBUFFERED="1",
     )

@@ -152,6 +152,23 @@ def test_a_call_past_the_time_limit_fails_and_leaves_no_process(admin_client: An
     assert asyncio.run(leftover_sandbox_pids(before)) == set()
 
 
+def test_a_server_does_not_start_in_a_workspace_over_its_quota(
+    admin_client: Any, admin: Any, settings: Any, workspace_root: Path, stdio_row: Callable[..., McpServer]
+) -> None:
+    stdio_row()
+    settings.LUXX_WORKSPACE_QUOTA_MB = 1
+    workspace = workspace_root / str(admin.pk)
+    workspace.mkdir(exist_ok=True)
+    (workspace / "big.bin").write_bytes(b"x" * (2 * 1024 * 1024))
+
+    result = execute(admin_client, "mcp.local.sleep", {"seconds": 0})
+
+    assert result["success"] is False
+    assert result["result"] == {
+        "error": "The workspace uses 2 MB of its 1 MB quota: delete files (file_delete) before using this MCP server."
+    }
+
+
 def test_a_command_that_does_not_start_is_reported_with_its_error_output(admin_client: Any, stdio_program: dict[str, Any]) -> None:
     response = admin_client.post(
         "/api/mcp-servers/", {**stdio_program, "name": "broken", "command": "/usr/bin/no-such-mcp-server"}, format="json"
