@@ -152,8 +152,10 @@ def test_list_agents_returns_only_the_callers_agents(live_url: str) -> None:
 
 def test_knowledge_search_searches_only_the_callers_documents(live_url: str) -> None:
     alice, bob = make_user(), make_user()
-    document_upload(user=alice, agent=None, name="alice.txt", data=b"The lighthouse keeper polishes the great lens every evening.")
-    document_upload(user=bob, agent=None, name="bob.txt", data=b"The submarine captain studies the sonar charts at dawn.")
+    document_upload(
+        user=alice, agent=None, name="alice.txt", data=b"The lighthouse keeper polishes the great lens every evening.", background=False
+    )
+    document_upload(user=bob, agent=None, name="bob.txt", data=b"The submarine captain studies the sonar charts at dawn.", background=False)
     token = access_token_for(alice)
 
     own = data(call(live_url, token, "knowledge_search", {"query": "lighthouse lens"}))
@@ -181,7 +183,11 @@ def test_ask_agent_runs_a_turn_and_returns_the_reply_with_citations(live_url: st
     make_provider(alice, fake_llm, "openai")
     agent = Agent.objects.create(user=alice, name="Keeper", system_prompt="You keep the lighthouse.")
     document_upload(
-        user=alice, agent=agent, name="manual.md", data=b"# Lens care\n\nPolish the great lens with a soft cloth every evening."
+        user=alice,
+        agent=agent,
+        name="manual.md",
+        data=b"# Lens care\n\nPolish the great lens with a soft cloth every evening.",
+        background=False,
     )
     fake_llm.script(Scenario(text="Polish it every evening [1]."))
 
