@@ -1,5 +1,8 @@
 """ASGI entry point: HTTP through Django (streaming views included), Luxx's MCP server at
-/mcp, websockets reserved."""
+/mcp, websockets reserved.
+
+Every request passes the body limits first (``luxx.bodylimit``): in front of the whole
+application, and inside daphne's own request handling when daphne serves."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from luxx.bodylimit import BodyLimitMiddleware, install_in_daphne  # noqa: E402
 from mcplink.asgi import with_mcp  # noqa: E402
 
-application = ProtocolTypeRouter({"http": with_mcp(django_asgi_app), "websocket": URLRouter([])})
+install_in_daphne()
+application = BodyLimitMiddleware(ProtocolTypeRouter({"http": with_mcp(django_asgi_app), "websocket": URLRouter([])}))

@@ -321,6 +321,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # --- uploads and knowledge ------------------------------------------------------------
 
 LUXX_MAX_UPLOAD_MB = env_int("LUXX_MAX_UPLOAD_MB", 20, minimum=1)
+# The body limit of every route but uploads and sign-in (see luxx/bodylimit.py).
+LUXX_MAX_REQUEST_KB = env_int("LUXX_MAX_REQUEST_KB", 2048, minimum=16)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 LUXX_EMBEDDINGS_PROVIDER_ID = env_int("LUXX_EMBEDDINGS_PROVIDER_ID", 0, minimum=0)
