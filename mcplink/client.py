@@ -27,7 +27,7 @@ import json
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -38,6 +38,7 @@ from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from mcplink.connection import CallOutcome, Connection, DiscoveredTool, McpFailure, scrub
 from mcplink.transport import GuardedTransport
 from toolbox import sandbox
 
@@ -53,47 +54,6 @@ HTTP_REASONS = {
     404: "no MCP endpoint at this URL",
     405: "this URL does not accept MCP requests",
 }
-
-
-class McpFailure(Exception):
-    def __init__(self, message: str, *, unreachable: bool):
-        super().__init__(message)
-        self.message = message
-        self.unreachable = unreachable
-
-
-@dataclass(frozen=True)
-class Connection:
-    """Everything needed to reach one server, as plain data (secrets decrypted)."""
-
-    server_id: int
-    name: str
-    transport: str
-    url: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    command: str = ""
-    args: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-    network: bool = False
-    timeout: float = 30.0
-    allow_private: bool = False
-
-    @property
-    def secrets(self) -> list[str]:
-        return [value for value in (*self.headers.values(), *self.env.values()) if len(value) >= 4]
-
-
-@dataclass(frozen=True)
-class DiscoveredTool:
-    name: str
-    description: str
-    input_schema: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class CallOutcome:
-    is_error: bool
-    text: str
 
 
 async def discover(conn: Connection, *, user_id: int, workspace: Path | None) -> list[DiscoveredTool]:
@@ -274,10 +234,3 @@ def _tail(errlog: IO[str]) -> str:
         errlog.seek(max(0, size - STDERR_TAIL_CHARS * 4))
         return " ".join(errlog.read().split())[-STDERR_TAIL_CHARS:]
     return ""
-
-
-def scrub(text: str, secrets: list[str]) -> str:
-    """``text`` without any of the secrets in it."""
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text

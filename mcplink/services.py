@@ -23,7 +23,7 @@ from rest_framework import exceptions
 from agents.urlcheck import points_to_private_network
 from luxx.api import Forbidden
 from luxx.db import write_transaction
-from mcplink import client
+from mcplink.connection import Connection, DiscoveredTool, McpFailure
 from mcplink.models import McpHealth, McpServer, McpTransport
 from mcplink.names import MAX_TOOL_NAME, MCP_TOOL_NAME, tool_name
 from toolbox.registry import LEVEL_NAMES, ToolContext, ToolError
@@ -183,9 +183,11 @@ def server_refresh(*, server: McpServer, user: Any) -> DiscoveryReport:
 
     try:
         workspace = workspace_for(ToolContext.for_user(user)) if server.transport == McpTransport.STDIO else None
+        from mcplink import client
+
         found = async_to_sync(client.discover)(conn, user_id=user.pk, workspace=workspace)
-    except (client.McpFailure, ToolError) as error:
-        failure = error if isinstance(error, client.McpFailure) else client.McpFailure(str(error), unreachable=False)
+    except (McpFailure, ToolError) as error:
+        failure = error if isinstance(error, McpFailure) else McpFailure(str(error), unreachable=False)
         now = timezone.now()
         with write_transaction():
             McpServer.objects.filter(pk=server.pk).update(status=McpHealth.DOWN, last_error=failure.message[:2000], checked_at=now)
@@ -201,7 +203,7 @@ def server_refresh(*, server: McpServer, user: Any) -> DiscoveryReport:
     return DiscoveryReport(server=server, skipped=skipped)
 
 
-def accept_tools(server_name: str, found: list[client.DiscoveredTool]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+def accept_tools(server_name: str, found: list[DiscoveredTool]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """The tools Luxx can offer a model, and the others with the reason they are left out."""
     kept: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
@@ -240,11 +242,11 @@ def _usable_schema(schema: Any) -> tuple[dict[str, Any], str]:
     return schema, ""
 
 
-def connection_for(server: McpServer) -> client.Connection:
+def connection_for(server: McpServer) -> Connection:
     """How to reach the server now (secrets decrypted; private addresses as the owner's
     level and the policy allow today)."""
     owner = server.user if server.user_id is not None else None
-    return client.Connection(
+    return Connection(
         server_id=server.pk,
         name=server.name,
         transport=server.transport,

@@ -18,7 +18,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from luxx.db import run_db
-from mcplink import client, selectors, services
+from mcplink import selectors, services
+from mcplink.connection import Connection, McpFailure, scrub
 from mcplink.models import McpHealth, McpServer, McpTransport
 from mcplink.names import PREFIX, split_tool_name, tool_name
 from toolbox import sandbox
@@ -112,7 +113,7 @@ async def _workspace_room(ctx: ToolContext) -> tuple[Path, int]:
     return ws, quota - used
 
 
-def _connection(*, server_id: int, user_id: int) -> client.Connection | None:
+def _connection(*, server_id: int, user_id: int) -> Connection | None:
     server = selectors.server_for_call(server_id=server_id, user_id=user_id)
     if server is None or not server.enabled:
         return None
@@ -128,15 +129,17 @@ async def call_server_tool(*, server_id: int, tool: str, arguments: dict[str, An
     workspace, room = None, None
     if conn.transport == McpTransport.STDIO:
         workspace, room = await _workspace_room(ctx)
+    from mcplink import client
+
     try:
         outcome = await client.call_tool(conn, tool, arguments, user_id=ctx.user_id, workspace=workspace, max_file_bytes=room)
-    except client.McpFailure as failure:
+    except McpFailure as failure:
         if failure.unreachable:
             await run_db(services.server_record_health, server_id=server_id, error=failure.message)
         raise ToolError(failure.message) from None
     if known_status != McpHealth.OK:
         await run_db(services.server_record_health, server_id=server_id, error=None)
-    text = client.scrub(outcome.text, conn.secrets)
+    text = scrub(outcome.text, conn.secrets)
     if outcome.is_error:
         raise ToolError(f"The tool {tool} of the MCP server {conn.name} reported an error: {text[:4000]}")
     if len(text) > MAX_RESULT_CHARS:
