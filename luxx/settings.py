@@ -409,15 +409,18 @@ LUXX_STREAM_STALE_SECONDS = env_float("LUXX_STREAM_STALE_SECONDS", 30.0)
 # Periodic tasks: dotted path -> seconds between runs (one worker runs each, once a period).
 LUXX_PERIODIC_TASKS: dict[str, float] = {
     "chat.tasks.sweep_interrupted_replies": max(1.0, LUXX_STREAM_STALE_SECONDS / 3),
+    "rooms.tasks.prune_event_logs": 600.0,
 }
 
 # --- rooms / observers ------------------------------------------------------------------
 
-# A room's events are kept for Last-Event-ID replay in Redis when REDIS_URL is set
-# (shared by every process, with the library's pub/sub across them), else in memory (one
-# process); see rooms/eventstream.py. Replay reaches back ROOM_EVENTS_TTL seconds after a
-# room's last event and at most ROOM_EVENTS_MAX events.
-EVENTSTREAM_STORAGE_CLASS = "rooms.eventstream.MemoryEventStorage"
+# A room's run executes on a worker; its events are kept for Last-Event-ID replay, and
+# cross to the web processes, in Redis when REDIS_URL is set (with the library's pub/sub),
+# else in the database, which each web process polls every ROOM_EVENTS_POLL_SECONDS while
+# it has observers; see rooms/eventstream.py. Replay reaches back ROOM_EVENTS_TTL seconds
+# after a room's last event and at most ROOM_EVENTS_MAX events.
+EVENTSTREAM_STORAGE_CLASS = "rooms.eventstream.DatabaseEventStorage"
+ROOM_EVENTS_POLL_SECONDS = env_float("LUXX_ROOM_EVENTS_POLL_SECONDS", 0.1)
 EVENTSTREAM_CHANNELMANAGER_CLASS = "rooms.eventstream.RoomChannelManager"
 ROOM_EVENTS_TTL = env_int("LUXX_ROOM_EVENTS_TTL", 3600, minimum=60, maximum=7 * 86400)
 ROOM_EVENTS_MAX = env_int("LUXX_ROOM_EVENTS_MAX", 20_000, minimum=100, maximum=1_000_000)

@@ -36,6 +36,10 @@ class ChatRoom(models.Model):
     heartbeat_at = models.DateTimeField(
         null=True, blank=True, help_text="Refreshed by a live run; a running room whose heartbeat is stale has lost its run."
     )
+    run_owner = models.CharField(
+        max_length=100, blank=True, help_text="The turn task holding the run (worker process # random), empty between turns."
+    )
+    run_task_id = models.CharField(max_length=64, blank=True, help_text="The task result of the run's current or next turn.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -67,3 +71,21 @@ class RoomAgent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} in {self.room_id}"
+
+
+class RoomEvent(models.Model):
+    """A room's event kept for observers when there is no Redis: the log that the web
+    processes relay to their observers (see ``rooms.eventstream``). ``seq`` counts per
+    channel from 1, with no gaps, as ``Last-Event-ID`` expects."""
+
+    channel = models.CharField(max_length=64)
+    seq = models.PositiveBigIntegerField()
+    event_type = models.CharField(max_length=64)
+    data = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "seq"], name="rooms_event_unique_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.seq}"

@@ -1,17 +1,29 @@
-"""Runs a chat room: rounds of turns, each agent speaking once per round in turn order.
+"""Runs a chat room one speaker turn at a time, each turn a task on a worker.
 
-A run is a task on the server's event loop, not tied to the request that started it: the
-starting client's SSE response is one subscriber among any number of observers, so a
-disconnect does not stop the discussion. Every event goes to this process's subscribers
-and to the room's django-eventstream channel (``room-<id>``), which carries it to
-observers in any server process (Redis) and keeps it for ``Last-Event-ID`` replay.
-Stop is a flag in the database plus a stop-bus signal; the run checks it after every
-chunk, so a pause loses nothing but the chunk in flight.
+A run is a chain of ``rooms.tasks.room_turn`` tasks, one per position (round, seat): the
+task that speaks a turn closes it, moves the room to the next position and enqueues the
+task of that position, all in one transaction, so the chain survives the death of any
+process: a worker killed in the middle of a turn leaves its task running on a dead worker,
+which ``worker.recovery`` hands back to the queue, and the next worker to claim it speaks
+that turn again. Who speaks next is :func:`next_position`.
 
-Progress is saved as it happens: the round and the next speaker at every turn boundary,
-the speaker's partial text once a second, and a heartbeat every few seconds, by which a
-room whose server process died is told from one that runs (see
-``services.room_recover_if_stale``).
+**A turn cut by a crash** is kept as ``interrupted`` with its text up to the last flush
+(at most a second of it is lost), shown in the transcript but never given to the agents,
+and the same speaker speaks the turn again; observers get ``message_interrupted`` for it.
+So the finished turns of a run are each there exactly once: a turn is either closed and
+the room past it, or open and spoken again.
+
+**One turn at a time.** The task running a turn holds the room's lease (``run_owner``:
+its worker process and a random part) from its first event to its last; the next turn's
+task waits for it, so observers get every event in order, and a task given the lease of
+a live holder (a duplicate) does nothing. A holder whose worker stopped beating loses the
+lease to whoever asks.
+
+Every event goes to the room's django-eventstream channel (``room-<id>``), which carries
+it to observers in every web process (through Redis, or the database without Redis) and
+keeps it for ``Last-Event-ID`` replay; the client that started the run reads the same
+channel. Stop is a flag in the database, read every second; the turn then ends as
+``stopped`` after the chunk in flight, and the room pauses before the next speaker.
 """
 
 from __future__ import annotations
@@ -19,36 +31,40 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import get_random_string
 from django.utils.translation import gettext_noop
 
-from agents.cancellation import stop_bus
 from agents.llm import LLMError, ProviderConfig
 from agents.prompts import render_system_prompt
 from agents.runtime import AgentTurn, TurnSpec
 from agents.selectors import provider_get_default
 from chat.models import Message, MessageRole, MessageStatus
 from luxx.db import run_db, write_transaction
-from rooms import eventstream
-from rooms.eventstream import channel_name
+from rooms.eventstream import Publisher, channel_name, send
 from rooms.models import ChatRoom, RoomStatus
+from worker.pool import current_process_id
+from worker.recovery import live_processes
 
 logger = logging.getLogger(__name__)
 
 TERMINAL_EVENTS = {"room_completed", "room_paused", "error"}
 STOP_POLL_SECONDS = 1.0
 FLUSH_SECONDS = 1.0
-HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_SECONDS = 2.0
+LEASE_WAIT_SECONDS = 10.0
 # Stored and sent in English, whatever language the starter used (the run is the server's,
 # and the API's texts are English); the rooms page shows its translation.
 NO_PROVIDER = gettext_noop("This agent has no usable model provider or model.")
 
-__all__ = ["TERMINAL_EVENTS", "channel_name", "hub", "run_start"]
+__all__ = ["TERMINAL_EVENTS", "Position", "channel_name", "next_position", "run_turn"]
 
 
 @dataclass(frozen=True)
@@ -62,47 +78,34 @@ class Seat:
     provider: ProviderConfig | None
 
 
+@dataclass(frozen=True, order=True)
+class Position:
+    """Where a run is: the round (from 1) and the seat that speaks next (its index in
+    turn order). A round past ``max_rounds`` means the run is over."""
+
+    round: int
+    seat: int
+
+
 @dataclass
 class RoomState:
     id: str
     task: str
     max_rounds: int
-    current_round: int
-    next_turn_index: int
+    position: Position
+    stop_requested: bool
     user_id: int
     user_name: str
     seats: list[Seat]
     transcript: list[dict[str, Any]] = field(default_factory=list)
 
 
-class RoomHub:
-    """This process's subscribers of each room, and the runs it owns."""
-
-    def __init__(self) -> None:
-        self.subscribers: dict[str, set[asyncio.Queue[tuple[str, dict[str, Any]]]]] = {}
-        self.runs: dict[str, asyncio.Task[None]] = {}
-        self.stop_flags: dict[str, bool] = {}
-
-    def subscribe(self, room_id: str) -> asyncio.Queue[tuple[str, dict[str, Any]]]:
-        queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-        self.subscribers.setdefault(room_id, set()).add(queue)
-        return queue
-
-    def unsubscribe(self, room_id: str, queue: asyncio.Queue[tuple[str, dict[str, Any]]]) -> None:
-        self.subscribers.get(room_id, set()).discard(queue)
-
-    async def publish(self, room_id: str, event_type: str, data: dict[str, Any]) -> None:
-        # Stored (and sent to other processes) first, so that when a subscriber here sees
-        # an event, observers can already replay it.
-        try:
-            await eventstream.publish(room_id, event_type, data)
-        except Exception:  # observers missing an event must not stop the discussion
-            logger.exception("Could not publish %s for room %s", event_type, room_id)
-        for queue in list(self.subscribers.get(room_id, ())):
-            queue.put_nowait((event_type, data))
-
-
-hub = RoomHub()
+def next_position(state: RoomState, after: Position) -> Position:
+    """Who speaks after ``after``: round robin, every seat once a round in turn order.
+    This is the one place a speaker policy decides."""
+    if after.seat + 1 < len(state.seats):
+        return Position(after.round, after.seat + 1)
+    return Position(after.round + 1, 0)
 
 
 def _load_state(room_id: str) -> RoomState:
@@ -133,8 +136,8 @@ def _load_state(room_id: str) -> RoomState:
         id=room.pk,
         task=room.task,
         max_rounds=room.max_rounds,
-        current_round=room.current_round,
-        next_turn_index=room.next_turn_index,
+        position=_position_of(room),
+        stop_requested=room.stop_requested,
         user_id=room.user_id,
         user_name=room.user.nickname or room.user.username,
         seats=seats,
@@ -142,20 +145,56 @@ def _load_state(room_id: str) -> RoomState:
     )
 
 
-def _save_progress(room_id: str, **fields: Any) -> None:
+def _position_of(room: ChatRoom) -> Position:
+    return Position(max(1, room.current_round), room.next_turn_index)
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the worker process of a lease holder still beats."""
+    return bool(owner) and owner.split("#", 1)[0] in live_processes()
+
+
+@dataclass(frozen=True)
+class _Taken:
+    interrupted: list[tuple[str, str]]  # (message id, text kept) of turns cut by a crash
+
+
+def _take(room_id: str, position: Position, token: str) -> _Taken | str:
+    """Take the room's lease for the turn at ``position``. Answers why not, as a word:
+    ``gone`` (the room stopped running or moved past this turn: a duplicate or a late
+    retry) or ``busy`` (a live holder has it). Marks the turns cut by a crash interrupted."""
     with write_transaction():
-        ChatRoom.objects.filter(pk=room_id).update(**fields)
+        room = ChatRoom.objects.select_for_update().filter(pk=room_id).first()
+        if room is None or room.status != RoomStatus.RUNNING or _position_of(room) != position:
+            return "gone"
+        if room.run_owner and room.run_owner != token and owner_alive(room.run_owner):
+            return "busy"
+        ChatRoom.objects.filter(pk=room_id).update(run_owner=token, heartbeat_at=timezone.now())
+        cut = Message.objects.filter(room_id=room_id, status=MessageStatus.STREAMING)
+        interrupted = list(cut.values_list("pk", "content"))
+        cut.update(status=MessageStatus.INTERRUPTED)
+    return _Taken(interrupted)
 
 
-def _stop_requested(room_id: str) -> bool:
-    return bool(ChatRoom.objects.filter(pk=room_id).values_list("stop_requested", flat=True).first())
-
-
-def _beat(room_id: str) -> bool:
-    """Refresh the heartbeat; answer whether a stop was asked for."""
+def _release(room_id: str, token: str, **fields: Any) -> None:
     with write_transaction():
-        ChatRoom.objects.filter(pk=room_id).update(heartbeat_at=timezone.now())
-    return _stop_requested(room_id)
+        ChatRoom.objects.filter(pk=room_id, run_owner=token).update(run_owner="", **fields)
+
+
+def _save_if_owner(room_id: str, token: str, **fields: Any) -> None:
+    with write_transaction():
+        ChatRoom.objects.filter(pk=room_id, run_owner=token).update(**fields)
+
+
+def _still_owner_and_stop(room_id: str, token: str, beat: bool) -> tuple[bool, bool]:
+    """(the lease is still ours, a stop was asked for); refreshes the heartbeat if ``beat``."""
+    if beat:
+        with write_transaction():
+            ChatRoom.objects.filter(pk=room_id, run_owner=token).update(heartbeat_at=timezone.now())
+    row = ChatRoom.objects.filter(pk=room_id).values_list("run_owner", "stop_requested").first()
+    if row is None:
+        return False, True
+    return row[0] == token, bool(row[1])
 
 
 def _flush_message(message_id: str, content: str, steps: list[dict[str, Any]]) -> None:
@@ -183,34 +222,21 @@ def _create_message(state: RoomState, seat: Seat, round_number: int) -> str:
     return message.pk
 
 
-def _finish_message(
-    message_id: str,
-    *,
-    room_id: str,
-    next_turn_index: int,
-    status: str,
-    content: str,
-    steps: list[dict[str, Any]],
-    usage: dict[str, int] | None,
-    error: str = "",
-) -> None:
-    """Close a turn and move the room to the next speaker, together: a crash leaves either
-    the turn open (and it is spoken again) or closed and the room past it."""
-    fields: dict[str, Any] = {"status": status, "content": content, "process_steps": steps, "error": error}
-    if usage:
-        fields["usage"] = usage
-        fields["token_count"] = usage.get("total_tokens", 0)
-    with write_transaction():
-        Message.objects.filter(pk=message_id).update(**fields)
-        ChatRoom.objects.filter(pk=room_id).update(next_turn_index=next_turn_index)
+def _advance(room_id: str, token: str, following: Position, *, enqueue: bool, close: Callable[[], None]) -> bool:
+    """Close the turn (``close``) and move the room to ``following``, and enqueue its
+    task, together: a crash leaves either the turn open (and spoken again) or closed and
+    the room past it with its next task queued. False when the lease was lost."""
+    from rooms.tasks import room_turn
 
-
-def _record_failed_turn(state: RoomState, seat: Seat, round_number: int, *, next_turn_index: int, error: str) -> None:
-    """Save a turn that failed before any model call as an error turn, and move the room
-    to the next speaker, together (as :func:`_finish_message` does)."""
     with write_transaction():
-        Message.objects.create(status=MessageStatus.ERROR, error=error, **_turn_fields(state, seat, round_number))
-        ChatRoom.objects.filter(pk=state.id).update(next_turn_index=next_turn_index)
+        if not ChatRoom.objects.select_for_update().filter(pk=room_id, run_owner=token).exists():
+            return False
+        close()
+        fields: dict[str, Any] = {"current_round": following.round, "next_turn_index": following.seat, "heartbeat_at": timezone.now()}
+        if enqueue:
+            fields["run_task_id"] = str(room_turn.enqueue(room_id, following.round, following.seat).id)
+        ChatRoom.objects.filter(pk=room_id).update(**fields)
+    return True
 
 
 def _messages_for(state: RoomState, seat: Seat) -> list[dict[str, Any]]:
@@ -237,90 +263,124 @@ def _system_prompt(state: RoomState, seat: Seat) -> str:
     return "\n\n".join(part for part in (own, base, room) if part)
 
 
-class RoomRun:
-    def __init__(self, room_id: str):
-        self.room_id = room_id
-        self.stopped = False
+async def run_turn(room_id: str, round_number: int, seat_index: int, *, opening: bool = False) -> str:
+    """The task of one position of a room's run; answers what it did, as a word."""
+    token = f"{current_process_id()}#{get_random_string(8)}"
+    position = Position(round_number, seat_index)
+    deadline = time.monotonic() + LEASE_WAIT_SECONDS
+    while True:
+        taken = await run_db(_take, room_id, position, token)
+        if not isinstance(taken, str) or taken == "gone" or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)  # the previous turn's task is sending its last events
+    if isinstance(taken, str):
+        logger.info("Room %s turn %s: %s, nothing to do", room_id, position, taken)
+        return taken
+    turn = _Turn(room_id, token)
+    try:
+        return await turn.run(position, opening=opening, interrupted=taken.interrupted)
+    finally:
+        await turn.publisher.flush()
+        await run_db(_release, room_id, token)
 
-    def request_stop(self) -> None:
-        self.stopped = True
+
+class _Turn:
+    """One task's part of a run, holding the room's lease."""
+
+    def __init__(self, room_id: str, token: str) -> None:
+        self.room_id = room_id
+        self.token = token
+        self.publisher = Publisher(room_id)
+        self.stopped = False
+        self.lost = False
 
     async def publish(self, event_type: str, data: dict[str, Any]) -> None:
-        await hub.publish(self.room_id, event_type, {"type": event_type, **data})
+        await self.publisher.publish(event_type, {"type": event_type, **data})
 
-    async def run(self) -> None:
-        stop_key = f"room:{self.room_id}"
-        await stop_bus.ensure_listening()
-        stop_bus.register(stop_key, self.request_stop)
+    async def run(self, position: Position, *, opening: bool, interrupted: list[tuple[str, str]]) -> str:
+        state = await run_db(_load_state, self.room_id)
+        if opening:
+            await self.publish("room_started", {"room_id": state.id, "task": state.task})
+        for message_id, text in interrupted:
+            await self.publish("message_interrupted", {"id": message_id, "room_id": state.id, "content": text})
+        if position.seat >= len(state.seats):  # paused after a round's last speaker (older runs)
+            await self.publish("round_end", {"round": position.round})
+            position = Position(position.round + 1, 0)
+            await run_db(_save_if_owner, self.room_id, self.token, current_round=position.round, next_turn_index=0)
+        if position.round > state.max_rounds:
+            # The status first: a client told the room completed finds it so. The lease is
+            # held until the event is out, so a reset or start waits for it.
+            final = {"current_round": state.max_rounds, "next_turn_index": len(state.seats)}
+            await run_db(_save_if_owner, self.room_id, self.token, status=RoomStatus.COMPLETED, stop_requested=False, **final)
+            await self.publish("room_completed", {"room_id": state.id, "total_rounds": state.max_rounds})
+            return "completed"
+        if state.stop_requested:
+            return await self._pause(position)
+        if position.seat == 0:
+            await run_db(_save_if_owner, self.room_id, self.token, current_round=position.round, next_turn_index=0)
+            await self.publish("round_start", {"round": position.round, "max_rounds": state.max_rounds})
+        following = next_position(state, position)
         watcher = asyncio.get_running_loop().create_task(self._watch(), name=f"room-{self.room_id}-watch")
         try:
-            await self._run()
-        except Exception as error:  # a crashed run must end as an error, never stay "running"
-            logger.exception("Room %s failed", self.room_id)
-            await run_db(_save_progress, self.room_id, status=RoomStatus.ERROR)
-            await self.publish("error", {"content": f"The room stopped because of an error: {type(error).__name__}."})
+            spoken = await self._speak(state, position, following)
         finally:
             watcher.cancel()
             with suppress(asyncio.CancelledError):
                 await watcher
-            stop_bus.unregister(stop_key)
-            hub.runs.pop(self.room_id, None)
+        if not spoken:
+            return "lost"
+        if following.round != position.round:
+            await self.publish("round_end", {"round": position.round})
+        if self.stopped:
+            return await self._pause(following, round_number=position.round)
+        return "spoken"
+
+    async def _pause(self, position: Position, *, round_number: int | None = None) -> str:
+        """Pause with ``position`` next; ``room_paused`` names the round of the last turn.
+        The status first, then the event, as for completion."""
+        await run_db(
+            _save_if_owner,
+            self.room_id,
+            self.token,
+            status=RoomStatus.PAUSED,
+            stop_requested=False,
+            current_round=position.round,
+            next_turn_index=position.seat,
+        )
+        await self.publish("room_paused", {"room_id": self.room_id, "round": round_number or position.round})
+        return "paused"
 
     async def _watch(self) -> None:
-        """Keep the heartbeat fresh, and pick up a stop flag whose stop-bus signal never
-        reached this process; also while the model has not sent a token yet."""
-        last_beat = 0.0
-        while not self.stopped:
+        """Keep the heartbeat fresh and read the stop flag, also while the model has not
+        sent a token yet; notice a lease taken over (this worker was thought dead)."""
+        last_beat = time.monotonic()
+        while not self.stopped and not self.lost:
             await asyncio.sleep(STOP_POLL_SECONDS)
+            beat = time.monotonic() - last_beat >= HEARTBEAT_SECONDS
+            if beat:
+                last_beat = time.monotonic()
             try:
-                if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-                    last_beat = time.monotonic()
-                    stop = await run_db(_beat, self.room_id)
-                else:
-                    stop = await run_db(_stop_requested, self.room_id)
+                owner, stop = await run_db(_still_owner_and_stop, self.room_id, self.token, beat)
             except Exception:  # a failed poll is retried at the next tick
                 logger.warning("Room %s: could not poll its stop flag", self.room_id, exc_info=True)
                 continue
-            if stop:
-                self.stopped = True
+            self.lost = not owner
+            self.stopped = self.stopped or stop
 
-    async def _run(self) -> None:
-        state = await run_db(_load_state, self.room_id)
-        await self.publish("room_started", {"room_id": state.id, "task": state.task})
-        round_number = max(1, state.current_round)
-        turn = state.next_turn_index
-        while round_number <= state.max_rounds:
-            if turn == 0:
-                await run_db(_save_progress, state.id, current_round=round_number, next_turn_index=0)
-                await self.publish("round_start", {"round": round_number, "max_rounds": state.max_rounds})
-            for index in range(turn, len(state.seats)):
-                if self.stopped or await run_db(_stop_requested, state.id):
-                    await self._pause(round_number, index)
-                    return
-                finished = await self._speak(state, index, round_number)
-                if not finished:
-                    await self._pause(round_number, index + 1)
-                    return
-            await self.publish("round_end", {"round": round_number})
-            round_number += 1
-            turn = 0
-            if round_number <= state.max_rounds:
-                await run_db(_save_progress, state.id, current_round=round_number, next_turn_index=0)
-        await run_db(_save_progress, state.id, status=RoomStatus.COMPLETED, stop_requested=False)
-        await self.publish("room_completed", {"room_id": state.id, "total_rounds": state.max_rounds})
-
-    async def _pause(self, round_number: int, next_index: int) -> None:
-        await run_db(_save_progress, self.room_id, status=RoomStatus.PAUSED, stop_requested=False, next_turn_index=next_index)
-        await self.publish("room_paused", {"room_id": self.room_id, "round": round_number})
-
-    async def _speak(self, state: RoomState, index: int, round_number: int) -> bool:
-        """The turn of the seat at ``index``. False when a stop came in the middle of it."""
-        seat = state.seats[index]
+    async def _speak(self, state: RoomState, position: Position, following: Position) -> bool:
+        """The turn of the seat at ``position``; False when the lease was lost on the way.
+        Sets ``stopped`` when a stop came in the middle of it."""
+        seat = state.seats[position.seat]
         if seat.provider is None or not seat.model:
-            await run_db(_record_failed_turn, state, seat, round_number, next_turn_index=index + 1, error=NO_PROVIDER)
+
+            def record_failed() -> None:
+                Message.objects.create(status=MessageStatus.ERROR, error=NO_PROVIDER, **_turn_fields(state, seat, position.round))
+
+            if not await run_db(_advance, self.room_id, self.token, following, enqueue=True, close=record_failed):
+                return False
             await self.publish("agent_error", {"agent": seat.name, "error": NO_PROVIDER})
             return True
-        message_id = await run_db(_create_message, state, seat, round_number)
+        message_id = await run_db(_create_message, state, seat, position.round)
         await self.publish(
             "message_start",
             {
@@ -329,7 +389,7 @@ class RoomRun:
                 "role": "assistant",
                 "sender_name": seat.name,
                 "sender_color": seat.color,
-                "round_number": round_number,
+                "round_number": position.round,
             },
         )
         spec = TurnSpec(
@@ -341,7 +401,7 @@ class RoomRun:
         )
         turn = AgentTurn(spec)
         accumulated = ""
-        stopped = False
+        error: LLMError | None = None
         next_flush = time.monotonic() + FLUSH_SECONDS
         stream = turn.run()
         try:
@@ -355,39 +415,33 @@ class RoomRun:
                     # At most a second of text is lost if the process dies mid-turn.
                     next_flush = time.monotonic() + FLUSH_SECONDS
                     await run_db(_flush_message, message_id, accumulated, list(turn.steps))
-                if self.stopped:
-                    stopped = True
+                if self.stopped or self.lost:
                     break
-        except LLMError as error:
-            await run_db(
-                _finish_message,
-                message_id,
-                room_id=state.id,
-                next_turn_index=index + 1,
-                status=MessageStatus.ERROR,
-                content=accumulated,
-                steps=turn.steps,
-                usage=turn.usage,
-                error=error.message,
-            )
-            await self.publish("agent_error", {"agent": seat.name, "error": error.message})
-            return True
+        except LLMError as failure:
+            error = failure
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
-        status = MessageStatus.STOPPED if stopped else MessageStatus.COMPLETE
-        await run_db(
-            _finish_message,
-            message_id,
-            room_id=state.id,
-            next_turn_index=index + 1,
-            status=status,
-            content=accumulated,
-            steps=turn.steps,
-            usage=turn.usage,
-        )
-        state.transcript.append({"role": MessageRole.ASSISTANT, "content": accumulated, "seat": seat.id, "name": seat.name})
-        token_count = turn.usage["total_tokens"]
-        await self.publish("message_end", {"id": message_id, "content": accumulated, "token_count": token_count})
+        if self.lost:
+            return False
+        status = MessageStatus.ERROR if error else MessageStatus.STOPPED if self.stopped else MessageStatus.COMPLETE
+        usage = turn.usage
+
+        def close() -> None:
+            fields: dict[str, Any] = {"status": status, "content": accumulated, "process_steps": list(turn.steps)}
+            if error is not None:
+                fields["error"] = error.message
+            if usage:
+                fields["usage"] = usage
+                fields["token_count"] = usage.get("total_tokens", 0)
+            Message.objects.filter(pk=message_id).update(**fields)
+
+        # A stopped turn closes the room's position too; the room pauses before the next speaker.
+        if not await run_db(_advance, self.room_id, self.token, following, enqueue=not self.stopped, close=close):
+            return False
+        if error is not None:
+            await self.publish("agent_error", {"agent": seat.name, "error": error.message})
+            return True
+        await self.publish("message_end", {"id": message_id, "content": accumulated, "token_count": usage["total_tokens"]})
         await self.publish(
             "message",
             {
@@ -399,14 +453,22 @@ class RoomRun:
                 "text": accumulated,
                 "sender_name": seat.name,
                 "sender_color": seat.color,
-                "round_number": round_number,
+                "round_number": position.round,
             },
         )
-        return not stopped
+        return True
 
 
-def run_start(room_id: str) -> asyncio.Task[None]:
-    """Start the room's run on the running loop (the caller has claimed the room)."""
-    task = asyncio.get_running_loop().create_task(RoomRun(room_id).run(), name=f"room-{room_id}")
-    hub.runs[room_id] = task
-    return task
+def run_given_up(room_id: str, cause: str) -> None:
+    """A turn whose task gave up: the room ends in ``error``, the cut turn is kept as
+    interrupted, and observers get ``error``."""
+    with transaction.atomic():
+        updated = ChatRoom.objects.filter(pk=room_id, status=RoomStatus.RUNNING).update(
+            status=RoomStatus.ERROR, run_owner="", stop_requested=False
+        )
+        Message.objects.filter(room_id=room_id, status=MessageStatus.STREAMING).update(status=MessageStatus.INTERRUPTED)
+    if updated:
+        import orjson
+
+        data = {"type": "error", "content": f"The room stopped because of an error: {cause}."}
+        send(channel_name(room_id), "error", orjson.dumps(data).decode())

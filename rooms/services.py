@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django_tasks import TaskResultStatus
 from rest_framework import exceptions
 
 from agents.models import Agent, Provider
@@ -15,11 +17,16 @@ from chat.models import Message, MessageRole, MessageStatus
 from luxx.api import Conflict, NotFound
 from rooms import eventstream
 from rooms.models import ChatRoom, RoomAgent, RoomStatus
+from rooms.orchestrator import owner_alive
+from worker.recovery import process_of
 
 TASK_SENDER = "User"
 TASK_COLOR = "#10b981"
-# A live run refreshes its heartbeat every 5 s; six missed beats mean its process is gone.
+# A turn refreshes the room's heartbeat every 2 s; between turns the next one may wait in
+# the queue. A running room is lost when it has not moved for this long, its lease holder
+# is dead and its next turn's task is neither queued nor running on a live worker.
 STALE_AFTER = timedelta(seconds=30)
+RELEASE_WAIT_SECONDS = 5.0
 
 
 def room_get(*, user: Any, room_id: str) -> ChatRoom:
@@ -79,19 +86,39 @@ def room_create(*, user: Any, title: str, task: str, max_rounds: int, agents: li
     return room
 
 
+def _turn_task_alive(task_id: str) -> bool:
+    """Whether the task of a run's turn is queued, or running on a worker that beats."""
+    from rooms.tasks import room_turn
+
+    if not task_id:
+        return False
+    try:
+        result = room_turn.get_result(task_id)
+    except Exception:  # unknown (pruned), or a backend that keeps no results
+        return False
+    if result.status == TaskResultStatus.READY:
+        return True
+    return result.status == TaskResultStatus.RUNNING and bool(result.worker_ids) and owner_alive(process_of(result.worker_ids[-1]))
+
+
 def _is_stale(room: ChatRoom) -> bool:
-    return room.status == RoomStatus.RUNNING and (room.heartbeat_at is None or timezone.now() - room.heartbeat_at > STALE_AFTER)
+    if room.status != RoomStatus.RUNNING:
+        return False
+    if room.heartbeat_at is not None and timezone.now() - room.heartbeat_at <= STALE_AFTER:
+        return False
+    return not owner_alive(room.run_owner) and not _turn_task_alive(room.run_task_id)
 
 
 def room_recover_if_stale(*, room: ChatRoom) -> ChatRoom:
-    """A room left ``running`` by a server process that died is paused, and the turn it was
-    streaming is marked interrupted (its text up to the last flush is kept). The next start
-    resumes with the interrupted speaker, who speaks again."""
+    """A room left ``running`` by a run that is gone (its turn's task lost, or a version
+    of Luxx that ran rooms in the server process) is paused, and the turn it was streaming
+    is marked interrupted (its text up to the last flush is kept). The next start resumes
+    with the interrupted speaker, who speaks again."""
     if not _is_stale(room):
         return room
     with transaction.atomic():
         recovered = ChatRoom.objects.filter(pk=room.pk, status=RoomStatus.RUNNING, heartbeat_at=room.heartbeat_at).update(
-            status=RoomStatus.PAUSED, stop_requested=False
+            status=RoomStatus.PAUSED, stop_requested=False, run_owner=""
         )
         if recovered:
             Message.objects.filter(room=room, status=MessageStatus.STREAMING).update(status=MessageStatus.INTERRUPTED)
@@ -99,8 +126,19 @@ def room_recover_if_stale(*, room: ChatRoom) -> ChatRoom:
     return room
 
 
+def _wait_for_the_last_turn(room: ChatRoom) -> ChatRoom:
+    """A run that just paused or completed may still be sending its last events for a
+    moment, holding the room: wait for it (briefly), so a start or reset comes after them."""
+    deadline = time.monotonic() + RELEASE_WAIT_SECONDS
+    while room.status != RoomStatus.RUNNING and room.run_owner and owner_alive(room.run_owner) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        room.refresh_from_db()
+    return room
+
+
 def _ensure_not_running(room: ChatRoom) -> None:
     room_recover_if_stale(room=room)
+    _wait_for_the_last_turn(room)
     if room.status == RoomStatus.RUNNING:
         raise Conflict("The room is running: stop it first.")
 
@@ -178,8 +216,12 @@ def room_agent_remove(*, room: ChatRoom, seat: RoomAgent) -> None:
 
 
 def room_claim_for_run(*, room_id: str) -> ChatRoom:
-    """Mark a room running, atomically: a second start while it runs is a conflict.
-    Starting a completed room needs a reset first; an idle room gets its task message."""
+    """Mark a room running and queue the task of its next turn, atomically: a second start
+    while it runs is a conflict. Starting a completed room needs a reset first; an idle
+    room gets its task message. The run goes on on a worker (``rooms.tasks.room_turn``)."""
+    from rooms.tasks import room_turn
+
+    _wait_for_the_last_turn(ChatRoom.objects.get(pk=room_id))
     with transaction.atomic():
         room = room_recover_if_stale(room=ChatRoom.objects.select_for_update().get(pk=room_id))
         if room.status == RoomStatus.RUNNING:
@@ -191,10 +233,12 @@ def room_claim_for_run(*, room_id: str) -> ChatRoom:
         claimed = (
             ChatRoom.objects.filter(pk=room.pk)
             .exclude(status=RoomStatus.RUNNING)
-            .update(status=RoomStatus.RUNNING, stop_requested=False, heartbeat_at=timezone.now())
+            .update(status=RoomStatus.RUNNING, stop_requested=False, heartbeat_at=timezone.now(), run_owner="")
         )
         if not claimed:
             raise Conflict("The room is already running.")
+        first = room_turn.enqueue(room.pk, max(1, room.current_round), room.next_turn_index, opening=True)
+        ChatRoom.objects.filter(pk=room.pk).update(run_task_id=str(first.id))
         if not Message.objects.filter(room=room, role=MessageRole.USER).exists():
             Message.objects.create(
                 user=room.user,
@@ -210,9 +254,9 @@ def room_claim_for_run(*, room_id: str) -> ChatRoom:
 
 
 def room_request_stop(*, room: ChatRoom) -> str:
-    """Flag a running room to pause after the current chunk; the run (in whichever
-    process) sees the flag or the stop-bus signal. Answers the status: ``stopping``, or
-    ``paused`` when the run had already died with its process."""
+    """Flag a running room to pause after the current chunk; the run, on whichever worker,
+    reads the flag within a second. Answers the status: ``stopping``, or ``paused`` when
+    the run was already gone."""
     was_running = room.status == RoomStatus.RUNNING
     room = room_recover_if_stale(room=room)
     if was_running and room.status == RoomStatus.PAUSED:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.http import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -16,16 +13,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents.cancellation import stop_bus
 from chat.models import Message
 from luxx.api import LuxxPagination, ok, paginate, validated
 from luxx.db import release_request_connection
-from luxx.sse import KEEPALIVE, sse_frame, sse_response
+from luxx.sse import sse_response
 from rooms import serializers as s
 from rooms import services
-from rooms.eventstream import channel_name, last_event_id, observe
+from rooms.eventstream import channel_name, current_id, follow_run, last_event_id, observe
 from rooms.models import ChatRoom
-from rooms.orchestrator import TERMINAL_EVENTS, hub, run_start
+from rooms.orchestrator import TERMINAL_EVENTS
 
 SSE_RESPONSE = {(200, "text/event-stream"): OpenApiTypes.STR}
 
@@ -82,25 +78,6 @@ class RoomDetailView(APIView):
         return ok(None, "Room deleted")
 
 
-async def room_event_stream(room_id: str) -> AsyncIterator[bytes]:
-    """The starter's view of the run: subscribe, then start the run on this loop."""
-    queue = hub.subscribe(room_id)
-    try:
-        run_start(room_id)
-        while True:
-            try:
-                async with asyncio.timeout(15):
-                    event_type, data = await queue.get()
-            except TimeoutError:
-                yield KEEPALIVE
-                continue
-            yield sse_frame(event_type, data)
-            if event_type in TERMINAL_EVENTS:
-                return
-    finally:
-        hub.unsubscribe(room_id, queue)
-
-
 class RoomStartView(APIView):
     luxx_error_codes = {"POST": ["409"]}
     content_negotiation_class = StreamNegotiation
@@ -109,15 +86,20 @@ class RoomStartView(APIView):
         tags=["chat rooms"],
         summary="Start (or resume) a room; its run streams as server-sent events",
         description="Events: room_started, round_start, message_start, message_chunk, message_end, message, round_end, "
-        "room_completed, room_paused, agent_error, error. The run goes on if this client disconnects.",
+        "room_completed, room_paused, agent_error, error, and message_interrupted (a turn cut by a crash, spoken again). "
+        "The run executes on a worker and goes on if this client disconnects; each frame has the `id` of the room's "
+        "event channel, for resuming with GET /events and `Last-Event-ID`.",
         request=None,
         responses=SSE_RESPONSE,
     )
     def post(self, request: Request, room_id: str) -> object:
         room = services.room_get(user=request.user, room_id=room_id)
+        # Read before the run is queued, so that its first event is the first one streamed.
+        after = current_id(room.pk)
         services.room_claim_for_run(room_id=room.pk)
         release_request_connection()
-        return sse_response(room_event_stream(room.pk))
+        stream = follow_run(channel_name(room.pk), user_id=request.user.pk, after=after, ends_on=TERMINAL_EVENTS)  # type: ignore[arg-type]
+        return sse_response(stream)
 
 
 class RoomStopView(APIView):
@@ -127,8 +109,6 @@ class RoomStopView(APIView):
     def post(self, request: Request, room_id: str) -> Response:
         room = services.room_get(user=request.user, room_id=room_id)
         status = services.room_request_stop(room=room)
-        if status == "stopping":
-            async_to_sync(stop_bus.request_stop)(f"room:{room.pk}")
         return ok({"room_id": room.pk, "status": status}, "Stop requested")
 
 

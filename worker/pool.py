@@ -43,6 +43,15 @@ PRUNE = "worker:prune"
 PRUNE_SECONDS = 3600.0
 
 
+_current_process = ""
+
+
+def current_process_id() -> str:
+    """The id this process's worker pool beats under (a placeholder outside a worker): what
+    a task records as its holder of something, so others can tell whether it is alive."""
+    return _current_process or f"{socket.gethostname()[:24]}-{os.getpid()}-unregistered"
+
+
 def new_process_id() -> str:
     """Unique across machines and restarts: host, pid and a random part (pids are reused)."""
     return f"{socket.gethostname()[:24]}-{os.getpid()}-{get_random_string(6)}"
@@ -117,6 +126,8 @@ class WorkerPool:
 
     def run(self) -> None:
         """Run until every thread has ended (``stop``, ``--batch`` or ``--max-tasks``)."""
+        global _current_process
+        _current_process = self.process_id
         self._beat(register=True)
         self.threads = [
             threading.Thread(target=worker.run, name=f"luxx-worker-{number}", daemon=True) for number, worker in enumerate(self.workers)

@@ -16,7 +16,7 @@ from django_eventstream.storage import EventDoesNotExist
 
 from chat.models import Message
 from fakellm import Scenario
-from rooms.eventstream import MemoryEventStorage
+from rooms.eventstream import DatabaseEventStorage
 from rooms.models import ChatRoom
 from tests.chat.conftest import make_provider
 from tests.support.factories import access_token_for, api_client_for, make_user
@@ -82,6 +82,10 @@ def test_a_turn_is_saved_while_it_streams(live_url: str, owner: Any, fake_llm: A
     saved: list[tuple[str, int]] = []
 
     def look_then_stop() -> None:
+        # From the turn's first chunk: the run starts when a worker takes its task.
+        deadline = time.monotonic() + 15
+        while "message_chunk" not in "".join(seen) and time.monotonic() < deadline:
+            time.sleep(0.02)
         time.sleep(1.8)
         message = Message.objects.get(room=room, role="assistant")
         saved.append((message.status, len(message.content.split())))
@@ -264,8 +268,8 @@ def test_status_can_be_set_only_along_sensible_transitions(owner: Any, before: s
 
 
 @override_settings(ROOM_EVENTS_MAX=3)
-def test_the_memory_log_keeps_a_window_and_says_when_an_id_fell_out_of_it() -> None:
-    storage = MemoryEventStorage()
+def test_the_database_log_keeps_a_window_and_says_when_an_id_fell_out_of_it() -> None:
+    storage = DatabaseEventStorage()
     channel = f"room-window-{time.monotonic_ns()}"
     for number in range(5):
         storage.append_event(channel, "tick", f'{{"n": {number}}}')
@@ -279,8 +283,8 @@ def test_the_memory_log_keeps_a_window_and_says_when_an_id_fell_out_of_it() -> N
     assert gone.value.current_id == 5
 
 
-def test_a_restarted_memory_log_keeps_only_the_restarting_event_and_its_ids_go_on() -> None:
-    storage = MemoryEventStorage()
+def test_a_restarted_database_log_keeps_only_the_restarting_event_and_its_ids_go_on() -> None:
+    storage = DatabaseEventStorage()
     channel = f"room-restart-{time.monotonic_ns()}"
     for number in range(3):
         storage.append_event(channel, "tick", f'{{"n": {number}}}')
