@@ -1,4 +1,7 @@
-"""Many chat rooms at once on one server process, with an observer on each.
+"""Many chat rooms at once on one server process and 1 (or more) worker processes, with an
+observer on each. The rooms run on the workers (``manage.py db_worker``, default
+concurrency); their events reach the server through the database (SQLite, no Redis: the
+default set-up), or through Redis with --redis-url.
 
 20 rooms of 3 agents x 3 rounds run at the same time against the fake LLM (every turn
 scripted at TOKENS tokens and RATE tokens/s). Prints the total wall time against the sum
@@ -10,7 +13,7 @@ The fake LLM runs in a child process whose chunks carry the moment they are writ
 (time.perf_counter, CLOCK_MONOTONIC: one clock for every process of the machine), so
 each delay is measured on the chunk itself.
 
-    .venv/bin/python bench/rooms.py [--rooms 20] [--server daphne|uvicorn]
+    .venv/bin/python bench/rooms.py [--rooms 20] [--workers 1] [--server daphne|uvicorn] [--redis-url redis://...]
 """
 
 from __future__ import annotations
@@ -99,6 +102,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rooms", type=int, default=20)
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--redis-url", default="")
     parser.add_argument("--serve-fake-llm", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fake_llm:
@@ -110,6 +115,8 @@ def main() -> None:
     env = {**os.environ, "LUXX_DATA_DIR": data_dir, "DJANGO_SETTINGS_MODULE": "luxx.settings"}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
+    if args.redis_url:
+        env["REDIS_URL"] = args.redis_url
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     llm_port, app_port = free_port(), free_port()
     llm = subprocess.Popen([PYTHON, __file__, "--serve-fake-llm", str(llm_port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
@@ -118,10 +125,20 @@ def main() -> None:
     else:
         command = [PYTHON, "-m", "uvicorn", "--port", str(app_port), "--log-level", "warning", "luxx.asgi:application"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = [
+        subprocess.Popen(
+            [PYTHON, "manage.py", "db_worker", "--no-startup-delay", "-v", "0"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(args.workers)
+    ]
     llm_base, base = f"http://127.0.0.1:{llm_port}", f"http://127.0.0.1:{app_port}"
     try:
         wait_http(f"{llm_base}/v1/models")
-        wait_http(f"{base}/api/health")
+        wait_http(f"{base}/api/health", timeout=120)
         os.environ.update({"LUXX_DATA_DIR": data_dir, "DJANGO_SETTINGS_MODULE": "luxx.settings"})
         sys.path.insert(0, str(ROOT))
         import django
@@ -148,7 +165,11 @@ def main() -> None:
         httpx.post(f"{llm_base}/_fake/script", json={"scenarios": [{"text": text, "tokens_per_second": RATE}] * turns})
         wall, delays, to_starter, to_observer = asyncio.run(run(base, access_token_for(user), room_ids))
         scripted_per_room = AGENTS * ROUNDS * TOKENS / RATE
-        print(f"{args.rooms} rooms x {AGENTS} agents x {ROUNDS} rounds, {TOKENS} tokens at {RATE:g}/s per turn, one {args.server} process")
+        layer = "Redis" if args.redis_url else "the database"
+        print(
+            f"{args.rooms} rooms x {AGENTS} agents x {ROUNDS} rounds, {TOKENS} tokens at {RATE:g}/s per turn, one {args.server} process, "
+            f"{args.workers} worker process(es) x {os.environ.get('LUXX_WORKER_CONCURRENCY', '8')} threads, events through {layer}"
+        )
         print(f"wall time {wall:.1f} s; scripted time {scripted_per_room:.1f} s per room, {scripted_per_room * args.rooms:.0f} s summed")
         for label, values in (("fake LLM -> starter", to_starter), ("fake LLM -> observer", to_observer), ("observer - starter", delays)):
             print(
@@ -156,7 +177,7 @@ def main() -> None:
                 f"p99 {percentile(values, 99) * 1000:.1f} ms, max {max(values) * 1000:.1f} ms"
             )
     finally:
-        for process in (server, llm):
+        for process in (server, llm, *workers):
             process.terminate()
             try:
                 process.wait(timeout=10)
