@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from rest_framework.exceptions import ValidationError
 
+from agents.keys import INVALID_KEY, is_sendable_api_key
 from agents.models import Agent, Provider
 from agents.services import provider_check_base_url
 
@@ -34,6 +35,12 @@ class ProviderAdminForm(forms.ModelForm):
             "is_default",
             "enabled",
         ]
+
+    def clean_api_key(self) -> str:
+        key = (self.cleaned_data.get("api_key") or "").strip()
+        if not is_sendable_api_key(key):
+            raise forms.ValidationError(str(INVALID_KEY))
+        return key
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -10,6 +10,7 @@ from asgiref.sync import async_to_sync
 from django.utils.translation import gettext as _
 
 from agents import llm
+from agents.llm.base import LLMError, PingResult
 from agents.llm.errors import status_message
 from agents.models import Provider
 
@@ -38,7 +39,10 @@ def _detail(body: str) -> str:
 def provider_test(*, provider: Provider) -> ProviderTestResult:
     """Ping the provider and time it; the summary is in the active language."""
     started = time.perf_counter()
-    result = async_to_sync(llm.provider_ping)(provider)
+    try:
+        result = async_to_sync(llm.provider_ping)(provider)
+    except LLMError as error:  # refused before any request (e.g. a key no header can carry)
+        result = PingResult(status_code=0, success=False, response_body=error.message)
     latency_ms = round((time.perf_counter() - started) * 1000)
     key = provider.api_key
     body = result.response_body.replace(key, "***") if key else result.response_body

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 
+from agents.keys import INVALID_KEY, is_sendable_api_key
 from agents.models import Agent, Provider, ProviderType
 from agents.urlcheck import looks_local, points_to_private_network
 from luxx.api import Forbidden
@@ -59,6 +60,7 @@ def provider_create(*, user: Any, data: dict[str, Any]) -> Provider:
             raise _invalid("api_version", "Azure OpenAI needs an api_version, e.g. 2024-10-21.")
     provider_check_base_url(base_url=base_url, user=user, shared=False)
     api_key = data.pop("api_key", "")
+    provider_check_api_key(api_key=api_key)
     with transaction.atomic():
         first = not Provider.objects.filter(user=user).exists()
         provider = Provider(user=user, **{**data, "base_url": base_url})
@@ -72,6 +74,12 @@ def provider_create(*, user: Any, data: dict[str, Any]) -> Provider:
     return provider
 
 
+def provider_check_api_key(*, api_key: str) -> None:
+    """400 naming ``api_key`` for a key no HTTP header can carry (see agents.keys)."""
+    if not is_sendable_api_key(api_key):
+        raise _invalid("api_key", str(INVALID_KEY))
+
+
 def provider_update(*, provider: Provider, user: Any, data: dict[str, Any]) -> Provider:
     """Partial update: only given fields change; ``api_key`` omitted keeps it, "" clears it."""
     if provider.is_shared and not getattr(user, "is_luxx_admin", False):
@@ -79,6 +87,8 @@ def provider_update(*, provider: Provider, user: Any, data: dict[str, Any]) -> P
     data = dict(data)
     if "base_url" in data:
         provider_check_base_url(base_url=data["base_url"], user=user, shared=provider.is_shared)
+    if "api_key" in data:
+        provider_check_api_key(api_key=data["api_key"] or "")
     with transaction.atomic():
         if "api_key" in data:
             provider.api_key = data.pop("api_key") or ""

@@ -10,7 +10,8 @@ import anthropic
 import openai
 from django.conf import settings
 
-from agents.llm.base import ProviderConfig
+from agents.keys import UNSENDABLE_KEY, is_sendable_api_key
+from agents.llm.base import LLMError, ProviderConfig
 
 _MAX_CLIENTS = 256
 _clients: dict[tuple[Any, ...], Any] = {}
@@ -53,6 +54,10 @@ def _build(config: ProviderConfig) -> Any:
 
 
 def client_for(config: ProviderConfig) -> Any:
+    if not is_sendable_api_key(config.api_key):
+        # Stored before keys were checked: say so, rather than an encoding error (or
+        # worse, bytes a header should not carry) from the HTTP client.
+        raise LLMError(str(UNSENDABLE_KEY))
     key = _key(config)
     client = _clients.get(key)
     if client is None:
