@@ -1,22 +1,25 @@
-"""Streaming throughput of one Luxx server process against the fake LLM.
+"""Streaming under load: N concurrent chats through Luxx against the fake LLM, beside the
+same N streams straight to the fake LLM in the same run.
 
-Drives N concurrent streaming chats through a running Luxx server (POST
-/api/messages/stream) and, in the same run, the same N streams straight against the
-fake LLM, then prints time-to-first-token p50/p99, inter-token gap p99, the delivered
-token rate relative to the direct one, and the server's peak resident memory.
+For each N it prints time-to-first-token p50/p99, the inter-token gap p99, the delivered
+token rate per stream relative to the direct one, the aggregate rate, errors by kind, the
+servers' peak resident memory, and how many stored replies differ from what their client
+received (every reply is checked against the database).
 
-    .venv/bin/python bench/stream.py                  # N = 1, 50, 200, 1000 on daphne
-    .venv/bin/python bench/stream.py --n 1 50 --server uvicorn
+    .venv/bin/python bench/stream.py                                 # N = 1, 50, 200, 1000; SQLite; one daphne
+    .venv/bin/python bench/stream.py --database postgres --n 200     # PostgreSQL + Redis (a throw-away database)
+    .venv/bin/python bench/stream.py --database postgres --processes 2 --n 400
+    .venv/bin/python bench/stream.py --server uvicorn --n 1 50
 
-Everything runs on 127.0.0.1: the fake LLM and the server are subprocesses started here,
-on a throw-away data directory.
+Everything runs on 127.0.0.1: the fake LLM and the servers are subprocesses started here,
+on a throw-away data directory (and database).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import collections
 import os
 import socket
 import statistics
@@ -25,27 +28,27 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import orjson
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-TOKENS = 200
-RATE = 100.0
+BIN = Path(PYTHON).parent
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
-    import urllib.request
-
+def wait_http(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -58,11 +61,15 @@ def wait_http(url: str, timeout: float = 30) -> None:
 
 @dataclass
 class StreamResult:
+    started: float = 0.0
     ttft: float = 0.0
     gaps: list[float] = field(default_factory=list)
     tokens: int = 0
     duration: float = 0.0
     error: str = ""
+    text: str = ""
+    message_id: str = ""
+    done_events: int = 0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -72,99 +79,145 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def read_stream(response: aiohttp.ClientResponse, started: float, count_tokens: callable) -> StreamResult:  # type: ignore[valid-type]
-    result = StreamResult()
+class SSEReader:
+    """Split a byte stream into SSE frames and hand each (event, data) to ``on_frame``."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+
+    def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
+        self.buffer += chunk
+        *frames, self.buffer = self.buffer.split(b"\n\n")
+        parsed = []
+        for frame in frames:
+            event, data = "", b""
+            for line in frame.split(b"\n"):
+                if line.startswith(b"event: "):
+                    event = line[7:].decode()
+                elif line.startswith(b"data: "):
+                    data = line[6:]
+            if data:
+                parsed.append((event, data))
+        return parsed
+
+
+async def read_luxx(response: aiohttp.ClientResponse, result: StreamResult) -> None:
+    reader = SSEReader()
     last = None
+    parts: list[str] = []
+    async for chunk in response.content.iter_any():
+        now = time.perf_counter()
+        got = 0
+        for event, data in reader.feed(chunk):
+            payload = orjson.loads(data)
+            if event == "process_step":
+                step = payload["step"]
+                if step["type"] == "text":
+                    parts.append(step.get("content", ""))
+                    got += len(step.get("content", "").split())
+            elif event == "done":
+                result.done_events += 1
+                result.message_id = payload["message_id"]
+            elif event == "error":
+                result.error = "error event: " + str(payload.get("content", ""))[:60]
+        if got:
+            if last is None:
+                result.ttft = now - result.started
+            else:
+                result.gaps.append(now - last)
+            last = now
+            result.tokens += got
+    result.duration = time.perf_counter() - result.started
+    result.text = "".join(parts)
+    if not result.error and result.done_events != 1:
+        result.error = f"{result.done_events} done events"
+
+
+async def read_direct(response: aiohttp.ClientResponse, result: StreamResult) -> None:
     buffer = b""
+    last = None
     async for chunk in response.content.iter_any():
         now = time.perf_counter()
         buffer += chunk
         *frames, buffer = buffer.split(b"\n\n")
         got = 0
         for frame in frames:
-            got += count_tokens(frame)
+            if not frame.startswith(b"data: ") or frame.startswith(b"data: [DONE]"):
+                continue
+            for choice in orjson.loads(frame[6:]).get("choices") or []:
+                got += len(((choice.get("delta") or {}).get("content") or "").split())
         if got:
             if last is None:
-                result.ttft = now - started
+                result.ttft = now - result.started
             else:
                 result.gaps.append(now - last)
             last = now
             result.tokens += got
-    result.duration = time.perf_counter() - started
-    return result
+    result.duration = time.perf_counter() - result.started
 
 
-def luxx_tokens(frame: bytes) -> int:
-    if b"event: process_step" not in frame:
-        return 0
-    data = json.loads(frame.split(b"data: ", 1)[1])
-    step = data["step"]
-    return len(step.get("content", "").split()) if step["type"] == "text" else 0
+def error_kind(error: BaseException) -> str:
+    return type(error).__name__
 
 
-def openai_tokens(frame: bytes) -> int:
-    if not frame.startswith(b"data: ") or frame.startswith(b"data: [DONE]"):
-        return 0
-    data = json.loads(frame[6:])
-    total = 0
-    for choice in data.get("choices") or []:
-        total += len(((choice.get("delta") or {}).get("content") or "").split())
-    return total
-
-
-MARKER = f'[[fake {{"tokens": {TOKENS}, "tokens_per_second": {RATE}}}]]'
-
-
-async def run_luxx(base: str, token: str, conversations: list[str]) -> list[StreamResult]:
+async def run_luxx(bases: list[str], token: str, conversations: list[str], marker: str) -> list[StreamResult]:
     headers = {"Authorization": f"Bearer {token}"}
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=600)) as session:
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=900)) as session:
 
-        async def one(conversation_id: str) -> StreamResult:
-            started = time.perf_counter()
+        async def one(index: int, conversation_id: str) -> StreamResult:
+            result = StreamResult(started=time.perf_counter())
+            base = bases[index % len(bases)]
             try:
                 async with session.post(
-                    f"{base}/api/messages/stream", json={"conversation_id": conversation_id, "content": f"go {MARKER}"}, headers=headers
+                    f"{base}/api/messages/stream", json={"conversation_id": conversation_id, "content": f"go {marker}"}, headers=headers
                 ) as response:
                     if response.status != 200:
-                        return StreamResult(error=f"HTTP {response.status}")
-                    return await read_stream(response, started, luxx_tokens)
+                        body = (await response.read())[:80].decode(errors="replace")
+                        result.error = f"HTTP {response.status}: {body}"
+                        return result
+                    await read_luxx(response, result)
             except Exception as error:
-                return StreamResult(error=type(error).__name__)
+                result.error = error_kind(error)
+            return result
 
-        return await asyncio.gather(*(one(c) for c in conversations))
+        return await asyncio.gather(*(one(i, c) for i, c in enumerate(conversations)))
 
 
-async def run_direct(llm_base: str, n: int) -> list[StreamResult]:
+async def run_direct(llm_base: str, n: int, marker: str) -> list[StreamResult]:
     connector = aiohttp.TCPConnector(limit=0)
-    body = {"model": "fake", "stream": True, "messages": [{"role": "user", "content": f"go {MARKER}"}]}
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=600)) as session:
+    body = {"model": "fake", "stream": True, "messages": [{"role": "user", "content": f"go {marker}"}]}
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=900)) as session:
 
         async def one() -> StreamResult:
-            started = time.perf_counter()
+            result = StreamResult(started=time.perf_counter())
             try:
                 async with session.post(f"{llm_base}/v1/chat/completions", json=body) as response:
-                    return await read_stream(response, started, openai_tokens)
+                    await read_direct(response, result)
             except Exception as error:
-                return StreamResult(error=type(error).__name__)
+                result.error = error_kind(error)
+            return result
 
         return await asyncio.gather(*(one() for _ in range(n)))
 
 
 class PeakMemory:
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.peak = 0
+    """The peak resident memory of each server process (with its children), sampled."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.processes = [psutil.Process(pid) for pid in pids]
+        self.peaks = [0] * len(pids)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            try:
-                rss = self.process.memory_info().rss + sum(c.memory_info().rss for c in self.process.children(recursive=True))
-                self.peak = max(self.peak, rss)
-            except psutil.Error:
-                pass
+            for i, process in enumerate(self.processes):
+                try:
+                    rss = process.memory_info().rss + sum(c.memory_info().rss for c in process.children(recursive=True))
+                    self.peaks[i] = max(self.peaks[i], rss)
+                except psutil.Error:
+                    pass
             time.sleep(0.05)
 
     def __enter__(self) -> PeakMemory:
@@ -176,54 +229,123 @@ class PeakMemory:
         self._thread.join()
 
 
-def summarize(results: list[StreamResult]) -> dict[str, float]:
+def summarize(results: list[StreamResult]) -> dict[str, Any]:
     ok = [r for r in results if not r.error and r.tokens]
     gaps = [g for r in ok for g in r.gaps]
+    errors = collections.Counter(r.error or "no tokens" for r in results if r.error or not r.tokens)
+    span = (max(r.started + r.duration for r in ok) - min(r.started for r in ok)) if ok else 0.0
     return {
-        "errors": len(results) - len(ok),
+        "errors": sum(errors.values()),
+        "error_kinds": dict(errors),
         "ttft_p50_ms": percentile([r.ttft for r in ok], 50) * 1000,
         "ttft_p99_ms": percentile([r.ttft for r in ok], 99) * 1000,
         "gap_p99_ms": percentile(gaps, 99) * 1000,
         "tokens_per_s": statistics.mean(r.tokens / r.duration for r in ok) if ok else 0.0,
-        "tokens": statistics.mean(r.tokens for r in ok) if ok else 0.0,
+        "aggregate_per_s": sum(r.tokens for r in ok) / span if span else 0.0,
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, nargs="+", default=[1, 50, 200, 1000])
-    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
-    args = parser.parse_args()
+def stored_differences(results: list[StreamResult]) -> tuple[int, int]:
+    """(checked, differing): every reply that ended with done, read back from the database."""
+    from chat.models import Message
 
-    data_dir = tempfile.mkdtemp(prefix="luxx-bench-")
-    env = {**os.environ, "LUXX_DATA_DIR": data_dir, "DJANGO_SETTINGS_MODULE": "luxx.settings", "LUXX_AUTH_THROTTLE_RATE": "100000/min"}
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    received = {r.message_id: r.text for r in results if r.message_id}
+    stored = dict(Message.objects.filter(pk__in=list(received)).values_list("id", "content"))
+    differing = sum(1 for message_id, text in received.items() if stored.get(message_id) != text)
+    return len(received), differing
 
-    llm_port, app_port = free_port(), free_port()
-    llm = subprocess.Popen([PYTHON, "manage.py", "fakellm", "--port", str(llm_port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    if args.server == "daphne":
-        server_cmd = [str(Path(PYTHON).parent / "daphne"), "-b", "127.0.0.1", "-p", str(app_port), "luxx.asgi:application"]
-    else:
-        server_cmd = [
+
+def postgres_database(url: str) -> tuple[str, str]:
+    """A throw-away database next to the one ``url`` names: (its URL, its name)."""
+    import psycopg
+
+    base = url.rsplit("/", 1)[0]
+    name = f"luxx_bench_{os.getpid()}"
+    with psycopg.connect(base + "/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return f"{base}/{name}", name
+
+
+def drop_postgres_database(url: str, name: str) -> None:
+    import psycopg
+
+    base = url.rsplit("/", 1)[0]
+    with psycopg.connect(base + "/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def server_command(server: str, port: int) -> list[str]:
+    if server == "daphne":
+        return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "luxx.asgi:application"]
+    if server == "uvicorn":
+        return [
             PYTHON,
             "-m",
             "uvicorn",
             "--host",
             "127.0.0.1",
             "--port",
-            str(app_port),
+            str(port),
             "--log-level",
             "warning",
+            "--no-access-log",
+            "--lifespan",
+            "off",
             "luxx.asgi:application",
         ]
-    server = subprocess.Popen(server_cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    llm_base, base = f"http://127.0.0.1:{llm_port}", f"http://127.0.0.1:{app_port}"
+    raise SystemExit(f"unknown server {server}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, nargs="+", default=[1, 50, 200, 1000], help="concurrent streams (in all)")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--processes", type=int, default=1, help="server processes; streams are spread over them")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    parser.add_argument("--tokens", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=100.0, help="tokens per second per stream")
+    args = parser.parse_args()
+    marker = f'[[fake {{"tokens": {args.tokens}, "tokens_per_second": {args.rate}}}]]'
+
+    data_dir = tempfile.mkdtemp(prefix="luxx-bench-")
+    Path(data_dir).chmod(0o711)  # the sandbox uid must reach the workspaces below
+    env = {
+        **os.environ,
+        "LUXX_DATA_DIR": data_dir,
+        "DJANGO_SETTINGS_MODULE": "luxx.settings",
+        "LUXX_AUTH_THROTTLE_RATE": "1000000/min",
+        "LUXX_PROVIDER_PRIVATE_URLS": "all",
+        "LUXX_CHANNEL_PREFIX": f"luxx-bench-{os.getpid()}",
+    }
+    env.pop("SECRET_KEY", None)
+    pg_name = ""
+    if args.database == "postgres":
+        env["DATABASE_URL"], pg_name = postgres_database(os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres")
+        env["REDIS_URL"] = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    else:
+        env.pop("DATABASE_URL", None)
+        env.pop("REDIS_URL", None)
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+    llm_port = free_port()
+    llm = subprocess.Popen([PYTHON, "manage.py", "fakellm", "--port", str(llm_port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    ports = [free_port() for _ in range(args.processes)]
+    servers = [
+        subprocess.Popen(server_command(args.server, port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for port in ports
+    ]
+    llm_base, bases = f"http://127.0.0.1:{llm_port}", [f"http://127.0.0.1:{port}" for port in ports]
     try:
         wait_http(f"{llm_base}/v1/models")
-        wait_http(f"{base}/api/health")
-        os.environ.update({"LUXX_DATA_DIR": data_dir, "DJANGO_SETTINGS_MODULE": "luxx.settings"})
+        for base in bases:
+            wait_http(f"{base}/api/health")
+        for name in ("LUXX_DATA_DIR", "DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "LUXX_CHANNEL_PREFIX"):
+            if name in env:
+                os.environ[name] = env[name]
+            else:
+                os.environ.pop(name, None)
+        os.environ.pop("SECRET_KEY", None)
         sys.path.insert(0, str(ROOT))
         import django
 
@@ -238,30 +360,56 @@ def main() -> None:
         )
         token = access_token_for(user)
 
-        warm_up = [Conversation.objects.create(user=user, provider=provider, model="fake").pk for _ in range(3)]
-        asyncio.run(run_luxx(base, token, warm_up))
-        print(f"server: {args.server}, one process; fake LLM: {TOKENS} tokens at {RATE:g} tokens/s per stream")
-        header = f"{'N':>5} {'path':>6} {'err':>4} {'ttft p50':>9} {'ttft p99':>9} {'gap p99':>8} {'tok/s':>7} {'ratio':>6} {'peak MB':>8}"
-        print(header)
+        def conversations(n: int) -> list[str]:
+            created = Conversation.objects.bulk_create([Conversation(user=user, provider=provider, model="fake") for _ in range(n)])
+            return [c.pk for c in created]
+
+        asyncio.run(run_luxx(bases, token, conversations(3 * len(bases)), marker))
+        print(
+            f"server: {args.server} x {args.processes}; database: {args.database}"
+            f"{' + Redis' if args.database == 'postgres' else ''}; fake LLM: {args.tokens} tokens at {args.rate:g} tokens/s per stream"
+        )
+        print(
+            f"{'N':>5} {'path':>6} {'err':>4} {'ttft p50':>10} {'ttft p99':>10} {'gap p99':>9} {'tok/s':>7} {'ratio':>6} "
+            f"{'agg tok/s':>10} {'peak MB':>8} {'stored≠':>8}"
+        )
         for n in args.n:
-            direct = summarize(asyncio.run(run_direct(llm_base, n)))
-            conversations = [Conversation.objects.create(user=user, provider=provider, model="fake").pk for _ in range(n)]
-            with PeakMemory(server.pid) as memory:
-                luxx = summarize(asyncio.run(run_luxx(base, token, conversations)))
+            direct = summarize(asyncio.run(run_direct(llm_base, n, marker)))
+            ids = conversations(n)
+            with PeakMemory([s.pid for s in servers]) as memory:
+                raw = asyncio.run(run_luxx(bases, token, ids, marker))
+            luxx = summarize(raw)
+            checked, differing = stored_differences(raw)
             ratio = luxx["tokens_per_s"] / direct["tokens_per_s"] if direct["tokens_per_s"] else 0.0
-            for name, row, extra in (("direct", direct, ""), ("luxx", luxx, f"{ratio:6.2f} {memory.peak / 1e6:8.0f}")):
+            peak = max(memory.peaks) / 1e6
+            for name, row, extra in (
+                ("direct", direct, f"{'':>6} {row_rate(direct):>10} {'':>8} {'':>8}"),
+                ("luxx", luxx, f"{ratio:6.2f} {row_rate(luxx):>10} {peak:8.0f} {differing:>4}/{checked:<3}"),
+            ):
                 print(
-                    f"{n:>5} {name:>6} {row['errors']:>4.0f} {row['ttft_p50_ms']:>8.1f}ms {row['ttft_p99_ms']:>8.1f}ms "
-                    f"{row['gap_p99_ms']:>6.1f}ms {row['tokens_per_s']:>7.1f} {extra}"
+                    f"{n:>5} {name:>6} {row['errors']:>4} {row['ttft_p50_ms']:>8.1f}ms {row['ttft_p99_ms']:>8.1f}ms "
+                    f"{row['gap_p99_ms']:>7.1f}ms {row['tokens_per_s']:>7.1f} {extra}"
                 )
             print(f"{'':>5} added ttft p50: {luxx['ttft_p50_ms'] - direct['ttft_p50_ms']:+.1f} ms", flush=True)
+            for source, row in (("direct", direct), ("luxx", luxx)):
+                for kind, count in row["error_kinds"].items():
+                    print(f"{'':>5} {source} error x{count}: {kind}")
     finally:
-        for process in (server, llm):
+        for process in (*servers, llm):
             process.terminate()
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if pg_name:
+            from django.db import connections
+
+            connections.close_all()
+            drop_postgres_database(env["DATABASE_URL"], pg_name)
+
+
+def row_rate(row: dict[str, Any]) -> str:
+    return f"{row['aggregate_per_s']:.0f}"
 
 
 if __name__ == "__main__":
