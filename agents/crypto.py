@@ -32,8 +32,15 @@ def decrypt_secret(token: str) -> str:
     """The plain secret; an empty string when there is none or no key opens it."""
     if not token:
         return ""
+    return _decrypt(token, (*settings.LUXX_ENCRYPTION_KEYS, *settings.LUXX_LEGACY_ENCRYPTION_KEYS))
+
+
+@lru_cache(maxsize=1024)
+def _decrypt(token: str, keys: tuple[str, ...]) -> str:
+    # Every chat turn reads its provider's key: remembered per ciphertext (an edited key
+    # is a new ciphertext) and per key set, so nothing stale can be returned.
     try:
-        return _current().decrypt(token.encode()).decode()
+        return _fernet(keys).decrypt(token.encode()).decode()
     except InvalidToken:
         return ""
 

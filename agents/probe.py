@@ -40,7 +40,7 @@ def provider_test(*, provider: Provider) -> ProviderTestResult:
     """Ping the provider and time it; the summary is in the active language."""
     started = time.perf_counter()
     try:
-        result = async_to_sync(llm.provider_ping)(provider)
+        result = async_to_sync(llm.provider_ping)(llm.ProviderConfig.from_provider(provider))
     except LLMError as error:  # refused before any request (e.g. a key no header can carry)
         result = PingResult(status_code=0, success=False, response_body=error.message)
     latency_ms = round((time.perf_counter() - started) * 1000)

@@ -7,7 +7,7 @@ their replies through :class:`AgentTurn`; they persist and encode what it yields
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,7 @@ from django.conf import settings
 
 from agents import llm
 from agents.llm import ChatRequest, ProviderConfig, ToolSpec
+from luxx.text import estimate_tokens
 from toolbox.registry import Tool, ToolContext, ToolOutcome, registry, render_result, tool_execute
 
 Step = dict[str, Any]
@@ -49,22 +50,32 @@ class StepUpdate:
 
 class AgentTurn:
     """Runs one reply. After (or during) :meth:`run`, ``steps`` holds the full process
-    steps, ``usage`` the summed token usage of every model call of the turn."""
+    steps, ``usage`` the summed token usage of every model call of the turn.
 
-    def __init__(self, spec: TurnSpec):
+    ``on_retry`` hears of each retry of a model call before its first token."""
+
+    def __init__(self, spec: TurnSpec, *, on_retry: Callable[[llm.RetryNotice], None] | None = None):
         self.spec = spec
+        self.on_retry = on_retry
         self.steps: list[Step] = []
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.finish_reason = ""
+        # What the model call in progress would cost, until the provider reports its
+        # usage: a stopped or cut call is charged this estimate.
+        self._unreported_prompt = 0
+        self._unreported_output: list[str] = []
+        self._estimated = False
 
     @property
-    def usage(self) -> dict[str, int]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-        }
+    def usage(self) -> dict[str, Any]:
+        output = estimate_tokens("".join(self._unreported_output))
+        prompt = self.prompt_tokens + self._unreported_prompt
+        completion = self.completion_tokens + output
+        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        if self._estimated or self._unreported_prompt or output:
+            usage["estimated"] = True
+        return usage
 
     @property
     def text(self) -> str:
@@ -97,8 +108,11 @@ class AgentTurn:
             text_parts: list[str] = []
             calls: list[llm.ToolCallRequest] = []
             signatures: list[dict[str, str]] = []
+            self._unreported_prompt = _prompt_estimate(request)
+            self._unreported_output = []
             async for event in llm.stream_chat(spec.provider, request):
                 if isinstance(event, (llm.TextDelta, llm.ThinkingDelta)):
+                    self._unreported_output.append(event.text)
                     kind = "text" if isinstance(event, llm.TextDelta) else "thinking"
                     if kind == "text":
                         text_parts.append(event.text)
@@ -118,8 +132,18 @@ class AgentTurn:
                 elif isinstance(event, llm.UsageReport):
                     self.prompt_tokens += event.prompt_tokens
                     self.completion_tokens += event.completion_tokens
+                    self._unreported_prompt, self._unreported_output = 0, []
+                elif isinstance(event, llm.RetryNotice):
+                    if self.on_retry is not None:
+                        self.on_retry(event)
                 elif isinstance(event, llm.StreamEnd):
                     self.finish_reason = event.finish_reason
+            if self._unreported_prompt or self._unreported_output:
+                # The provider sent no usage for this call (some compatible servers never do).
+                self.prompt_tokens += self._unreported_prompt
+                self.completion_tokens += estimate_tokens("".join(self._unreported_output))
+                self._unreported_prompt, self._unreported_output = 0, []
+                self._estimated = True
             if not calls:
                 return
             for call in calls:
@@ -151,3 +175,11 @@ class AgentTurn:
             message = f"The tool {call.name} is not enabled here." if tool else f"Unknown tool: {call.name}."
             return ToolOutcome(False, render_result({"error": message}), 0)
         return await tool_execute(name=call.name, arguments=call.arguments, ctx=ctx)
+
+
+def _prompt_estimate(request: ChatRequest) -> int:
+    total = estimate_tokens(request.system)
+    for message in request.messages:
+        content = message.get("content")
+        total += 4 + (estimate_tokens(content) if isinstance(content, str) else 0)
+    return total

@@ -12,7 +12,7 @@ from rest_framework import exceptions
 
 from agents.keys import INVALID_KEY, is_sendable_api_key
 from agents.models import Agent, Provider, ProviderType
-from agents.urlcheck import looks_local, points_to_private_network
+from agents.urlcheck import UnresolvableHost, looks_local, points_to_private_network
 from luxx.api import Forbidden
 from toolbox.registry import registry
 
@@ -32,8 +32,12 @@ def provider_check_base_url(*, base_url: str, user: Any, shared: bool) -> None:
         raise _invalid("base_url", "Put the API key in api_key, not in the URL.")
     if parts.fragment:
         raise _invalid("base_url", "The URL must not have a #fragment.")
+    try:
+        private = points_to_private_network(base_url)
+    except UnresolvableHost as error:
+        raise _invalid("base_url", f"The host {error} does not resolve: check the URL.") from None
     policy = settings.LUXX_PROVIDER_PRIVATE_URLS
-    if policy == "all" or not points_to_private_network(base_url):
+    if policy == "all" or not private:
         return
     if policy == "none":
         raise _invalid("base_url", "Providers on loopback or private addresses are disabled on this server.")

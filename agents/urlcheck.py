@@ -2,17 +2,27 @@
 
 A provider on a loopback or private address (a local Ollama, vLLM, the fake LLM) would
 let its owner make the server probe its own network, so only admins and shared providers
-may use one unless LUXX_PROVIDER_PRIVATE_URLS says otherwise.
+may use one unless LUXX_PROVIDER_PRIVATE_URLS says otherwise. The rule is checked twice:
+here when the provider is saved (by the addresses its host resolves to now), and at every
+connection by the SDKs' transport (agents/llm/transport.py), because a name can resolve
+elsewhere later.
 """
 
 from __future__ import annotations
 
-import socket
+from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
+from toolbox import netguard
 from toolbox.netguard import is_public_address, parse_ip_literal
 
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+class UnresolvableHost(Exception):
+    """The base URL's host name does not resolve."""
 
 
 def host_of(url: str) -> str:
@@ -30,20 +40,39 @@ def looks_local(url: str) -> bool:
     return address is not None and not is_public_address(address)
 
 
+def _port_of(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def points_to_private_network(url: str) -> bool:
-    """True when the host is local, or any address it resolves to is not public. A name
-    that does not resolve now is judged by its spelling alone (the call will just fail)."""
-    if looks_local(url):
+    """True when any address the host resolves to now is not public, unless every such
+    address is allowed by LUXX_PROVIDER_ALLOWED_ADDRESSES. A name that does not resolve
+    raises :class:`UnresolvableHost`: it cannot be judged, so it is not saved."""
+    from agents.llm.transport import allowed_provider_addresses
+
+    host, port = host_of(url), _port_of(url)
+    literal = parse_ip_literal(host)
+    if literal is not None:
+        addresses = [literal]
+    else:
+        try:
+            resolved = netguard.resolve_host_sync(host, port)
+        except Exception:
+            raise UnresolvableHost(host) from None
+        addresses = [a for a in (parse_ip_literal(r.split("%", 1)[0]) for r in resolved) if a is not None]
+        if not addresses:
+            raise UnresolvableHost(host)
+    allowed = allowed_provider_addresses()
+    return any(not is_public_address(a) and (str(a), port) not in allowed for a in addresses)
+
+
+def provider_may_reach_private(provider: Any) -> bool:
+    """Whether connections of ``provider`` may go to loopback or private addresses: the
+    policy's answer for its owner now (an admin demoted since loses it)."""
+    policy = settings.LUXX_PROVIDER_PRIVATE_URLS
+    if policy == "all":
         return True
-    host = host_of(url)
-    if parse_ip_literal(host) is not None:
+    if policy == "none":
         return False
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        return False
-    for info in infos:
-        address = parse_ip_literal(str(info[4][0]).split("%", 1)[0])
-        if address is None or not is_public_address(address):
-            return True
-    return False
+    return provider.user_id is None or bool(provider.user.is_luxx_admin)

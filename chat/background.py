@@ -17,14 +17,14 @@ DEFAULT_TITLE = str(Conversation._meta.get_field("title").default)
 PROCESS_DIED = gettext_noop("The server process writing this reply stopped before it finished.")
 
 
-def _default_titles(conversation: Conversation) -> set[str]:
+def default_titles(conversation: Conversation) -> set[str]:
     """The titles a conversation has before one is generated: the default, or its agent's name."""
     return {DEFAULT_TITLE} | ({conversation.agent.name} if conversation.agent else set())
 
 
 def conversation_title_is_default(*, conversation_id: str) -> bool:
     conversation = Conversation.objects.select_related("agent").filter(pk=conversation_id, title_is_custom=False).first()
-    return conversation is not None and conversation.title in _default_titles(conversation)
+    return conversation is not None and conversation.title in default_titles(conversation)
 
 
 def conversation_title_generate(*, conversation_id: str) -> str | None:
@@ -33,7 +33,7 @@ def conversation_title_generate(*, conversation_id: str) -> str | None:
     Answer the new title, or None when there was nothing to do. Never overwrites a title
     the user set, even one set while this ran."""
     conversation = Conversation.objects.select_related("agent").filter(pk=conversation_id, title_is_custom=False).first()
-    if conversation is None or conversation.title not in _default_titles(conversation):
+    if conversation is None or conversation.title not in default_titles(conversation):
         return None
     first = conversation.messages.filter(role=MessageRole.USER).order_by("created_at", "id").values_list("content", flat=True).first()
     if not first:

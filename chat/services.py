@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 
@@ -15,6 +14,7 @@ from agents.llm import ProviderConfig
 from agents.models import Agent, Provider
 from agents.runtime import TurnSpec
 from agents.selectors import provider_get_default
+from chat.background import default_titles
 from chat.context import estimate_tokens, history_within_budget
 from chat.models import Conversation, Message, MessageRole, MessageStatus
 from luxx.api import Conflict, NotFound
@@ -113,7 +113,9 @@ def conversation_update(*, conversation: Conversation, user: User, **changes: An
 
 
 def conversation_get(*, user: User, conversation_id: str) -> Conversation:
-    conversation = Conversation.objects.owned_by(user).select_related("provider", "agent").filter(pk=conversation_id).first()
+    conversation = (
+        Conversation.objects.owned_by(user).select_related("provider", "provider__user", "agent").filter(pk=conversation_id).first()
+    )
     if conversation is None:
         raise NotFound(_("Conversation not found."))
     return conversation
@@ -154,9 +156,8 @@ class PreparedTurn:
     user_message_id: str
     assistant_message_id: str
     spec: TurnSpec
-    first_reply: bool
-    title_is_custom: bool
-    first_user_text: str
+    # The conversation still had a default title: the reply asks for one (chat/tasks.py).
+    title_is_default: bool
     citations: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -242,7 +243,6 @@ def turn_prepare(
             ):
                 raise Conflict(_("The reply changed in the meantime: reload the conversation."))
             earlier = [m for m in _history(conversation) if m.pk != user_message.pk]
-        first_reply = not any(m.role == MessageRole.ASSISTANT for m in earlier)
         assistant = Message.objects.create(
             user=user, conversation=conversation, role=MessageRole.ASSISTANT, status=MessageStatus.STREAMING, model=model
         )
@@ -250,7 +250,6 @@ def turn_prepare(
 
     budget = provider.context_window - max_tokens - estimate_tokens(system_prompt)
     history = history_within_budget([*earlier, user_message], budget)
-    first_user_text = next((m.content for m in earlier if m.role == MessageRole.USER), content)
     spec = TurnSpec(
         provider=ProviderConfig.from_provider(provider),
         model=model,
@@ -268,9 +267,7 @@ def turn_prepare(
         user_message_id=user_message.pk,
         assistant_message_id=assistant.pk,
         spec=spec,
-        first_reply=first_reply,
-        title_is_custom=conversation.title_is_custom,
-        first_user_text=first_user_text,
+        title_is_default=not conversation.title_is_custom and conversation.title in default_titles(conversation),
         citations=citations,
     )
 
@@ -290,38 +287,6 @@ def _with_knowledge(system_prompt: str, *, user: User, agent_id: int | None, que
     guidance = "Answer from the sources below when they are relevant, and cite them as [n]."
     combined = "\n\n".join(part for part in (system_prompt, guidance, sources) if part)
     return combined, knowledge.citations_from(chunks)
-
-
-def message_save_progress(*, message_id: str, steps: list[dict[str, Any]], text: str) -> None:
-    with write_transaction():
-        # updated_at is the reply's heartbeat: the sweep interrupts replies it stops moving.
-        Message.objects.filter(pk=message_id).update(process_steps=steps, content=text, updated_at=timezone.now())
-
-
-def message_finish(
-    *,
-    message_id: str,
-    status: str,
-    steps: list[dict[str, Any]],
-    text: str,
-    usage: dict[str, int] | None,
-    error: str = "",
-    citations: list[dict[str, Any]] | None = None,
-) -> None:
-    """Finalize an assistant message with whatever it produced, whatever the outcome."""
-    fields: dict[str, Any] = {"status": status, "process_steps": steps, "content": text, "error": error}
-    if usage is not None:
-        fields["usage"] = usage
-        fields["token_count"] = usage.get("total_tokens", 0)
-    if citations:
-        fields["citations"] = citations
-    with write_transaction():
-        Message.objects.filter(pk=message_id).update(**fields)
-
-
-def conversation_set_generated_title(*, conversation_id: str, title: str) -> None:
-    with write_transaction():
-        Conversation.objects.filter(pk=conversation_id, title_is_custom=False).update(title=title[:200])
 
 
 def messages_for_listing(*, conversation: Conversation, limit: int) -> list[Message]:

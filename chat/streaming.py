@@ -4,16 +4,15 @@ hand the caller ready-to-send events.
 The model runs in a producer task that feeds a queue; the consumer (the HTTP response)
 drains the queue. That split lets a stop request, a heartbeat or a client disconnect
 end the turn at once, and lets deltas that piled up while the client was slow go out
-as one frame. The database sees the assistant message at step boundaries and at most
-once a second in between, never per token.
+as one frame. The reply is written by the process's shared writer (chat/progress.py):
+about once a second for every open reply together, never per token, and its final
+state before the ``done`` event goes out.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,16 +20,15 @@ from typing import Any
 from django.conf import settings
 
 from agents.cancellation import stop_bus
-from agents.llm import LLMError
+from agents.llm import LLMError, RetryNotice
 from agents.runtime import AgentTurn, StepUpdate
 from chat import services
 from chat import tasks as chat_tasks
 from chat.models import MessageStatus
+from chat.progress import ReplyFinal, reply_writer
 from luxx.db import run_db
 
 logger = logging.getLogger(__name__)
-
-FLUSH_INTERVAL_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,19 +42,29 @@ class Heartbeat:
 
 
 @dataclass(frozen=True, slots=True)
+class Retrying:
+    """The model call failed before its first token and is being made again."""
+
+    attempt: int
+    max_attempts: int
+    delay_seconds: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class TurnFinished:
     status: str
     message_id: str
-    usage: dict[str, int]
+    usage: dict[str, Any]
     error: str = ""
     citations: tuple[dict[str, Any], ...] = ()
 
     @property
     def token_count(self) -> int:
-        return self.usage.get("total_tokens", 0)
+        return int(self.usage.get("total_tokens", 0))
 
 
-TurnEvent = StepEvent | Heartbeat | TurnFinished
+TurnEvent = StepEvent | Heartbeat | Retrying | TurnFinished
 
 _STOP = object()
 _DONE = object()
@@ -73,8 +81,12 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncIterator[list[TurnEv
     If the consumer goes away (client disconnect: the generator is closed or cancelled),
     the partial reply is saved as ``interrupted``.
     """
-    turn = AgentTurn(prepared.spec)
     queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    def on_retry(notice: RetryNotice) -> None:
+        queue.put_nowait(Retrying(notice.attempt, notice.max_attempts, notice.delay_seconds, notice.reason))
+
+    turn = AgentTurn(prepared.spec, on_retry=on_retry)
     message_id = prepared.assistant_message_id
 
     async def produce() -> None:
@@ -97,10 +109,9 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncIterator[list[TurnEv
         producer.cancel()
         queue.put_nowait(_STOP)
 
-    await stop_bus.ensure_listening()
+    writer = reply_writer()
+    writer.open(message_id, lambda: ([dict(step) for step in turn.steps], turn.text))
     stop_bus.register(message_id, on_stop)
-    last_flush = time.monotonic()
-    step_count = 0
     finished = False
     try:
         while True:
@@ -109,25 +120,26 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncIterator[list[TurnEv
                 items.append(queue.get_nowait())
             batch: list[TurnEvent] = []
             outcome: Any = None
+            changed = False
             for item in items:
                 if isinstance(item, StepUpdate):
+                    changed = True
                     _append_piece(batch, item.piece)
                 elif isinstance(item, Heartbeat):
                     if not batch:
                         batch.append(item)
+                elif isinstance(item, Retrying):
+                    batch.append(item)
                 elif outcome is None:
                     outcome = item
+            if changed:
+                writer.changed(message_id)
             if outcome is not None:
                 final = await _finish(prepared, turn, outcome)
                 finished = True
                 batch.append(final)
                 yield batch
                 return
-            now = time.monotonic()
-            if len(turn.steps) != step_count or now - last_flush >= FLUSH_INTERVAL_SECONDS:
-                step_count = len(turn.steps)
-                last_flush = now
-                await _save_progress(message_id, turn)
             if batch:
                 yield batch
     finally:
@@ -136,9 +148,8 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncIterator[list[TurnEv
         if not producer.done():
             producer.cancel()
         if not finished:
-            # The client went away: keep what was produced.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(_save_final(prepared, turn, MessageStatus.INTERRUPTED, "The client disconnected."))
+            # The client went away: keep what was produced (the writer commits it).
+            writer.finish_nowait(_final(prepared, turn, MessageStatus.INTERRUPTED, "The client disconnected."))
 
 
 def _append_piece(batch: list[TurnEvent], piece: dict[str, Any]) -> None:
@@ -163,20 +174,11 @@ async def _heartbeats(queue: asyncio.Queue[Any]) -> None:
         queue.put_nowait(Heartbeat())
 
 
-async def _save_progress(message_id: str, turn: AgentTurn) -> None:
-    await run_db(services.message_save_progress, message_id=message_id, steps=_copy_steps(turn), text=turn.text)
-
-
-def _copy_steps(turn: AgentTurn) -> list[dict[str, Any]]:
-    return [dict(step) for step in turn.steps]
-
-
-async def _save_final(prepared: services.PreparedTurn, turn: AgentTurn, status: str, error: str = "") -> None:
-    await run_db(
-        services.message_finish,
+def _final(prepared: services.PreparedTurn, turn: AgentTurn, status: str, error: str = "") -> ReplyFinal:
+    return ReplyFinal(
         message_id=prepared.assistant_message_id,
         status=status,
-        steps=_copy_steps(turn),
+        steps=[dict(step) for step in turn.steps],
         text=turn.text,
         usage=turn.usage,
         error=error,
@@ -191,13 +193,14 @@ async def _finish(prepared: services.PreparedTurn, turn: AgentTurn, outcome: Any
         status, error = MessageStatus.STOPPED, ""
     else:
         status, error = MessageStatus.ERROR, outcome.error.message
-    await _save_final(prepared, turn, status, error)
-    if not prepared.title_is_custom:
+    final = _final(prepared, turn, status, error)
+    await reply_writer().finish(final)
+    if prepared.title_is_default:
         await run_db(chat_tasks.title_request, conversation_id=prepared.conversation_id)
     return TurnFinished(
         status=status,
         message_id=prepared.assistant_message_id,
-        usage=turn.usage,
+        usage=final.usage or {},
         error=error,
         citations=tuple(prepared.citations),
     )

@@ -6,7 +6,7 @@ from chat import views
 
 urlpatterns = [
     path("", views.MessageListView.as_view(), name="message-list"),
-    path("stream", views.MessageStreamView.as_view(), name="message-stream"),
+    path("stream", views.message_stream, name="message-stream"),
     path("<str:message_id>", views.MessageDetailView.as_view(), name="message-detail"),
     path("<str:message_id>/stop", views.MessageStopView.as_view(), name="message-stop"),
 ]

@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from asgiref.sync import async_to_sync
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,9 +20,10 @@ from agents.cancellation import stop_bus
 from chat import selectors, services
 from chat import serializers as s
 from chat.models import Message, MessageRole, MessageStatus
-from chat.streaming import Heartbeat, StepEvent, TurnFinished, collect_turn, run_turn
+from chat.streaming import Heartbeat, Retrying, StepEvent, TurnFinished, collect_turn, run_turn
 from luxx.api import Conflict, LuxxPagination, UpstreamError, ok, paginate, parse_positive_int, validated
-from luxx.db import release_request_connection
+from luxx.asyncapi import documented_by, drf_request, error_response
+from luxx.db import run_db
 from luxx.sse import KEEPALIVE, sse_frame, sse_response
 
 SSE_RESPONSE = {(200, "text/event-stream"): OpenApiTypes.STR}
@@ -122,7 +126,8 @@ class MessageListView(APIView):
 
 
 async def luxx_event_stream(prepared: services.PreparedTurn) -> AsyncIterator[bytes]:
-    """The Luxx dialect's SSE: ``process_step`` pieces, then ``done`` or ``error``."""
+    """The Luxx dialect's SSE: ``process_step`` pieces (and ``retrying`` while the model is
+    retried before its first token), then ``done`` or ``error``."""
     async for batch in run_turn(prepared):
         frames = []
         for event in batch:
@@ -130,6 +135,18 @@ async def luxx_event_stream(prepared: services.PreparedTurn) -> AsyncIterator[by
                 frames.append(sse_frame("process_step", {"step": event.piece}))
             elif isinstance(event, Heartbeat):
                 frames.append(KEEPALIVE)
+            elif isinstance(event, Retrying):
+                frames.append(
+                    sse_frame(
+                        "retrying",
+                        {
+                            "attempt": event.attempt,
+                            "max_attempts": event.max_attempts,
+                            "delay_seconds": event.delay_seconds,
+                            "reason": event.reason,
+                        },
+                    )
+                )
             elif isinstance(event, TurnFinished):
                 if event.status == MessageStatus.ERROR:
                     frames.append(sse_frame("error", {"content": event.error, "message_id": event.message_id}))
@@ -142,6 +159,8 @@ async def luxx_event_stream(prepared: services.PreparedTurn) -> AsyncIterator[by
 
 
 class MessageStreamView(APIView):
+    """The schema of ``POST /api/messages/stream``; requests are served by :func:`message_stream`."""
+
     luxx_error_codes = {"POST": ["404", "409"]}
 
     @extend_schema(
@@ -149,26 +168,42 @@ class MessageStreamView(APIView):
         summary="Send a message; the reply streams as server-sent events",
         description=(
             "Events: `process_step` (`{step}`; the first event of a step id creates it, later events of a "
-            "thinking/text step carry the next piece of content), `done` (`{message_id, token_count, usage, status}`), "
-            "`error` (`{content, message_id}`). A comment line is sent every 15 s as a keep-alive. "
-            "With `retry_message_id` (instead of `content`) the latest reply of the conversation is "
-            "regenerated: its user message is reused and the named reply is replaced by the new one."
+            "thinking/text step carry the next piece of content), `retrying` (`{attempt, max_attempts, delay_seconds, "
+            "reason}`, before the first token, each time the model call is made again after a passing fault), "
+            "`done` (`{message_id, token_count, usage, status}`; `usage.estimated` is true when the provider "
+            "reported no usage, e.g. for a stopped reply), `error` (`{content, message_id}`). A comment line is "
+            "sent every 15 s as a keep-alive. With `retry_message_id` (instead of `content`) the latest reply of "
+            "the conversation is regenerated: its user message is reused and the named reply is replaced by the new one."
         ),
         request=s.SendMessageInput,
         responses=SSE_RESPONSE,
     )
     def post(self, request: Request) -> object:
-        data = validated(s.SendMessageInput, request.data)
-        prepared = services.turn_prepare(
-            user=request.user,  # type: ignore[arg-type]
-            conversation_id=data["conversation_id"],
-            content=data.get("content", ""),
-            thinking_enabled=data.get("thinking_enabled"),
-            enabled_tools=data.get("enabled_tools"),
-            retry_message_id=data.get("retry_message_id"),
-        )
-        release_request_connection()
-        return sse_response(luxx_event_stream(prepared))
+        raise MethodNotAllowed("POST")  # never routed: message_stream serves it
+
+
+def _prepare_stream(request: HttpRequest) -> services.PreparedTurn:
+    api_request = drf_request(request)
+    data = validated(s.SendMessageInput, api_request.data)
+    return services.turn_prepare(
+        user=api_request.user,  # type: ignore[arg-type]
+        conversation_id=data["conversation_id"],
+        content=data.get("content", ""),
+        thinking_enabled=data.get("thinking_enabled"),
+        enabled_tools=data.get("enabled_tools"),
+        retry_message_id=data.get("retry_message_id"),
+    )
+
+
+@documented_by(MessageStreamView)
+async def message_stream(request: HttpRequest) -> HttpResponseBase:
+    if request.method != "POST":
+        return error_response(request, MethodNotAllowed(request.method or ""))
+    try:
+        prepared = await run_db(_prepare_stream, request)
+    except Exception as error:
+        return error_response(request, error)
+    return sse_response(luxx_event_stream(prepared))
 
 
 class MessageDetailView(APIView):

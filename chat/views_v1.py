@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,7 +19,8 @@ from chat.models import MessageStatus
 from chat.streaming import Heartbeat, StepEvent, TurnFinished, run_turn
 from chat.views import SSE_RESPONSE
 from luxx.api import ok, paginate, validated
-from luxx.db import release_request_connection
+from luxx.asyncapi import documented_by, drf_request, error_response
+from luxx.db import run_db
 from luxx.sse import KEEPALIVE, sse_frame, sse_response
 
 
@@ -56,6 +61,8 @@ async def v1_event_stream(prepared: services.PreparedTurn) -> AsyncIterator[byte
 
 
 class V1MessagesView(APIView):
+    """History (GET) and the schema of sending (POST); requests are served by :func:`v1_messages`."""
+
     default_page_size = 50
 
     @extend_schema(tags=["v1 conversations"], summary="Conversation history (v1)", responses=s.V1MessageSerializer(many=True))
@@ -71,7 +78,25 @@ class V1MessagesView(APIView):
         responses=SSE_RESPONSE,
     )
     def post(self, request: Request, conversation_id: str) -> object:
-        data = validated(s.V1SendInput, request.data)
-        prepared = services.turn_prepare(user=request.user, conversation_id=conversation_id, content=data["content"])  # type: ignore[arg-type]
-        release_request_connection()
-        return sse_response(v1_event_stream(prepared))
+        raise MethodNotAllowed("POST")  # never routed: v1_messages serves it
+
+
+_history_view = sync_to_async(V1MessagesView.as_view(), thread_sensitive=True)
+
+
+def _prepare_stream(request: HttpRequest, conversation_id: str) -> services.PreparedTurn:
+    api_request = drf_request(request)
+    data = validated(s.V1SendInput, api_request.data)
+    return services.turn_prepare(user=api_request.user, conversation_id=conversation_id, content=data["content"])  # type: ignore[arg-type]
+
+
+@documented_by(V1MessagesView)
+async def v1_messages(request: HttpRequest, conversation_id: str) -> HttpResponseBase:
+    if request.method != "POST":
+        response: HttpResponseBase = await _history_view(request, conversation_id=conversation_id)
+        return response
+    try:
+        prepared = await run_db(_prepare_stream, request, conversation_id)
+    except Exception as error:
+        return error_response(request, error)
+    return sse_response(v1_event_stream(prepared))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import stat
 import tempfile
 from pathlib import Path
 
@@ -32,8 +33,8 @@ def ensure_data_dirs(root: Path) -> None:
 
     The data directory is readable by its owner only (0711: others may pass through it,
     which the sandbox's unprivileged uid needs to reach its workspace below it)."""
-    if not root.exists():
-        root.mkdir(mode=0o711, parents=True, exist_ok=True)
+    root.mkdir(mode=0o711, parents=True, exist_ok=True)
+    if root.stat().st_uid == os.geteuid() and stat.S_IMODE(root.stat().st_mode) != 0o711:
         root.chmod(0o711)
     for name in ("uploads", "staticfiles"):
         (root / name).mkdir(mode=0o700, exist_ok=True)

@@ -1,10 +1,15 @@
-"""Write serialization for SQLite.
+"""Database work from async code, and write serialization for SQLite.
 
-Under ASGI every request runs its synchronous code in a thread of its own, with its own
-database connection. PostgreSQL handles concurrent writers; SQLite allows one, and the
-others spin in its busy handler with growing sleeps until they time out ("database is
-locked") once a few dozen streams write at once. Taking one process-wide lock around each
-short write transaction turns that contention into a plain queue.
+Async code reaches the database through :func:`run_db`: one call is one synchronous unit
+of work (a few queries, at most one transaction) run in a small shared pool of threads,
+so a process holds a bounded number of connections whatever the number of open streams.
+On SQLite the pool's threads keep their connection (opening one, with its PRAGMAs, costs
+more than the work itself); on PostgreSQL they hand it back to the process's connection
+pool after each call, and that pool bounds the process's connections.
+
+SQLite allows one writer at a time; the others spin in its busy handler with growing
+sleeps until they time out ("database is locked"). Taking one process-wide lock around
+each short write transaction turns that contention into a plain queue.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
+from django.utils import translation
 
 T = TypeVar("T")
 
@@ -45,23 +51,25 @@ def _executor() -> ThreadPoolExecutor:
     return _db_executor
 
 
-def _in_db_thread(function: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-    close_old_connections()
+def _in_db_thread(function: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], language: str | None) -> T:
+    keep = connection.vendor == "sqlite"
     try:
-        return function(*args, **kwargs)
+        with translation.override(language):
+            return function(*args, **kwargs)
+    except Exception:
+        if keep and connection.connection is not None and not connection.is_usable():
+            connection.close()
+        raise
     finally:
-        close_old_connections()
+        if not keep:
+            close_old_connections()
 
 
 async def run_db(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run one synchronous unit of database work from async code, in a small shared pool.
-
-    Streams write a little, for a long time; doing that in each request's own thread
-    would hold one database connection per open stream (hundreds), while this pool holds
-    at most LUXX_DB_THREADS.
-    """
+    """Run one synchronous unit of database work from async code, in the shared pool, in
+    the caller's language (for the messages of the errors it raises)."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor(), _in_db_thread, function, args, kwargs)
+    return await loop.run_in_executor(_executor(), _in_db_thread, function, args, kwargs, translation.get_language())
 
 
 def release_request_connection() -> None:

@@ -80,9 +80,7 @@ bootstrap.ensure_data_dirs(LUXX_DATA_DIR)
 SECRET_KEY = env_str("SECRET_KEY", "") or bootstrap.read_secret_key(LUXX_DATA_DIR)
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured(
-            f"No secret key: set SECRET_KEY, or run `manage.py migrate` once to generate one in {LUXX_DATA_DIR}."
-        )
+        raise ImproperlyConfigured(f"No secret key: set SECRET_KEY, or run `manage.py migrate` once to generate one in {LUXX_DATA_DIR}.")
     SECRET_KEY = bootstrap.create_secret_key(LUXX_DATA_DIR)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
@@ -160,6 +158,14 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Connections come from a pool per process, so a process holds at most
+        # LUXX_DB_POOL_SIZE of them whatever the number of requests and streams.
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": env_int("LUXX_DB_POOL_SIZE", 16, minimum=2, maximum=1000),
+            "timeout": env_float("LUXX_DB_POOL_TIMEOUT", 30.0),
+        }
 else:
     DATABASES = {
         "default": {
@@ -313,6 +319,8 @@ for _key in LUXX_ENCRYPTION_KEYS:
 # What installs encrypted with before secret keys were generated: a key derived from the
 # install path. Stored keys still decrypt with it until `reencrypt_secrets` has run.
 LUXX_LEGACY_ENCRYPTION_KEYS = [_fernet_key_from(bootstrap.legacy_secret_key())]
+# Exact private "ip:port" pairs every provider may reach (an intranet model server).
+LUXX_PROVIDER_ALLOWED_ADDRESSES = env_list("LUXX_PROVIDER_ALLOWED_ADDRESSES", "")
 LUXX_PROVIDER_PRIVATE_URLS = env_choice("LUXX_PROVIDER_PRIVATE_URLS", "admin", {"admin", "all", "none"})
 LUXX_FETCH_ALLOW_PRIVATE = env_bool("LUXX_FETCH_ALLOW_PRIVATE", False)
 X_FRAME_OPTIONS = "DENY"

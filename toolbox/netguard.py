@@ -107,6 +107,15 @@ async def resolve_host(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+def resolve_host_sync(host: str, port: int) -> list[str]:
+    """See resolve_host()."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise ResolutionError(f"Could not resolve {host}: {getattr(error, 'strerror', error)}.") from None
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
 def allowed_private_addresses() -> frozenset[tuple[str, int]]:
     """``LUXX_FETCH_ALLOWED_ADDRESSES``: exact ``ip:port`` pairs an administrator allows
     despite being private (an intranet service)."""

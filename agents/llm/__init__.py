@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +17,7 @@ from agents.llm.base import (
     LLMEvent,
     PingResult,
     ProviderConfig,
+    RetryNotice,
     StreamEnd,
     TextDelta,
     ThinkingDelta,
@@ -31,6 +34,7 @@ __all__ = [
     "LLMEvent",
     "PingResult",
     "ProviderConfig",
+    "RetryNotice",
     "StreamEnd",
     "TextDelta",
     "ThinkingDelta",
@@ -47,33 +51,53 @@ def _adapter(config: ProviderConfig) -> Any:
     return anthropic_adapter if config.provider_type == "anthropic" else openai_adapter
 
 
+def _backoff(attempt: int, error: LLMError) -> float:
+    if error.retry_after is not None:
+        return error.retry_after
+    return min(8.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+
+
 async def stream_chat(config: ProviderConfig, request: ChatRequest) -> AsyncIterator[LLMEvent]:
-    """Stream one model call as Luxx events. The first event must come within
-    LUXX_LLM_FIRST_TOKEN_TIMEOUT (connection retries included); later gaps are bounded
-    by LUXX_LLM_IDLE_TIMEOUT through the client's read timeout. Tool names the APIs would
-    refuse (``mcp.<server>.<tool>``) travel as stand-ins, see agents.llm.toolnames."""
+    """Stream one model call as Luxx events.
+
+    A call that fails before its first event (a 429, a 5xx, a refused or dropped
+    connection) is made again up to LUXX_LLM_MAX_RETRIES times with back-off, each retry
+    announced by a :class:`RetryNotice`; once an event has arrived, a failure ends the
+    call. The first event must come within LUXX_LLM_FIRST_TOKEN_TIMEOUT, retries
+    included; later gaps are bounded by LUXX_LLM_IDLE_TIMEOUT through the client's read
+    timeout. Tool names the APIs would refuse (``mcp.<server>.<tool>``) travel as
+    stand-ins, see agents.llm.toolnames."""
     names = ToolNameMap.for_request(request)
     if names:
         request = names.outgoing(request)
-    stream = _adapter(config).stream_chat(config, request).__aiter__()
-    try:
+    max_attempts = 1 + int(settings.LUXX_LLM_MAX_RETRIES)
+    budget = float(settings.LUXX_LLM_FIRST_TOKEN_TIMEOUT)
+    deadline = time.monotonic() + budget
+    for attempt in range(1, max_attempts + 1):
+        stream = _adapter(config).stream_chat(config, request).__aiter__()
         try:
-            async with asyncio.timeout(float(settings.LUXX_LLM_FIRST_TOKEN_TIMEOUT)):
-                first = await stream.__anext__()
-        except StopAsyncIteration:
+            try:
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    first = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise LLMError(f"The model did not start answering within {budget:g} seconds.") from None
+            except LLMError as error:
+                delay = _backoff(attempt, error)
+                if not error.retryable or attempt == max_attempts or time.monotonic() + delay >= deadline:
+                    raise
+                yield RetryNotice(attempt=attempt + 1, max_attempts=max_attempts, delay_seconds=round(delay, 2), reason=error.message)
+                await asyncio.sleep(delay)
+                continue
+            yield names.incoming(first)
+            async for event in stream:
+                yield names.incoming(event)
             return
-        except TimeoutError:
-            raise LLMError(
-                f"The model did not start answering within {settings.LUXX_LLM_FIRST_TOKEN_TIMEOUT:g} seconds.", retryable=True
-            ) from None
-        yield names.incoming(first)
-        async for event in stream:
-            yield names.incoming(event)
-    finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
 
 
-async def provider_ping(provider: Any) -> PingResult:
-    """One tiny real request through a provider (a Provider model or a ProviderConfig)."""
-    config = provider if isinstance(provider, ProviderConfig) else ProviderConfig.from_provider(provider)
+async def provider_ping(config: ProviderConfig) -> PingResult:
+    """One tiny real request through a provider."""
     return await _adapter(config).ping(config)

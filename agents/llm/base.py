@@ -22,9 +22,14 @@ class ProviderConfig:
     default_model: str = ""
     max_tokens: int = 8192
     context_window: int = 32768
+    # Whether connections may go to loopback or private addresses (checked at every
+    # connection, not only when the provider was saved).
+    allow_private: bool = False
 
     @classmethod
     def from_provider(cls, provider: Any) -> ProviderConfig:
+        from agents.urlcheck import provider_may_reach_private
+
         return cls(
             id=provider.pk,
             provider_type=provider.provider_type,
@@ -34,6 +39,7 @@ class ProviderConfig:
             default_model=provider.default_model,
             max_tokens=provider.max_tokens,
             context_window=provider.context_window,
+            allow_private=provider_may_reach_private(provider),
         )
 
 
@@ -95,18 +101,30 @@ class StreamEnd:
     finish_reason: str
 
 
-LLMEvent = TextDelta | ThinkingDelta | ThinkingSignature | ToolCallRequest | UsageReport | StreamEnd
+@dataclass(frozen=True, slots=True)
+class RetryNotice:
+    """The call failed before its first token and is about to be made again: attempt
+    ``attempt`` of ``max_attempts``, after ``delay_seconds``."""
+
+    attempt: int
+    max_attempts: int
+    delay_seconds: float
+    reason: str
+
+
+LLMEvent = TextDelta | ThinkingDelta | ThinkingSignature | ToolCallRequest | UsageReport | StreamEnd | RetryNotice
 
 
 class LLMError(Exception):
     """A failed model call, in plain words. ``retryable`` tells a passing fault (429, 5xx,
     a connection problem) from a final one (bad key, unknown model)."""
 
-    def __init__(self, message: str, *, retryable: bool = False, status_code: int | None = None):
+    def __init__(self, message: str, *, retryable: bool = False, status_code: int | None = None, retry_after: float | None = None):
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.status_code = status_code
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,8 @@
-"""SDK clients, reused per provider (and per event loop) so connections are pooled."""
+"""SDK clients, reused per provider (and per event loop) so connections are pooled.
+
+The SDKs' own retries are off: :func:`agents.llm.stream_chat` retries before the first
+token itself, so that a client can be told that it is retrying.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,13 @@ import hashlib
 from typing import Any
 
 import anthropic
+import httpx2
 import openai
 from django.conf import settings
 
 from agents.keys import UNSENDABLE_KEY, is_sendable_api_key
 from agents.llm.base import LLMError, ProviderConfig
+from agents.llm.transport import http_client
 
 _MAX_CLIENTS = 256
 _clients: dict[tuple[Any, ...], Any] = {}
@@ -27,30 +33,33 @@ def _key(config: ProviderConfig) -> tuple[Any, ...]:
     except RuntimeError:
         loop_id = 0
     secret = hashlib.sha256(config.api_key.encode()).hexdigest()
-    return (loop_id, config.provider_type, config.base_url, config.api_version, secret, _timeout_settings(), settings.LUXX_LLM_MAX_RETRIES)
+    return (
+        loop_id,
+        config.provider_type,
+        config.base_url,
+        config.api_version,
+        secret,
+        config.allow_private,
+        _timeout_settings(),
+        tuple(settings.LUXX_PROVIDER_ALLOWED_ADDRESSES),
+    )
 
 
 def _build(config: ProviderConfig) -> Any:
     connect, idle = _timeout_settings()
-    max_retries = int(settings.LUXX_LLM_MAX_RETRIES)
     api_key = config.api_key or "not-needed"
+    client = http_client(allow_private=config.allow_private, timeout=httpx2.Timeout(idle, connect=connect))
     if config.provider_type == "anthropic":
-        return anthropic.AsyncAnthropic(
-            api_key=api_key,
-            base_url=config.base_url or None,
-            timeout=anthropic.Timeout(idle, connect=connect),
-            max_retries=max_retries,
-        )
-    timeout = openai.Timeout(idle, connect=connect)
+        return anthropic.AsyncAnthropic(api_key=api_key, base_url=config.base_url or None, max_retries=0, http_client=client)
     if config.provider_type == "azure":
         return openai.AsyncAzureOpenAI(
             api_key=api_key,
             azure_endpoint=config.base_url,
             api_version=config.api_version or "2024-10-21",
-            timeout=timeout,
-            max_retries=max_retries,
+            max_retries=0,
+            http_client=client,
         )
-    return openai.AsyncOpenAI(api_key=api_key, base_url=config.base_url or None, timeout=timeout, max_retries=max_retries)
+    return openai.AsyncOpenAI(api_key=api_key, base_url=config.base_url or None, max_retries=0, http_client=client)
 
 
 def client_for(config: ProviderConfig) -> Any:

@@ -5,12 +5,14 @@ chat reply's error is in the language of the request that started it."""
 
 from __future__ import annotations
 
+import aiohttp
 import anthropic
 import openai
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from agents.llm.base import LLMError
+from agents.llm.transport import ProviderAddressRefused
 
 _STATUS_WORDS = {
     400: gettext_lazy("the provider rejected the request"),
@@ -45,14 +47,44 @@ def status_message(status: int, detail: str = "") -> str:
     return _("HTTP %(status)s: %(words)s.") % {"status": status, "words": words}
 
 
+def _retry_after(error: Exception) -> float | None:
+    response = getattr(error, "response", None)
+    raw = response.headers.get("retry-after") if response is not None else None
+    try:
+        return min(float(raw), 60.0) if raw else None
+    except ValueError:
+        return None
+
+
+def _cause(error: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]) -> BaseException | None:
+    """The exception of ``kind`` behind ``error``, however deep the SDK and transport wrapped it."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def translate_error(error: Exception) -> LLMError:
     """Turn any failure of a model call into an :class:`LLMError` a user can read."""
     if isinstance(error, LLMError):
         return error
+    refusal = _cause(error, ProviderAddressRefused)
+    if refusal is not None:
+        return LLMError(_("The connection was refused: %(reason)s") % {"reason": refusal})
+    # The aiohttp transport reports a refused connection as a connect timeout; the cause
+    # tells what really happened.
+    if _cause(error, aiohttp.ClientConnectorError) is not None:
+        return LLMError(_("Could not connect to the model provider, or the connection dropped."), retryable=True)
+    if _cause(error, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)) is not None:
+        return LLMError(_("The connection to the model provider dropped before the reply finished."), retryable=True)
     status = getattr(error, "status_code", None)
     if isinstance(error, (openai.APIStatusError, anthropic.APIStatusError)) and status is not None:
         text = status_message(status, _provider_detail(error))
-        return LLMError(text, retryable=status in (408, 409, 429) or status >= 500, status_code=status)
+        return LLMError(text, retryable=status in (408, 409, 429) or status >= 500, status_code=status, retry_after=_retry_after(error))
     if isinstance(error, (openai.APITimeoutError, anthropic.APITimeoutError, TimeoutError)):
         return LLMError(_("The model provider timed out."), retryable=True)
     if isinstance(error, (openai.APIConnectionError, anthropic.APIConnectionError)):

@@ -9,10 +9,25 @@ from django.test import override_settings
 
 from agents.models import Provider
 from tests.support.factories import api_client_for, make_admin, make_user
+from toolbox import netguard
 
 pytestmark = pytest.mark.django_db
 
 KEY = "sk-live-very-secret-key-987654321"
+
+
+PUBLIC_HOSTS = {"api.deepseek.com": "93.184.216.34", "api.openai.com": "93.184.216.35"}
+
+
+@pytest.fixture(autouse=True)
+def public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The public internet's DNS (unreachable here) for the names these tests use."""
+    real = netguard.resolve_host_sync
+
+    def resolve(host: str, port: int) -> list[str]:
+        return [PUBLIC_HOSTS[host]] if host in PUBLIC_HOSTS else real(host, port)
+
+    monkeypatch.setattr(netguard, "resolve_host_sync", resolve)
 
 
 @pytest.fixture

@@ -164,6 +164,8 @@ def test_it_updates_and_deletes_a_conversation(owner: Any, own_provider: Provide
     assert not Conversation.objects.filter(pk=conversation.pk).exists()
 
 
+# The streaming endpoint prepares the turn on the database pool's own connection.
+@pytest.mark.django_db(transaction=True)
 def test_another_users_conversation_and_messages_are_404_everywhere(owner: Any, stranger: Any, own_provider: Provider) -> None:
     conversation = Conversation.objects.create(user=owner, title="mine", provider=own_provider, model="m1")
     message = Message.objects.create(user=owner, conversation=conversation, role="user", content="secret")
@@ -218,6 +220,8 @@ def test_message_listing_has_the_seed_shape(owner: Any, own_provider: Provider) 
     assert second["status"] == "complete"
 
 
+# The streaming endpoint prepares the turn on the database pool's own connection.
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -239,6 +243,8 @@ def test_sending_rejects_bad_input_naming_the_field(owner: Any, own_provider: Pr
     assert Message.objects.count() == 0
 
 
+# The streaming endpoint prepares the turn on the database pool's own connection.
+@pytest.mark.django_db(transaction=True)
 def test_sending_rejects_oversize_and_blank_content_and_unknown_tools(owner: Any, own_provider: Provider) -> None:
     conversation = Conversation.objects.create(user=owner, provider=own_provider, model="m1")
     client = api_client_for(owner)

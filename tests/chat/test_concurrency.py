@@ -34,6 +34,7 @@ def test_fifty_concurrent_streams_complete_with_their_own_contents(
             text = (await response.aread()).decode()
         events = parse_sse(text)
         assert events[-1].event == "done", text[-300:]
+        assert [e.event for e in events].count("done") == 1
         return i, "".join(s["content"] for s in rebuild_steps(events))
 
     async def run_all() -> list[tuple[int, str]]:

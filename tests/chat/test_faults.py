@@ -34,11 +34,14 @@ def test_an_upstream_500_ends_the_stream_with_an_error_event(live_url: str, toke
     response, events = send(live_url, token, conversation_id, "hello")
 
     assert response.status_code == 200
-    assert [e.event for e in events] == ["error"]
-    assert "HTTP 500" in events[0].data["content"]
-    message = Message.objects.get(pk=events[0].data["message_id"])
+    # two retries announced before the first token, then the error
+    assert [e.event for e in events] == ["retrying", "retrying", "error"]
+    assert [(e.data["attempt"], e.data["max_attempts"]) for e in events[:2]] == [(2, 3), (3, 3)]
+    assert all("HTTP 500" in e.data["reason"] for e in events[:2])
+    assert "HTTP 500" in events[-1].data["content"]
+    message = Message.objects.get(pk=events[-1].data["message_id"])
     assert message.status == MessageStatus.ERROR
-    assert message.error == events[0].data["content"]
+    assert message.error == events[-1].data["content"]
     assert Message.objects.filter(conversation_id=conversation_id, role="user", content="hello").exists()
 
 

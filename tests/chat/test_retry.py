@@ -22,9 +22,9 @@ def failed_turn(live_url: str, token: str, fake_llm: Any, content: str = "What i
     fake_llm.script(*[Scenario(fault="500")] * 5)
     conversation_id = create_conversation(live_url, token)
     _, events = send(live_url, token, conversation_id, content)
-    assert [e.event for e in events] == ["error"]
+    assert [e.event for e in events] == ["retrying", "retrying", "error"]
     fake_llm.reset()
-    return conversation_id, events[0].data["message_id"]
+    return conversation_id, events[-1].data["message_id"]
 
 
 def roles_and_contents(conversation_id: str) -> list[tuple[str, str, str]]:
@@ -64,7 +64,8 @@ def test_a_retry_of_the_latest_reply_keeps_the_earlier_turns(live_url: str, toke
     send(live_url, token, conversation_id, "Hi")
     fake_llm.script(*[Scenario(fault="500")] * 5)
     _, events = send(live_url, token, conversation_id, "And now?")
-    failed_id = events[0].data["message_id"]
+    assert events[-1].event == "error"
+    failed_id = events[-1].data["message_id"]
     fake_llm.reset()
 
     fake_llm.script(Scenario(text="Now this."))

@@ -38,7 +38,9 @@ def _fresh_env(bin_dir: Path) -> dict[str, str]:
 def fresh_checkout(tmp_path: Path) -> Iterator[Path]:
     """The files of this working tree that git would commit (tracked, or new and not
     ignored), as a clone would have them."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=BASE_DIR, capture_output=True, check=True).stdout
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=BASE_DIR, capture_output=True, check=True
+    ).stdout
     root = tmp_path / "luxx"
     for name in filter(None, listed.decode().split("\0")):
         source = BASE_DIR / name
@@ -55,7 +57,12 @@ def test_a_fresh_checkout_without_bubblewrap_migrates_and_serves(fresh_checkout:
     env = _fresh_env(bin_dir)
 
     migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=fresh_checkout, env=env, capture_output=True, text=True, timeout=180
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=fresh_checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert migrate.returncode == 0, migrate.stderr
     assert "bwrap is not installed" in migrate.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,10 @@ def fake_llm_server() -> Iterator[FakeLLM]:
 
 
 @pytest.fixture
-def fake_llm(fake_llm_server: FakeLLM) -> Iterator[FakeLLM]:
+def fake_llm(fake_llm_server: FakeLLM, settings: Any) -> Iterator[FakeLLM]:
+    """The fake LLM, reset, at an address an administrator allows every provider to reach
+    (it runs on loopback, which providers of ordinary users may not reach otherwise)."""
     fake_llm_server.reset()
+    settings.LUXX_PROVIDER_ALLOWED_ADDRESSES = [f"127.0.0.1:{fake_llm_server.port}"]
     yield fake_llm_server
     fake_llm_server.reset()

@@ -21,6 +21,11 @@ class LiveASGIServer:
         self.thread = threading.Thread(target=self.server.run, name="live-asgi", daemon=True)
 
     def start(self) -> None:
+        # Import every view (and the SDKs behind them) now, not inside the first
+        # request, whose client would otherwise wait for the imports.
+        from django.urls import get_resolver
+
+        get_resolver().url_patterns  # noqa: B018
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:

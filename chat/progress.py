@@ -1,0 +1,175 @@
+"""Where streaming replies are written: one writer per event loop for all of them.
+
+Each open reply registers a snapshot function. About once a second the writer takes a
+snapshot of every reply that changed and writes them all in one transaction (one
+statement executed for many rows), together with a heartbeat (``updated_at``) for the
+open replies that did not change, so a sweep can tell a reply whose process died from
+one waiting for a slow tool. A crash loses at most about a second of a reply, and the
+database sees one transaction per second per process instead of one per reply.
+
+A reply's final state (status, steps, usage) is written at once: :meth:`ReplyWriter.finish`
+wakes the writer, which commits every final that is waiting, in one transaction (a group
+commit), before the replies' ``done`` events go out.
+
+The writer runs only while replies are open or finals wait; it ends with the last one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from chat.models import Message, MessageStatus
+from luxx.db import run_db, write_transaction
+
+logger = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_SECONDS = 1.0
+_ID_BATCH = 500
+
+Snapshot = Callable[[], tuple[list[dict[str, Any]], str]]
+
+
+@dataclass(slots=True)
+class ReplyFinal:
+    message_id: str
+    status: str
+    steps: list[dict[str, Any]]
+    text: str
+    usage: dict[str, Any] | None
+    error: str = ""
+    citations: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ReplyWriter:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._open: dict[str, Snapshot] = {}
+        self._dirty: set[str] = set()
+        self._finals: list[tuple[ReplyFinal, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def open(self, message_id: str, snapshot: Snapshot) -> None:
+        self._open[message_id] = snapshot
+        self._ensure_running()
+
+    def changed(self, message_id: str) -> None:
+        self._dirty.add(message_id)
+
+    def finish_nowait(self, final: ReplyFinal) -> asyncio.Future[None]:
+        """Queue the reply's final state; the returned future resolves once it is committed."""
+        self._open.pop(final.message_id, None)
+        self._dirty.discard(final.message_id)
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._finals.append((final, done))
+        self._wake.set()
+        self._ensure_running()
+        return done
+
+    async def finish(self, final: ReplyFinal) -> None:
+        """Write the reply's final state and return once it is committed."""
+        await asyncio.shield(self.finish_nowait(final))
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = self._loop.create_task(self._run(), name="luxx-reply-writer")
+
+    async def _run(self) -> None:
+        last_progress = self._loop.time()
+        while self._open or self._finals:
+            if not self._finals:
+                try:
+                    async with asyncio.timeout(max(0.0, last_progress + FLUSH_INTERVAL_SECONDS - self._loop.time())):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+            self._wake.clear()
+            finals, self._finals = self._finals, []
+            progress: list[tuple[str, list[dict[str, Any]], str]] = []
+            alive: list[str] = []
+            if self._loop.time() - last_progress >= FLUSH_INTERVAL_SECONDS:
+                last_progress = self._loop.time()
+                for message_id, snapshot in self._open.items():
+                    if message_id in self._dirty:
+                        steps, text = snapshot()
+                        progress.append((message_id, steps, text))
+                    else:
+                        alive.append(message_id)
+                self._dirty.clear()
+            try:
+                await run_db(replies_write, progress=progress, finals=[final for final, _ in finals], alive=alive)
+            except Exception as error:
+                logger.exception("Writing %d replies failed", len(progress) + len(finals))
+                for _, done in finals:
+                    if not done.done():
+                        done.set_exception(error)
+            else:
+                for _, done in finals:
+                    if not done.done():
+                        done.set_result(None)
+
+
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReplyWriter] = weakref.WeakKeyDictionary()
+
+
+def reply_writer() -> ReplyWriter:
+    """The writer of the running event loop."""
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = _writers[loop] = ReplyWriter(loop)
+    return writer
+
+
+def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], finals: list[ReplyFinal], alive: list[str]) -> None:
+    """One transaction: progress of changed replies (only while still streaming), finals,
+    and a heartbeat for unchanged open replies."""
+    if not (progress or finals or alive):
+        return
+    meta = Message._meta
+    table = connection.ops.quote_name(meta.db_table)
+    json_field = meta.get_field("process_steps")
+    now = meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)  # type: ignore[attr-defined]
+
+    def json(value: Any) -> Any:
+        return json_field.get_db_prep_save(value, connection)  # type: ignore[attr-defined]
+
+    with write_transaction(), connection.cursor() as cursor:
+        if progress:
+            cursor.executemany(
+                f"UPDATE {table} SET process_steps = %s, content = %s, updated_at = %s WHERE id = %s AND status = %s",
+                [(json(steps), text, now, message_id, MessageStatus.STREAMING.value) for message_id, steps, text in progress],
+            )
+        if finals:
+            cursor.executemany(
+                f"UPDATE {table} SET status = %s, process_steps = %s, content = %s, error = %s, usage = %s, "
+                f"token_count = %s, citations = %s, updated_at = %s WHERE id = %s",
+                [
+                    (
+                        final.status,
+                        json(final.steps),
+                        final.text,
+                        final.error,
+                        json(final.usage),
+                        int((final.usage or {}).get("total_tokens", 0)),
+                        json(final.citations),
+                        now,
+                        final.message_id,
+                    )
+                    for final in finals
+                ],
+            )
+        for start in range(0, len(alive), _ID_BATCH):
+            ids = alive[start : start + _ID_BATCH]
+            cursor.execute(
+                f"UPDATE {table} SET updated_at = %s WHERE status = %s AND id IN ({', '.join(['%s'] * len(ids))})",
+                [now, MessageStatus.STREAMING.value, *ids],
+            )
