@@ -305,6 +305,7 @@ def main() -> None:
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--rate", type=float, default=100.0, help="tokens per second per stream")
+    parser.add_argument("--profile", metavar="DIR", help="record each server with py-spy during the Luxx runs (collapsed stacks in DIR)")
     args = parser.parse_args()
     marker = f'[[fake {{"tokens": {args.tokens}, "tokens_per_second": {args.rate}}}]]'
 
@@ -376,8 +377,16 @@ def main() -> None:
         for n in args.n:
             direct = summarize(asyncio.run(run_direct(llm_base, n, marker)))
             ids = conversations(n)
+            profilers = (
+                [profile(args.profile, server.pid, f"{args.database}-{n}-{i}") for i, server in enumerate(servers)] if args.profile else []
+            )
+            cpu_before = server_cpu_seconds(servers)
             with PeakMemory([s.pid for s in servers]) as memory:
                 raw = asyncio.run(run_luxx(bases, token, ids, marker))
+            cpu_per_stream_ms = (server_cpu_seconds(servers) - cpu_before) / n * 1000
+            for profiler in profilers:
+                profiler.send_signal(2)
+                profiler.wait(timeout=60)
             luxx = summarize(raw)
             checked, differing = stored_differences(raw)
             ratio = luxx["tokens_per_s"] / direct["tokens_per_s"] if direct["tokens_per_s"] else 0.0
@@ -390,7 +399,11 @@ def main() -> None:
                     f"{n:>5} {name:>6} {row['errors']:>4} {row['ttft_p50_ms']:>8.1f}ms {row['ttft_p99_ms']:>8.1f}ms "
                     f"{row['gap_p99_ms']:>7.1f}ms {row['tokens_per_s']:>7.1f} {extra}"
                 )
-            print(f"{'':>5} added ttft p50: {luxx['ttft_p50_ms'] - direct['ttft_p50_ms']:+.1f} ms", flush=True)
+            print(
+                f"{'':>5} added ttft p50: {luxx['ttft_p50_ms'] - direct['ttft_p50_ms']:+.1f} ms; "
+                f"server CPU per stream: {cpu_per_stream_ms:.1f} ms",
+                flush=True,
+            )
             for source, row in (("direct", direct), ("luxx", luxx)):
                 for kind, count in row["error_kinds"].items():
                     print(f"{'':>5} {source} error x{count}: {kind}")
@@ -406,6 +419,28 @@ def main() -> None:
 
             connections.close_all()
             drop_postgres_database(env["DATABASE_URL"], pg_name)
+
+
+def server_cpu_seconds(servers: list[subprocess.Popen[bytes]]) -> float:
+    """User + system CPU time the server processes (and their children) have used."""
+    total = 0.0
+    for server in servers:
+        process = psutil.Process(server.pid)
+        for each in (process, *process.children(recursive=True)):
+            times = each.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def profile(directory: str, pid: int, name: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling ``pid`` (all threads, idle included) until interrupted."""
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    command = [str(BIN / "py-spy"), "record", "--pid", str(pid), "--format", "raw", "--idle", "--threads", "--nonblocking", "--rate", "100"]
+    process = subprocess.Popen(
+        [*command, "--output", str(Path(directory) / f"{name}.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    time.sleep(1.0)  # let it attach
+    return process
 
 
 def row_rate(row: dict[str, Any]) -> str:

@@ -15,8 +15,11 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from luxx import loopsafe  # noqa: E402
 from luxx.bodylimit import BodyLimitMiddleware, install_in_daphne  # noqa: E402
 from mcplink.asgi import with_mcp  # noqa: E402
 
+# Looked up at each call, so installing after the middleware chain is built is enough.
+loopsafe.install()
 install_in_daphne()
 application = BodyLimitMiddleware(ProtocolTypeRouter({"http": with_mcp(django_asgi_app), "websocket": URLRouter([])}))
