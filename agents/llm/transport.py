@@ -92,8 +92,13 @@ def http_client(*, allow_private: bool, timeout: httpx2.Timeout) -> httpx2.Async
         if not guard_private:
             return
         ip = parse_ip_literal(request.url.host)
-        if ip is not None:
+        if ip is None:
+            return
+        try:
             check_provider_address(ip, request.url.port or (443 if request.url.scheme == "https" else 80), allow_private=False)
+        except ProviderAddressRefused as refusal:
+            # Raised as the transport's own connection error, so the SDKs report it as one.
+            raise httpx2.ConnectError(str(refusal), request=request) from refusal
 
     def session() -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
