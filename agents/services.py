@@ -12,7 +12,7 @@ from rest_framework import exceptions
 
 from agents.keys import INVALID_KEY, is_sendable_api_key
 from agents.models import Agent, Provider, ProviderType
-from agents.urlcheck import UnresolvableHost, looks_local, points_to_private_network
+from agents.urlcheck import UnresolvableHost, looks_local, points_to_private_network, provider_base_url_is_private
 from luxx.api import Forbidden
 from toolbox.registry import registry
 
@@ -33,7 +33,7 @@ def provider_check_base_url(*, base_url: str, user: Any, shared: bool) -> None:
     if parts.fragment:
         raise _invalid("base_url", "The URL must not have a #fragment.")
     try:
-        private = points_to_private_network(base_url)
+        private = provider_base_url_is_private(base_url)
     except UnresolvableHost as error:
         raise _invalid("base_url", f"The host {error} does not resolve: check the URL.") from None
     policy = settings.LUXX_PROVIDER_PRIVATE_URLS

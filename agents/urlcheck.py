@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from toolbox import netguard
-from toolbox.netguard import is_public_address, parse_ip_literal
+from toolbox.netguard import IPAddress, is_public_address, parse_ip_literal
 
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
@@ -45,26 +45,42 @@ def _port_of(url: str) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def points_to_private_network(url: str) -> bool:
-    """True when any address the host resolves to now is not public, unless every such
-    address is allowed by LUXX_PROVIDER_ALLOWED_ADDRESSES. A name that does not resolve
-    raises :class:`UnresolvableHost`: it cannot be judged, so it is not saved."""
-    from agents.llm.transport import allowed_provider_addresses
-
-    host, port = host_of(url), _port_of(url)
+def _addresses(url: str) -> list[IPAddress]:
+    """The addresses the URL's host is now, or resolves to now."""
+    host = host_of(url)
     literal = parse_ip_literal(host)
     if literal is not None:
-        addresses = [literal]
-    else:
-        try:
-            resolved = netguard.resolve_host_sync(host, port)
-        except Exception:
-            raise UnresolvableHost(host) from None
-        addresses = [a for a in (parse_ip_literal(r.split("%", 1)[0]) for r in resolved) if a is not None]
-        if not addresses:
-            raise UnresolvableHost(host)
-    allowed = allowed_provider_addresses()
-    return any(not is_public_address(a) and (str(a), port) not in allowed for a in addresses)
+        return [literal]
+    try:
+        resolved = netguard.resolve_host_sync(host, _port_of(url))
+    except Exception:
+        raise UnresolvableHost(host) from None
+    addresses = [a for a in (parse_ip_literal(r.split("%", 1)[0]) for r in resolved) if a is not None]
+    if not addresses:
+        raise UnresolvableHost(host)
+    return addresses
+
+
+def points_to_private_network(url: str) -> bool:
+    """True when the host is local, or any address it resolves to is not public. A name
+    that does not resolve now is judged by its spelling alone."""
+    if looks_local(url):
+        return True
+    try:
+        return any(not is_public_address(a) for a in _addresses(url))
+    except UnresolvableHost:
+        return False
+
+
+def provider_base_url_is_private(url: str) -> bool:
+    """Whether a provider's base URL reaches the server's own network: any address its
+    host resolves to now is neither public nor allowed by LUXX_PROVIDER_ALLOWED_ADDRESSES.
+    A name that does not resolve raises :class:`UnresolvableHost`: it cannot be judged,
+    so it is not saved."""
+    from agents.llm.transport import allowed_provider_addresses
+
+    allowed, port = allowed_provider_addresses(), _port_of(url)
+    return any(not is_public_address(a) and (str(a), port) not in allowed for a in _addresses(url))
 
 
 def provider_may_reach_private(provider: Any) -> bool:

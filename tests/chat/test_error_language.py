@@ -27,6 +27,7 @@ def test_an_upstream_error_is_told_in_the_callers_language(live_url: str, token:
         events = parse_sse(response.read().decode())
 
     # Then the error event and the stored reply say what happened in Chinese
-    assert [e.event for e in events] == ["error"]
-    assert events[0].data["content"] == "HTTP 500：提供方内部出错（Scripted fault 500.）。"
-    assert Message.objects.get(pk=events[0].data["message_id"]).error == events[0].data["content"]
+    assert [e.event for e in events] == ["retrying", "retrying", "error"]
+    assert events[0].data["reason"] == "HTTP 500：提供方内部出错（Scripted fault 500.）。"
+    assert events[-1].data["content"] == "HTTP 500：提供方内部出错（Scripted fault 500.）。"
+    assert Message.objects.get(pk=events[-1].data["message_id"]).error == events[-1].data["content"]
