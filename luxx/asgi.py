@@ -13,6 +13,12 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "luxx.settings")
 django_asgi_app = get_asgi_application()
 
+from django.urls import get_resolver  # noqa: E402
+
+# Import every view (and the SDKs behind them) before serving: the first request would
+# otherwise wait seconds for them.
+get_resolver().url_patterns  # noqa: B018
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from luxx import loopsafe  # noqa: E402

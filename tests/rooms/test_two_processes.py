@@ -35,11 +35,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def two_servers(fake_llm: Any) -> Iterator[list[str]]:
+def two_servers() -> Iterator[list[str]]:
     db = connection.settings_dict
     env = {
         **os.environ,
-        "LUXX_PROVIDER_ALLOWED_ADDRESSES": f"127.0.0.1:{fake_llm.port}",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         "DJANGO_SETTINGS_MODULE": "luxx.settings",
         "LUXX_DATA_DIR": tempfile.mkdtemp(prefix="luxx-two-"),
