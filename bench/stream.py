@@ -433,9 +433,9 @@ def server_cpu_seconds(servers: list[subprocess.Popen[bytes]]) -> float:
 
 
 def profile(directory: str, pid: int, name: str) -> subprocess.Popen[bytes]:
-    """py-spy sampling ``pid`` (all threads, idle included) until interrupted."""
+    """py-spy sampling ``pid`` (the thread holding the GIL: where Python spends CPU) until interrupted."""
     Path(directory).mkdir(parents=True, exist_ok=True)
-    command = [str(BIN / "py-spy"), "record", "--pid", str(pid), "--format", "raw", "--idle", "--threads", "--nonblocking", "--rate", "100"]
+    command = [str(BIN / "py-spy"), "record", "--pid", str(pid), "--format", "raw", "--gil", "--threads", "--nonblocking", "--rate", "250"]
     process = subprocess.Popen(
         [*command, "--output", str(Path(directory) / f"{name}.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

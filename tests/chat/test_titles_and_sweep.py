@@ -11,7 +11,7 @@ from django.test import override_settings
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from chat import background, services
+from chat import background
 from chat.models import Conversation, Message
 from chat.tasks import sweep_interrupted_replies
 from fakellm import Scenario
@@ -128,16 +128,6 @@ def test_the_sweep_interrupts_replies_whose_writer_went_silent_and_keeps_their_t
     assert statuses[live.pk] == ("streaming", "Still going", "")
     assert statuses[turn.pk] == ("streaming", "A turn", "")
     assert title_of(conversation.pk) == "Explain TCP slow start"
-
-
-def test_saving_a_reply_s_progress_is_its_heartbeat(user: Any) -> None:
-    conversation = Conversation.objects.create(user=user, model="m")
-    reply = _reply(user, conversation, content="", seconds_ago=60)
-
-    services.message_save_progress(message_id=reply.pk, steps=[{"id": "step-0", "type": "text", "content": "Hi"}], text="Hi")
-
-    reply.refresh_from_db()
-    assert (reply.content, timezone.now() - reply.updated_at < timedelta(seconds=5)) == ("Hi", True)
 
 
 def test_the_sweep_is_one_of_the_periodic_tasks_of_every_worker() -> None:
