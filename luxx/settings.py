@@ -161,6 +161,7 @@ DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 else:
+    bootstrap.ensure_private_file(LUXX_DATA_DIR / "luxx.sqlite3")  # owner only, like the data directory
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
