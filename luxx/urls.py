@@ -33,6 +33,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("knowledge/", include("knowledge.urls")),
     path("tools/", include("toolbox.urls")),
     path("mcp-servers/", include("mcplink.urls")),
+    path("mcp-tokens/", include("mcplink.urls_tokens")),
     re_path(r"^.*$", views.UnknownEndpointView.as_view()),
 ]
 
