@@ -318,6 +318,20 @@ LUXX_PROVIDER_PRIVATE_URLS = env_choice("LUXX_PROVIDER_PRIVATE_URLS", "admin", {
 LUXX_FETCH_ALLOW_PRIVATE = env_bool("LUXX_FETCH_ALLOW_PRIVATE", False)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Production behind HTTPS (see the README's production example, which `manage.py check
+# --deploy` passes without a warning). Off by default so `make run` works over plain HTTP.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+# "HTTP_X_FORWARDED_PROTO,https": the header (as Django names it) and value by which the
+# proxy in front says the request came over HTTPS. Only behind a proxy that sets it.
+_proxy_ssl = env_list("SECURE_PROXY_SSL_HEADER", "")
+if _proxy_ssl and (len(_proxy_ssl) != 2 or not _proxy_ssl[0].startswith("HTTP_")):
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be a header and a value, e.g. HTTP_X_FORWARDED_PROTO,https")
+SECURE_PROXY_SSL_HEADER = (_proxy_ssl[0], _proxy_ssl[1]) if _proxy_ssl else None
 
 # --- uploads and knowledge ------------------------------------------------------------
 
