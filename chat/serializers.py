@@ -5,7 +5,15 @@ from typing import Any
 from rest_framework import serializers
 
 from chat.models import Conversation, Message
-from luxx.fields import StrictBooleanField, StrictCharField, StrictFloatField, StrictIntegerField, StrictObjectSerializer
+from luxx.fields import (
+    CONVERSATION_ID_PATTERN,
+    MESSAGE_ID_PATTERN,
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictObjectSerializer,
+)
 
 
 class ConversationSerializer(serializers.ModelSerializer):
@@ -98,6 +106,14 @@ class MessageListOutput(serializers.Serializer):
 
 class SendMessageInput(StrictObjectSerializer):
     conversation_id = StrictCharField(max_length=24)
+    # Either content (a new message) or retry_message_id (regenerate the latest reply).
+    openapi_extra = {
+        "properties": {"conversation_id": {"pattern": CONVERSATION_ID_PATTERN}, "retry_message_id": {"pattern": MESSAGE_ID_PATTERN}},
+        "oneOf": [
+            {"required": ["content"], "not": {"required": ["retry_message_id"]}},
+            {"required": ["retry_message_id"], "not": {"required": ["content"]}},
+        ],
+    }
     content = StrictCharField(
         trim_whitespace=False, required=False, help_text="The user's message; required unless retry_message_id is given."
     )

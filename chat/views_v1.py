@@ -14,7 +14,7 @@ from chat import services
 from chat.models import MessageStatus
 from chat.streaming import Heartbeat, StepEvent, TurnFinished, run_turn
 from chat.views import SSE_RESPONSE
-from luxx.api import ok, paginate, validated
+from luxx.api import LuxxPagination, ok, paginate, validated
 from luxx.db import release_request_connection
 from luxx.sse import KEEPALIVE, sse_frame, sse_response
 
@@ -57,6 +57,8 @@ async def v1_event_stream(prepared: services.PreparedTurn) -> AsyncIterator[byte
 
 class V1MessagesView(APIView):
     default_page_size = 50
+    # For the schema: the history is paginated ({items, total, page, page_size}).
+    pagination_class = LuxxPagination
 
     @extend_schema(tags=["v1 conversations"], summary="Conversation history (v1)", responses=s.V1MessageSerializer(many=True))
     def get(self, request: Request, conversation_id: str) -> Response:

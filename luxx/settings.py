@@ -80,9 +80,7 @@ bootstrap.ensure_data_dirs(LUXX_DATA_DIR)
 SECRET_KEY = env_str("SECRET_KEY", "") or bootstrap.read_secret_key(LUXX_DATA_DIR)
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured(
-            f"No secret key: set SECRET_KEY, or run `manage.py migrate` once to generate one in {LUXX_DATA_DIR}."
-        )
+        raise ImproperlyConfigured(f"No secret key: set SECRET_KEY, or run `manage.py migrate` once to generate one in {LUXX_DATA_DIR}.")
     SECRET_KEY = bootstrap.create_secret_key(LUXX_DATA_DIR)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
@@ -227,11 +225,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["luxx.api.LuxxRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # A JSON API: typed fields refuse form-encoded strings anyway; the upload views take
+    # multipart themselves.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "luxx.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "luxx.api.LuxxPagination",
     "DEFAULT_SCHEMA_CLASS": "luxx.schema.EnvelopeAutoSchema",
@@ -271,6 +267,7 @@ SPECTACULAR_SETTINGS = {
         "RoomStatusEnum": "rooms.models.RoomStatus",
         "DocumentStatusEnum": "knowledge.models.DocumentStatus",
         "McpServerStatusEnum": "mcplink.models.McpHealth",
+        "ProviderTypeEnum": "agents.models.ProviderType",
     },
 }
 
