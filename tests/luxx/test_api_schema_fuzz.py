@@ -5,15 +5,18 @@ who has data (providers on the fake LLM, agents, conversations with messages, a 
 document), so requests get past 401 and 404. The run fails on any 5xx, on a response
 that does not match its documented schema or status codes, on a schema-valid request
 refused with 400, and on an invalid one accepted. It is bounded in time (LUXX_FUZZ_SECONDS,
-60 by default) and its seed is fixed (LUXX_FUZZ_SEED) so that a failure reproduces.
+75 by default) and its seed is fixed (LUXX_FUZZ_SEED) so that a failure reproduces.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from accounts.models import PermissionLevel
 from luxx.bootstrap import BASE_DIR
 from tests.support.factories import DEFAULT_PASSWORD, api_client_for, make_user
+from toolbox import sandbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -109,13 +113,29 @@ def _seed(fake_llm: Any) -> dict[str, Any]:
     }
 
 
+@pytest.fixture
+def sandbox_workspaces() -> Iterator[Path]:
+    """A workspace root that uid 65534 can reach (pytest's own temp folder is private)."""
+    root = Path(tempfile.mkdtemp(prefix="luxx-fuzz-ws-"))
+    root.chmod(0o711)
+    yield root
+    sandbox.reset_availability_cache()
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def test_the_api_answers_as_its_openapi_schema_says(
-    live_url: str, fake_llm: Any, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    live_url: str, fake_llm: Any, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox_workspaces: Path
 ) -> None:
     # Given: a fuzz user with data; every provider address allowed (so no fuzzed URL is
     # looked up in DNS) and no per-account sign-in limit (the fuzzer signs in a lot).
     settings.LUXX_PROVIDER_PRIVATE_URLS = "all"
     settings.LUXX_LOGIN_FAILURE_LIMIT = 1_000_000
+    # A sandbox that works (uid 65534 must reach the workspaces; the suite's data directory
+    # is private), so the code tools answer as documented rather than 503, and quickly.
+    settings.LUXX_WORKSPACE_ROOT = sandbox_workspaces
+    settings.LUXX_SANDBOX_TIMEOUT_SECONDS = 3
+    sandbox.reset_availability_cache()
+    assert sandbox.sandbox_availability() == (True, "")
     # Nothing the fuzzer makes the server fetch (a provider it pointed elsewhere) leaves
     # this machine: the server runs in this process, and its HTTP clients use the proxy.
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
@@ -127,7 +147,7 @@ def test_the_api_answers_as_its_openapi_schema_says(
         "LUXX_FUZZ": json.dumps(fuzz),
         "PYTHONPATH": str(BASE_DIR),
     }
-    seconds = os.environ.get("LUXX_FUZZ_SECONDS", "60")
+    seconds = os.environ.get("LUXX_FUZZ_SECONDS", "75")
     report = tmp_path / "report.ndjson"
 
     # When
@@ -147,7 +167,7 @@ def test_the_api_answers_as_its_openapi_schema_says(
             "--seed",
             os.environ.get("LUXX_FUZZ_SEED", "20261204"),
             "--workers",
-            "1",
+            "2",
             "--request-timeout",
             "20",
             "--generation-database",
@@ -173,3 +193,4 @@ def test_the_api_answers_as_its_openapi_schema_says(
     summary = run.stdout[run.stdout.rfind("=== SUMMARY ===") - 40 :]
     print(summary)
     assert run.returncode == 0, f"{summary}\n(the whole output: {output})"
+    assert "Selected: 67/67" not in summary or "Skipped" not in summary, "the time limit ended the run before every operation was tested"
