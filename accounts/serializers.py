@@ -81,6 +81,12 @@ class UserListOutput(serializers.Serializer):
     total = serializers.IntegerField()
 
 
+# validate_workspace_path() as a pattern: empty, or absolute with no ".." segment and no NUL
+# (a segment is anything but "..", spelt without look-arounds so generators can use it).
+_SEGMENT = r"(?:[^/\x00.][^/\x00]*|\.(?:[^/\x00.][^/\x00]*)?|\.\.[^/\x00]+)?"
+WORKSPACE_PATH_PATTERN = rf"^$|^(?:/{_SEGMENT})+$"
+
+
 class UserAdminUpdateInput(StrictObjectSerializer):
     permission_level = StrictIntegerField(required=False, min_value=PermissionLevel.READ_ONLY, max_value=PermissionLevel.ADMIN)
     is_active = StrictBooleanField(required=False)
@@ -94,7 +100,10 @@ class UserAdminUpdateInput(StrictObjectSerializer):
             raise serializers.ValidationError("Must be an absolute path without '..'.")
         return value
 
-    openapi_extra = {"minProperties": 1}
+    openapi_extra = {
+        "properties": {"workspace_path": {"pattern": WORKSPACE_PATH_PATTERN}},
+        "anyOf": [{"required": ["permission_level"]}, {"required": ["is_active"]}, {"required": ["workspace_path"]}],
+    }
 
     def validate(self, attrs: dict) -> dict:
         if not attrs:

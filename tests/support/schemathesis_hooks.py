@@ -74,6 +74,7 @@ STATEFUL_REFUSALS = (
     "provider is available: add one first.",
     "The password is too similar to the",
     "This password is too common.",
+    "room cannot be set to",  # a room's status moves only along its state machine
 )
 
 
