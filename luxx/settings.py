@@ -262,6 +262,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "toolbox.schema.document_each_tool"],
     "ENUM_NAME_OVERRIDES": {
         "MessageStatusEnum": "chat.models.MessageStatus",
         "RoomStatusEnum": "rooms.models.RoomStatus",

@@ -52,7 +52,7 @@ def _seed(fake_llm: Any) -> dict[str, Any]:
 
     def post(path: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         response = client.post(path, body, **({"format": "json"} | kwargs))
-        assert response.status_code in (200, 201), (path, response.content)
+        assert response.status_code in (200, 201, 202), (path, response.content)
         return response.json()["data"]
 
     def provider(name: str) -> int:
@@ -91,7 +91,6 @@ def _seed(fake_llm: Any) -> dict[str, Any]:
         "message_id": message["id"],
         "document_id": documents[0],
         "user_id": other.pk,
-        "name": "file_list",
         "/api/chat-rooms/{room_id}/agents/{agent_id}:agent_id": rooms[0]["agents"][0]["id"],
     }
     victim = {
@@ -158,10 +157,11 @@ def test_the_api_answers_as_its_openapi_schema_says(
             f"{live_url}/api/schema/",
             "--checks",
             CHECKS,
-            # MCP servers landed while this run was written; their schema is not yet exact
-            # (transport-dependent url/command), and refreshing one reaches out to it.
+            # Left out: MCP servers, which landed while this run was written (their schema
+            # does not yet say which fields each transport needs, and refreshing one reaches
+            # out to it), and the web tools, which would reach the internet.
             "--exclude-path-regex",
-            "^/api/mcp-servers",
+            "^/api/mcp-servers|^/api/tools/(web_search|web_fetch|batch_fetch)/execute$",
             "--phases",
             "examples,coverage,fuzzing",
             "--max-time",
