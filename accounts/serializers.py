@@ -100,6 +100,7 @@ class UserAdminUpdateInput(StrictObjectSerializer):
             raise serializers.ValidationError("Must be an absolute path without '..'.")
         return value
 
+    openapi_body_required = True
     openapi_extra = {
         "properties": {"workspace_path": {"pattern": WORKSPACE_PATH_PATTERN}},
         "anyOf": [{"required": ["permission_level"]}, {"required": ["is_active"]}, {"required": ["workspace_path"]}],

@@ -82,6 +82,14 @@ class EnvelopeAutoSchema(AutoSchema):
             schema = merge_schema(schema, extra)
         return schema
 
+    def _get_request_body(self, direction: str = "request") -> Any:
+        """A serializer with ``openapi_body_required`` needs a body even though each of its
+        fields is optional (e.g. "give at least one of ...")."""
+        body = super()._get_request_body(direction)
+        if body and getattr(self.get_request_serializer(), "openapi_body_required", False):
+            body["required"] = True
+        return body
+
     def _is_v1(self) -> bool:
         return is_v1_path(self.path)
 

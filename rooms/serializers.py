@@ -72,6 +72,10 @@ class RoomUpdateInput(StrictObjectSerializer):
     max_rounds = StrictIntegerField(required=False, min_value=1, max_value=50)
     status = serializers.ChoiceField(required=False, choices=RoomStatus.choices)
 
+    # A room starts with POST /start, never by setting its status (services.room_update()).
+    # Said at the object level: drf-spectacular turns a property's enum into the shared one.
+    openapi_extra = {"not": {"required": ["status"], "properties": {"status": {"enum": [RoomStatus.RUNNING.value]}}}}
+
 
 class RoomAgentUpdateInput(_ColorMixin, StrictObjectSerializer):
     name = StrictCharField(required=False, max_length=100)

@@ -101,3 +101,15 @@ def test_logout_refuses_a_body_that_is_not_an_object() -> None:
 
     assert response.status_code == 400
     assert response.json()["message"] == "No data provided"
+
+
+@pytest.mark.parametrize("body", ["null", "[]", "0"])
+def test_a_tool_call_whose_body_is_not_an_object_is_refused(body: str) -> None:
+    client = api_client_for(make_admin())
+
+    refused = client.post("/api/tools/file_list/execute", body, content_type="application/json")
+    without_body = client.post("/api/tools/file_list/execute")
+
+    assert refused.status_code == 400
+    assert refused.json()["message"] == "The request body must be a JSON object of arguments."
+    assert without_body.status_code == 200

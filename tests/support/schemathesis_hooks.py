@@ -45,10 +45,20 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         for name, real in _ids_for(operation.path, operation.method).items():
             if name in case.path_parameters and (writes or not _keeps_generated(case.path_parameters[name])):
                 case.path_parameters[name] = real
-    if isinstance(case.body, dict):
-        for name in BODY_REFERENCES:
-            if isinstance(case.body.get(name), (int, str)) and not isinstance(case.body.get(name), bool):
-                case.body[name] = FUZZ["body"][name]
+    _point_at_real_resources(case.body)
+
+
+def _point_at_real_resources(body: Any) -> None:
+    """Ids named in a body (also in nested objects, such as a room's agents) made real."""
+    if isinstance(body, list):
+        for item in body:
+            _point_at_real_resources(item)
+    elif isinstance(body, dict):
+        for name, value in body.items():
+            if name in BODY_REFERENCES and isinstance(value, (int, str)) and not isinstance(value, bool):
+                body[name] = FUZZ["body"][name]
+            else:
+                _point_at_real_resources(value)
 
 
 @schemathesis.auth(refresh_interval=5)
