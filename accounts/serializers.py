@@ -7,6 +7,7 @@ from luxx.fields import StrictBooleanField, StrictCharField, StrictEmailField, S
 
 
 class UserSerializer(serializers.ModelSerializer):
+    avatar = serializers.CharField(read_only=True, help_text="An image URL, or empty.")
     role = serializers.CharField(read_only=True)
 
     class Meta:
@@ -15,10 +16,29 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# What the password validators check that a schema can state: at least 8 characters,
+# letters and digits (the similarity and common-password checks it cannot).
+PASSWORD_PATTERN = r"[^\W\d_][\s\S]*\d|\d[\s\S]*[^\W\d_]"
+
+
+# Django's password validators give the messages; the schema states their rules.
+PASSWORD_SCHEMA = {
+    "minLength": 8,
+    "pattern": PASSWORD_PATTERN,
+    "description": "At least 8 characters with letters and digits, not too common nor too like the username or email.",
+}
+
+
+def password_field() -> StrictCharField:
+    return StrictCharField(max_length=128, trim_whitespace=False)
+
+
 class RegisterInput(StrictObjectSerializer):
     username = StrictCharField(max_length=150)
     email = StrictEmailField(max_length=254)
-    password = StrictCharField(max_length=128, trim_whitespace=False)
+    password = password_field()
+
+    openapi_extra = {"properties": {"username": {"pattern": r"^[\w.@+-]+$"}, "password": PASSWORD_SCHEMA}}
     nickname = StrictCharField(max_length=64, required=False, allow_blank=True)
 
     def validate_username(self, value: str) -> str:
@@ -61,6 +81,12 @@ class UserListOutput(serializers.Serializer):
     total = serializers.IntegerField()
 
 
+# validate_workspace_path() as a pattern: empty, or absolute with no ".." segment and no NUL
+# (a segment is anything but "..", spelt without look-arounds so generators can use it).
+_SEGMENT = r"(?:[^/\x00.][^/\x00]*|\.(?:[^/\x00.][^/\x00]*)?|\.\.[^/\x00]+)?"
+WORKSPACE_PATH_PATTERN = rf"^$|^(?:/{_SEGMENT})+$"
+
+
 class UserAdminUpdateInput(StrictObjectSerializer):
     permission_level = StrictIntegerField(required=False, min_value=PermissionLevel.READ_ONLY, max_value=PermissionLevel.ADMIN)
     is_active = StrictBooleanField(required=False)
@@ -74,6 +100,12 @@ class UserAdminUpdateInput(StrictObjectSerializer):
             raise serializers.ValidationError("Must be an absolute path without '..'.")
         return value
 
+    openapi_body_required = True
+    openapi_extra = {
+        "properties": {"workspace_path": {"pattern": WORKSPACE_PATH_PATTERN}},
+        "anyOf": [{"required": ["permission_level"]}, {"required": ["is_active"]}, {"required": ["workspace_path"]}],
+    }
+
     def validate(self, attrs: dict) -> dict:
         if not attrs:
             raise serializers.ValidationError({"non_field_errors": ["Give at least one of permission_level, is_active, workspace_path."]})
@@ -85,11 +117,15 @@ class UserAdminUpdateInput(StrictObjectSerializer):
 
 class V1RegisterInput(StrictObjectSerializer):
     email = StrictEmailField(max_length=254)
-    password = StrictCharField(max_length=128, trim_whitespace=False)
+    password = password_field()
+
+    openapi_extra = {"properties": {"password": PASSWORD_SCHEMA}}
     nickname = StrictCharField(max_length=64, required=False, allow_blank=True)
 
 
 class V1UserSerializer(serializers.ModelSerializer):
+    avatar = serializers.CharField(read_only=True, help_text="An image URL, or empty.")
+
     class Meta:
         model = User
         fields = ["id", "email", "nickname", "avatar", "created_at"]

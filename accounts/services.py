@@ -24,6 +24,8 @@ from accounts.models import PermissionLevel, RevokedAccessToken, User
 from luxx.api import Forbidden, LuxxError, NotFound
 
 LAST_ADMIN_MESSAGE = gettext_lazy("The last administrator cannot be demoted or deactivated.")
+# The claim of an access token naming the refresh token issued with it.
+REFRESH_JTI_CLAIM = "refresh_jti"
 
 
 def _field_error(field: str, message: str) -> exceptions.ValidationError:
@@ -130,6 +132,9 @@ def user_authenticate_by_email(*, email: str, password: str) -> User:
 def token_pair_issue(*, user: User) -> dict[str, object]:
     refresh = RefreshToken.for_user(user)
     access = refresh.access_token
+    # The pairing travels in the (signed) access token, so a logout that presents only the
+    # access token can still revoke the refresh token issued with it.
+    access[REFRESH_JTI_CLAIM] = refresh[jwt_settings.JTI_CLAIM]
     user.last_login = timezone.now()
     user.save(update_fields=["last_login"])
     return {
@@ -177,12 +182,18 @@ def token_pair_refresh(*, refresh_token: str) -> dict[str, object]:
 
 
 def token_revoke(*, access_token: AccessToken | None, refresh_token: str | None) -> None:
-    """Logout: deny the access token until it expires, and blacklist the refresh token."""
+    """Logout: deny the access token until it expires, and blacklist the refresh token:
+    the one sent, and the one issued together with the access token (whose id the access
+    token carries), so the session ends even when the client sends no refresh token."""
     if access_token is not None:
         jti = access_token.get("jti")
         expires_at = datetime.fromtimestamp(int(access_token.get("exp", 0)), tz=UTC)
         if jti:
             RevokedAccessToken.objects.get_or_create(jti=jti, defaults={"expires_at": expires_at})
+        paired = access_token.get(REFRESH_JTI_CLAIM)
+        outstanding = OutstandingToken.objects.filter(jti=paired).first() if paired else None
+        if outstanding is not None:
+            BlacklistedToken.objects.get_or_create(token=outstanding)
     if refresh_token:
         try:
             refresh = RefreshToken(refresh_token)  # type: ignore[arg-type]

@@ -62,7 +62,8 @@ class LogoutView(APIView):
         responses={200: None},
     )
     def post(self, request: Request) -> Response:
-        data = validated(s.LogoutInput, request.data or {})
+        # No body is fine; a body that is not a JSON object (null, a list...) is a 400.
+        data = validated(s.LogoutInput, request.data)
         access = request.auth if request.auth is not None and hasattr(request.auth, "get") else None
         services.token_revoke(access_token=access, refresh_token=data.get("refresh_token"))  # type: ignore[arg-type]
         if request.auth is None:  # a browser session

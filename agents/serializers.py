@@ -7,7 +7,15 @@ from rest_framework import serializers
 
 from agents.models import Agent, Provider, ProviderType
 from agents.services import provider_kind
-from luxx.fields import StrictBooleanField, StrictCharField, StrictFloatField, StrictIntegerField, StrictObjectSerializer
+from agents.urlcheck import BASE_URL_PATTERN
+from luxx.fields import (
+    ColorField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictObjectSerializer,
+)
 
 COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 
@@ -47,7 +55,12 @@ class ProviderListOutput(serializers.Serializer):
 class ProviderInput(StrictObjectSerializer):
     name = StrictCharField(max_length=100)
     provider_type = serializers.ChoiceField(choices=ProviderType.choices, default=ProviderType.OPENAI)
-    base_url = StrictCharField(max_length=500, required=False, allow_blank=True)
+    base_url = StrictCharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="Empty or omitted: the type's public endpoint (Azure needs its resource's endpoint).",
+    )
     api_key = StrictCharField(max_length=500, required=False, allow_blank=True, write_only=True, trim_whitespace=True)
     api_version = StrictCharField(max_length=32, required=False, allow_blank=True)
     default_model = StrictCharField(max_length=200, required=False, allow_blank=True)
@@ -55,6 +68,28 @@ class ProviderInput(StrictObjectSerializer):
     context_window = StrictIntegerField(min_value=256, max_value=10_000_000, required=False)
     is_default = StrictBooleanField(required=False)
     enabled = StrictBooleanField(required=False)
+
+    # Azure OpenAI needs its resource's endpoint and an API version.
+    openapi_extra: dict | None = {
+        "properties": {"base_url": {"pattern": f"^$|{BASE_URL_PATTERN}"}},
+        "anyOf": [
+            {"properties": {"provider_type": {"enum": [ProviderType.OPENAI.value, ProviderType.ANTHROPIC.value]}}},
+            {
+                "required": ["provider_type", "base_url", "api_version"],
+                "properties": {
+                    "provider_type": {"enum": [ProviderType.AZURE.value]},
+                    "base_url": {"minLength": 1},
+                    "api_version": {"minLength": 1},
+                },
+            },
+        ],
+    }
+
+
+class ProviderUpdateInput(ProviderInput):
+    """An update: only the given fields change, and a base URL given is a real one."""
+
+    openapi_extra = {"properties": {"base_url": {"pattern": BASE_URL_PATTERN}}}
 
 
 class ProviderTestOutput(serializers.Serializer):
@@ -100,7 +135,7 @@ class AgentInput(StrictObjectSerializer):
     provider_id = StrictIntegerField(required=False, allow_null=True, min_value=1)
     model = StrictCharField(max_length=200, required=False, allow_blank=True)
     system_prompt = StrictCharField(max_length=50_000, required=False, allow_blank=True, trim_whitespace=False)
-    color = StrictCharField(max_length=7, required=False)
+    color = ColorField(required=False)
     temperature = StrictFloatField(min_value=0.0, max_value=2.0, required=False)
     max_tokens = StrictIntegerField(min_value=1, max_value=200_000, required=False)
     enabled_tools = serializers.ListField(child=StrictCharField(max_length=64), required=False, max_length=50)

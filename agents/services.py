@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,7 +13,7 @@ from rest_framework import exceptions
 
 from agents.keys import INVALID_KEY, is_sendable_api_key
 from agents.models import Agent, Provider, ProviderType
-from agents.urlcheck import UnresolvableHost, looks_local, points_to_private_network, provider_base_url_is_private
+from agents.urlcheck import BASE_URL_PATTERN, UnresolvableHost, looks_local, points_to_private_network, provider_base_url_is_private
 from luxx.api import Forbidden
 from toolbox.registry import registry
 
@@ -32,6 +33,8 @@ def provider_check_base_url(*, base_url: str, user: Any, shared: bool) -> None:
         raise _invalid("base_url", "Put the API key in api_key, not in the URL.")
     if parts.fragment:
         raise _invalid("base_url", "The URL must not have a #fragment.")
+    if not re.fullmatch(BASE_URL_PATTERN, base_url):
+        raise _invalid("base_url", "Use a host of letters, digits, dots and hyphens (or [IPv6]), and no spaces or control characters.")
     try:
         private = provider_base_url_is_private(base_url)
     except UnresolvableHost as error:

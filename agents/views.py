@@ -36,12 +36,12 @@ class ProviderDetailView(APIView):
     @extend_schema(
         tags=["providers"],
         summary="Update a provider (only the given fields; api_key omitted keeps it, empty clears it)",
-        request=s.ProviderInput,
+        request=s.ProviderUpdateInput,
         responses=s.ProviderSerializer,
     )
     def put(self, request: Request, provider_id: int) -> Response:
         provider = selectors.provider_get_visible(user=request.user, provider_id=provider_id)
-        data = validated(s.ProviderInput, request.data, partial=True)
+        data = validated(s.ProviderUpdateInput, request.data, partial=True)
         provider = services.provider_update(provider=provider, user=request.user, data=data)
         return ok(s.ProviderSerializer(provider).data, "Provider updated")
 

@@ -26,6 +26,11 @@ class Conversation(models.Model):
     temperature = models.FloatField(default=0.7)
     max_tokens = models.PositiveIntegerField(default=2000)
     thinking_enabled = models.BooleanField(default=False)
+    enabled_tools = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The tools chosen for this conversation (names); null until chosen: an agent's chat then uses the agent's tools.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

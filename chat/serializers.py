@@ -5,13 +5,31 @@ from typing import Any
 from rest_framework import serializers
 
 from chat.models import Conversation, Message
-from luxx.fields import StrictBooleanField, StrictCharField, StrictFloatField, StrictIntegerField, StrictObjectSerializer
+from luxx.fields import (
+    CONVERSATION_ID_PATTERN,
+    MESSAGE_ID_PATTERN,
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictObjectSerializer,
+)
 
 
 class ConversationSerializer(serializers.ModelSerializer):
     user_id = serializers.IntegerField(read_only=True)
     provider_id = serializers.IntegerField(read_only=True, allow_null=True)
     agent_id = serializers.IntegerField(read_only=True, allow_null=True)
+    enabled_tools = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        allow_null=True,
+        help_text=(
+            "Addition: the tools chosen for this conversation, used when a message names no enabled_tools; "
+            "null until chosen (an agent's chat then uses the agent's tools). A new conversation starts with "
+            "the user's last choice, an agent's with the agent's tools."
+        ),
+    )
 
     class Meta:
         model = Conversation
@@ -27,6 +45,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "temperature",
             "max_tokens",
             "thinking_enabled",
+            "enabled_tools",
             "created_at",
             "updated_at",
         ]
@@ -43,6 +62,13 @@ class ConversationInput(StrictObjectSerializer):
     temperature = StrictFloatField(required=False, min_value=0.0, max_value=2.0)
     max_tokens = StrictIntegerField(required=False, min_value=1, max_value=200_000)
     thinking_enabled = StrictBooleanField(required=False)
+    enabled_tools = serializers.ListField(
+        child=StrictCharField(max_length=64),
+        required=False,
+        allow_null=True,
+        max_length=50,
+        help_text="Addition: the tools chosen for this conversation (names); null: the agent's tools, or none.",
+    )
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -80,6 +106,14 @@ class MessageListOutput(serializers.Serializer):
 
 class SendMessageInput(StrictObjectSerializer):
     conversation_id = StrictCharField(max_length=24)
+    # Either content (a new message) or retry_message_id (regenerate the latest reply).
+    openapi_extra = {
+        "properties": {"conversation_id": {"pattern": CONVERSATION_ID_PATTERN}, "retry_message_id": {"pattern": MESSAGE_ID_PATTERN}},
+        "oneOf": [
+            {"required": ["content"], "not": {"required": ["retry_message_id"]}},
+            {"required": ["retry_message_id"], "not": {"required": ["content"]}},
+        ],
+    }
     content = StrictCharField(
         trim_whitespace=False, required=False, help_text="The user's message; required unless retry_message_id is given."
     )

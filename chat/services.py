@@ -49,6 +49,26 @@ def _owned_agent(*, user: User, agent_id: int, field_name: str = "agent_id") -> 
     return agent
 
 
+def _check_tools(*, user: User, names: list[str]) -> list[str]:
+    """The tool names, each known (built in, or from a source the user can see)."""
+    unknown = [name for name in names if registry.get(name, user_id=user.pk) is None]
+    if unknown:
+        raise _field_error("enabled_tools", f"Unknown tools: {', '.join(unknown)}.")
+    return list(dict.fromkeys(names))
+
+
+def last_tool_choice(*, user: User) -> list[str] | None:
+    """The tools the user chose last (in their most recently updated conversation with a
+    choice), or None when they never chose. One query on the (user, -updated_at) index."""
+    return (
+        Conversation.objects.owned_by(user)
+        .filter(enabled_tools__isnull=False)
+        .order_by("-updated_at")
+        .values_list("enabled_tools", flat=True)
+        .first()
+    )
+
+
 def conversation_create(
     *,
     user: User,
@@ -61,10 +81,17 @@ def conversation_create(
     temperature: float | None = None,
     max_tokens: int | None = None,
     thinking_enabled: bool | None = None,
+    enabled_tools: list[str] | None = None,
 ) -> Conversation:
     """Create a conversation. An agent's settings are the defaults; then the named or the
-    user's default provider, whose ``default_model`` applies when no model is named."""
+    user's default provider, whose ``default_model`` applies when no model is named.
+    Without ``enabled_tools`` an agent's chat uses the agent's tools, any other chat the
+    user's last choice of tools."""
     agent = _owned_agent(user=user, agent_id=agent_id) if agent_id is not None else None
+    if enabled_tools is not None:
+        enabled_tools = _check_tools(user=user, names=enabled_tools)
+    elif agent is None:
+        enabled_tools = last_tool_choice(user=user)
     if provider_id is not None:
         provider: Provider | None = _usable_provider(user=user, provider_id=provider_id)
     elif agent is not None and agent.provider_id is not None and agent.provider and agent.provider.enabled:
@@ -86,6 +113,7 @@ def conversation_create(
         temperature=temperature if temperature is not None else (agent.temperature if agent else 0.7),
         max_tokens=max_tokens if max_tokens is not None else (agent.max_tokens if agent else 2000),
         thinking_enabled=bool(thinking_enabled),
+        enabled_tools=enabled_tools,
     )
     if title:
         conversation.title = title
@@ -106,6 +134,8 @@ def conversation_update(*, conversation: Conversation, user: User, **changes: An
     if "title" in changes:
         conversation.title = changes.pop("title") or conversation.title
         conversation.title_is_custom = True
+    if changes.get("enabled_tools") is not None:
+        changes["enabled_tools"] = _check_tools(user=user, names=changes["enabled_tools"])
     for name, value in changes.items():
         setattr(conversation, name, value)
     conversation.save()
@@ -215,10 +245,14 @@ def turn_prepare(
     model = conversation.model or provider.default_model
     if not model:
         raise _field_error("model", _("This conversation names no model and its provider has no default model."))
-    unknown = [name for name in (enabled_tools or []) if registry.get(name, user_id=user.pk) is None]
-    if unknown:
-        raise _field_error("enabled_tools", f"Unknown tools: {', '.join(unknown)}.")
-    if enabled_tools is None and conversation.agent is not None and conversation.agent.enabled_tools:
+    # Tools named by the request are the conversation's choice from now on; without them,
+    # the conversation's last choice, or an agent's chat the agent's tools.
+    chosen_tools = _check_tools(user=user, names=enabled_tools) if enabled_tools is not None else None
+    if chosen_tools is not None:
+        enabled_tools = chosen_tools
+    elif conversation.enabled_tools is not None:
+        enabled_tools = list(conversation.enabled_tools)
+    elif conversation.agent is not None and conversation.agent.enabled_tools:
         enabled_tools = list(conversation.agent.enabled_tools)
     tools = registry.for_request(permission_level=user.permission_level, enabled=enabled_tools or [], user_id=user.pk)
     thinking = conversation.thinking_enabled if thinking_enabled is None else thinking_enabled
@@ -246,7 +280,8 @@ def turn_prepare(
         assistant = Message.objects.create(
             user=user, conversation=conversation, role=MessageRole.ASSISTANT, status=MessageStatus.STREAMING, model=model
         )
-        Conversation.objects.filter(pk=conversation.pk).update(updated_at=assistant.created_at)
+        remembered = {"enabled_tools": chosen_tools} if chosen_tools is not None and chosen_tools != conversation.enabled_tools else {}
+        Conversation.objects.filter(pk=conversation.pk).update(updated_at=assistant.created_at, **remembered)
 
     budget = provider.context_window - max_tokens - estimate_tokens(system_prompt)
     history = history_within_budget([*earlier, user_message], budget)

@@ -9,7 +9,6 @@ from asgiref.sync import async_to_sync
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.request import Request
@@ -24,9 +23,11 @@ from chat.streaming import Heartbeat, Retrying, StepEvent, TurnFinished, collect
 from luxx.api import Conflict, LuxxPagination, UpstreamError, ok, paginate, parse_positive_int, validated
 from luxx.asyncapi import documented_by, drf_request, error_response
 from luxx.db import run_db
+from luxx.fields import CONVERSATION_ID_PATTERN
+from luxx.schema import SSE_EVENT_SCHEMA
 from luxx.sse import KEEPALIVE, sse_frame, sse_response
 
-SSE_RESPONSE = {(200, "text/event-stream"): OpenApiTypes.STR}
+SSE_RESPONSE = {(200, "text/event-stream"): SSE_EVENT_SCHEMA}
 
 
 class ConversationListView(APIView):
@@ -85,7 +86,10 @@ class MessageListView(APIView):
     @extend_schema(
         tags=["messages"],
         summary="Messages of a conversation (the latest `limit`, oldest first)",
-        parameters=[OpenApiParameter("conversation_id", str, required=True), OpenApiParameter("limit", int, required=False)],
+        parameters=[
+            OpenApiParameter("conversation_id", {"type": "string", "pattern": CONVERSATION_ID_PATTERN}, required=True),
+            OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, required=False),
+        ],
         responses=s.MessageListOutput,
     )
     def get(self, request: Request) -> Response:

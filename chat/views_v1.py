@@ -18,7 +18,7 @@ from chat import services
 from chat.models import MessageStatus
 from chat.streaming import Heartbeat, StepEvent, TurnFinished, run_turn
 from chat.views import SSE_RESPONSE
-from luxx.api import ok, paginate, validated
+from luxx.api import LuxxPagination, ok, paginate, validated
 from luxx.asyncapi import documented_by, drf_request, error_response
 from luxx.db import run_db
 from luxx.sse import KEEPALIVE, sse_frame, sse_response
@@ -64,6 +64,8 @@ class V1MessagesView(APIView):
     """History (GET) and the schema of sending (POST); requests are served by :func:`v1_messages`."""
 
     default_page_size = 50
+    # For the schema: the history is paginated ({items, total, page, page_size}).
+    pagination_class = LuxxPagination
 
     @extend_schema(tags=["v1 conversations"], summary="Conversation history (v1)", responses=s.V1MessageSerializer(many=True))
     def get(self, request: Request, conversation_id: str) -> Response:

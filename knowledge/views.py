@@ -85,8 +85,10 @@ class DocumentChunkListView(APIView):
         tags=["knowledge"],
         summary="A document's chunks, in index order",
         parameters=[
-            OpenApiParameter("page", int, required=False, description="1-based; a page past the end is empty."),
-            OpenApiParameter("page_size", int, required=False, description="Default 20, at most 100."),
+            OpenApiParameter(
+                "page", {"type": "integer", "minimum": 1}, required=False, description="1-based; a page past the end is empty."
+            ),
+            OpenApiParameter("page_size", {"type": "integer", "minimum": 1, "maximum": 100}, required=False, description="Default 20."),
         ],
         responses=s.ChunkSerializer(many=True),
     )

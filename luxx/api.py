@@ -265,6 +265,13 @@ class LuxxPagination(BasePagination):
     def get_paginated_data(self, data: Any) -> dict[str, Any]:
         return {"items": data, "total": self.total, "page": self.page, "page_size": self.page_size}
 
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        maximum = self.max_page_size
+        return [
+            {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+            {"name": "page_size", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": maximum}},
+        ]
+
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         return {
             "type": "object",

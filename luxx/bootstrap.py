@@ -40,6 +40,23 @@ def ensure_data_dirs(root: Path) -> None:
         (root / name).mkdir(mode=0o700, exist_ok=True)
 
 
+def ensure_private_file(path: Path) -> None:
+    """Make ``path`` readable and writable by its owner only (0600), creating it empty if
+    it is missing: the SQLite database, which SQLite itself would create with the umask's
+    mode (usually 0644, readable by every local user who can name it). SQLite gives its
+    -wal and -shm files the database file's mode; existing ones are tightened too."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        pass
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if candidate.stat().st_mode & 0o077:
+                candidate.chmod(0o600)
+        except FileNotFoundError:
+            continue
+
+
 def read_secret_key(root: Path) -> str:
     """The key kept in the data directory, or "" when there is none."""
     try:

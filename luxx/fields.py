@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
+
+# Public ids (see luxx/ids.py); the schema states them so that clients need not guess.
+CONVERSATION_ID_PATTERN = r"^conv_[a-z0-9]{16}$"
+MESSAGE_ID_PATTERN = r"^msg_[a-z0-9]{16}$"
+ROOM_ID_PATTERN = r"^room_[a-z0-9]{16}$"
+COLOR_PATTERN = r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"
 
 
 class StrictCharField(serializers.CharField):
@@ -63,3 +70,16 @@ class StrictObjectSerializer(serializers.Serializer):
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["The request body must be a JSON object."]})
         return super().to_internal_value(data)
+
+
+def pattern(regex: str, message: str) -> RegexValidator:
+    """A validator that drf-spectacular publishes as the field's ``pattern``."""
+    return RegexValidator(regex, message)
+
+
+class ColorField(StrictCharField):
+    """A CSS hex colour: #10b981 or #fff."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 7)
+        super().__init__(validators=[pattern(COLOR_PATTERN, "Use a colour like #10b981 or #fff.")], **kwargs)

@@ -183,6 +183,13 @@ JS_STRINGS: dict[str, Any] = {
     "mcp_level": _("Needs level {level}"),
     "mcp_headers_label": _("Headers"),
     "mcp_env_label": _("Environment"),
+    "no_mcp_tokens": _("No tokens yet."),
+    "mcp_token_meta": _("made {created} · last used {used} · expires {expires}"),
+    "mcp_never": _("never"),
+    "mcp_revoke": _("Revoke"),
+    "mcp_confirm_revoke": _("Revoke this token? MCP clients using it stop working."),
+    "mcp_copied": _("Copied."),
+    "retrying": _("Retrying… (attempt {n} of {max})"),
 }
 
 

@@ -44,12 +44,51 @@ _ERROR_DESCRIPTIONS = {
 }
 
 
+# What one server-sent event is, as schemathesis and OpenAPI 3.2's itemSchema read a
+# text/event-stream body: its ``event`` name, ``data`` (JSON text) and ``id``.
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "event": {"type": "string", "description": "The event type (absent for the v1 dialect's data-only lines)."},
+        "data": {"type": "string", "description": "The event's JSON payload."},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
+
+
+def merge_schema(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` laid over ``base``, dictionaries merged key by key."""
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = merge_schema(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
 class EnvelopeAutoSchema(AutoSchema):
     def get_operation_id(self) -> str:
         operation_id = super().get_operation_id()
         if self.method == "GET" and self.path.endswith("/") and operation_id.endswith("_retrieve"):
             return operation_id.removesuffix("_retrieve") + "_list"
         return operation_id
+
+    def _map_serializer(self, serializer: Any, direction: Any, bypass_extensions: bool = False) -> dict[str, Any]:
+        """A serializer's ``openapi_extra`` (constraints across fields that no field states,
+        such as "either content or retry_message_id") is laid over its request schema."""
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        extra = getattr(serializer, "openapi_extra", None)
+        if extra and direction == "request":
+            schema = merge_schema(schema, extra)
+        return schema
+
+    def _get_request_body(self, direction: str = "request") -> Any:
+        """A serializer with ``openapi_body_required`` needs a body even though each of its
+        fields is optional (e.g. "give at least one of ...")."""
+        body = super()._get_request_body(direction)
+        if body and getattr(self.get_request_serializer(), "openapi_body_required", False):
+            body["required"] = True
+        return body
 
     def _is_v1(self) -> bool:
         return is_v1_path(self.path)

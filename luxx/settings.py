@@ -122,6 +122,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "luxx.csp.ContentSecurityPolicyMiddleware",
     "luxx.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -167,6 +168,7 @@ if DATABASE_URL:
             "timeout": env_float("LUXX_DB_POOL_TIMEOUT", 30.0),
         }
 else:
+    bootstrap.ensure_private_file(LUXX_DATA_DIR / "luxx.sqlite3")  # owner only, like the data directory
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -231,11 +233,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["luxx.api.LuxxRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # A JSON API: typed fields refuse form-encoded strings anyway; the upload views take
+    # multipart themselves.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "luxx.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "luxx.api.LuxxPagination",
     "DEFAULT_SCHEMA_CLASS": "luxx.schema.EnvelopeAutoSchema",
@@ -270,11 +270,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "toolbox.schema.document_each_tool"],
     "ENUM_NAME_OVERRIDES": {
         "MessageStatusEnum": "chat.models.MessageStatus",
         "RoomStatusEnum": "rooms.models.RoomStatus",
         "DocumentStatusEnum": "knowledge.models.DocumentStatus",
         "McpServerStatusEnum": "mcplink.models.McpHealth",
+        "ProviderTypeEnum": "agents.models.ProviderType",
     },
 }
 
@@ -325,6 +327,20 @@ LUXX_PROVIDER_PRIVATE_URLS = env_choice("LUXX_PROVIDER_PRIVATE_URLS", "admin", {
 LUXX_FETCH_ALLOW_PRIVATE = env_bool("LUXX_FETCH_ALLOW_PRIVATE", False)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Production behind HTTPS (see the README's production example, which `manage.py check
+# --deploy` passes without a warning). Off by default so `make run` works over plain HTTP.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+# "HTTP_X_FORWARDED_PROTO,https": the header (as Django names it) and value by which the
+# proxy in front says the request came over HTTPS. Only behind a proxy that sets it.
+_proxy_ssl = env_list("SECURE_PROXY_SSL_HEADER", "")
+if _proxy_ssl and (len(_proxy_ssl) != 2 or not _proxy_ssl[0].startswith("HTTP_")):
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be a header and a value, e.g. HTTP_X_FORWARDED_PROTO,https")
+SECURE_PROXY_SSL_HEADER = (_proxy_ssl[0], _proxy_ssl[1]) if _proxy_ssl else None
 
 # --- uploads and knowledge ------------------------------------------------------------
 

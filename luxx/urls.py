@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.throttling import throttled_form_posts
 from luxx import views
@@ -22,7 +22,8 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", views.InfoView.as_view(), name="api-info"),
     path("health", views.HealthView.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The split view serves Swagger UI's start-up script as a file: pages allow no inline script.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("v1/", include(v1_patterns)),
     path("auth/", include("accounts.urls")),
     path("providers/", include("agents.urls_providers")),
@@ -33,6 +34,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("knowledge/", include("knowledge.urls")),
     path("tools/", include("toolbox.urls")),
     path("mcp-servers/", include("mcplink.urls")),
+    path("mcp-tokens/", include("mcplink.urls_tokens")),
     re_path(r"^.*$", views.UnknownEndpointView.as_view()),
 ]
 

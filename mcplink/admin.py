@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from rest_framework.exceptions import ValidationError
 
 from mcplink import services
-from mcplink.models import McpServer, McpTransport
+from mcplink.models import McpServer, McpToken, McpTransport
 from mcplink.names import SERVER_NAME
 
 
@@ -128,3 +128,19 @@ class McpServerAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{server.name}: {report.error}", messages.WARNING)
             else:
                 self.message_user(request, f"{server.name}: {len(server.tools)} tools found.", messages.SUCCESS)
+
+
+@admin.register(McpToken)
+class McpTokenAdmin(admin.ModelAdmin):
+    """Personal MCP tokens: who has which (never the token), and revoking them."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "expires_at")
+    search_fields = ("name", "prefix", "user__username")
+    readonly_fields = ("user", "name", "prefix", "created_at", "last_used_at", "expires_at")
+    exclude = ("digest",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

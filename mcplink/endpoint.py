@@ -1,9 +1,10 @@
 """The ``/mcp`` endpoint: Luxx's MCP server over streamable HTTP, in front of Django.
 
-Authentication is the API's: ``Authorization: Bearer <access token>`` (the same JWT as
-``/api/``, refused when expired, revoked or its user is inactive), checked by the SDK's
-bearer middleware with :class:`LuxxTokenVerifier`; without one the answer is 401 with a
-``WWW-Authenticate`` header. The Host header must be one of ALLOWED_HOSTS, as for Django.
+Authentication: ``Authorization: Bearer <token>``, either the API's access token (the
+same JWT as ``/api/``) or a personal MCP token (``luxx_mcp_…``, made in Settings, valid
+here only); refused when expired, revoked or its user is inactive. The SDK's bearer
+middleware checks it with :class:`LuxxTokenVerifier`; without one the answer is 401
+with a ``WWW-Authenticate`` header. The Host header must be one of ALLOWED_HOSTS, as for Django.
 
 Each request gets its own stateless session manager, entered and left within the request:
 no MCP session, task or task group outlives the request that opened it (which is also
@@ -30,6 +31,19 @@ ASGIApp = Any
 
 
 def _verify(raw: str) -> AccessToken | None:
+    from mcplink.services import TOKEN_PREFIX, token_authenticate
+
+    if raw.startswith(TOKEN_PREFIX):
+        found = token_authenticate(raw)
+        if found is None:
+            return None
+        user_id, expires_at = found
+        expiry = int(expires_at.timestamp()) if expires_at is not None else None
+        return AccessToken(token=raw, client_id=f"luxx-user-{user_id}", scopes=[], expires_at=expiry, subject=str(user_id))
+    return _verify_jwt(raw)
+
+
+def _verify_jwt(raw: str) -> AccessToken | None:
     from rest_framework.exceptions import AuthenticationFailed
     from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 

@@ -97,3 +97,30 @@ class McpServer(models.Model):
     @property
     def is_shared(self) -> bool:
         return self.user_id is None
+
+
+class McpTokenQuerySet(models.QuerySet["McpToken"]):
+    def owned_by(self, user: Any) -> McpTokenQuerySet:
+        return self.filter(user=user)
+
+
+class McpToken(models.Model):
+    """A personal token for MCP clients (Claude Desktop, an IDE): valid at /mcp only, until
+    it expires or its owner revokes it. Only its SHA-256 is stored; the token is shown
+    once, when made."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mcp_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="The start of the token, to recognise it.")
+    digest = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = McpTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from luxx.api import NotFound
-from mcplink.models import McpServer
+from mcplink.models import McpServer, McpToken
 
 
 def _visible(user_id: int) -> Any:
@@ -45,3 +45,14 @@ def server_for_tools(*, user_id: int, name: str) -> McpServer | None:
 def server_for_call(*, server_id: int, user_id: int) -> McpServer | None:
     """The server as it is now, if the user can still see it."""
     return _visible(user_id).filter(pk=server_id).first()
+
+
+def token_list(*, user: Any) -> list[McpToken]:
+    return list(McpToken.objects.owned_by(user))
+
+
+def token_get_owned(*, user: Any, token_id: int) -> McpToken:
+    token = McpToken.objects.owned_by(user).filter(pk=token_id).first()
+    if token is None:
+        raise NotFound(_("Token not found."))
+    return token

@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from luxx.fields import StrictBooleanField, StrictCharField, StrictFloatField, StrictIntegerField, StrictObjectSerializer
-from mcplink.models import McpHealth, McpServer, McpTransport
+from mcplink.models import McpHealth, McpServer, McpToken, McpTransport
 from mcplink.names import SERVER_NAME, tool_name
 from toolbox.registry import LEVEL_NAMES
 
@@ -160,3 +160,28 @@ class McpRefreshOutput(serializers.Serializer):
     skipped = SkippedToolSerializer(many=True, help_text="Tools the server lists that Luxx leaves out, with the reason.")
     status = serializers.ChoiceField(choices=McpHealth.choices)
     error = serializers.CharField(allow_blank=True, help_text="Why the server could not be reached, when it could not.")
+
+
+class McpTokenInput(StrictObjectSerializer):
+    name = StrictCharField(max_length=100)
+    expires_in_days = StrictIntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
+
+
+class McpTokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = McpToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "expires_at"]
+        read_only_fields = fields
+
+
+class McpTokenCreatedSerializer(McpTokenSerializer):
+    token = serializers.CharField(help_text="The token itself: shown this once, never again.")
+
+    class Meta(McpTokenSerializer.Meta):
+        fields = [*McpTokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+
+class McpTokenListOutput(serializers.Serializer):
+    tokens = McpTokenSerializer(many=True)
+    total = serializers.IntegerField()

@@ -8,8 +8,11 @@ administrators' and shared servers only, unless LUXX_MCP_PRIVATE_URLS says other
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +27,7 @@ from agents.urlcheck import points_to_private_network
 from luxx.api import Forbidden
 from luxx.db import write_transaction
 from mcplink.connection import Connection, DiscoveredTool, McpFailure
-from mcplink.models import McpHealth, McpServer, McpTransport
+from mcplink.models import McpHealth, McpServer, McpToken, McpTransport
 from mcplink.names import MAX_TOOL_NAME, MCP_TOOL_NAME, tool_name
 from toolbox.registry import LEVEL_NAMES, ToolContext, ToolError
 
@@ -273,3 +276,54 @@ def server_record_health(*, server_id: int, error: str | None) -> None:
 
 def level_name(level: int) -> str:
     return LEVEL_NAMES.get(level, str(level))
+
+
+# --- personal tokens for MCP clients --------------------------------------------------
+
+TOKEN_PREFIX = "luxx_mcp_"
+MAX_TOKENS_PER_USER = 20
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token: the stored record, and the token itself (shown once, never stored)."""
+
+    record: McpToken
+    secret: str
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def token_create(*, user: Any, name: str, expires_in_days: int | None = None) -> IssuedToken:
+    if McpToken.objects.owned_by(user).count() >= MAX_TOKENS_PER_USER:
+        raise _invalid("name", f"You have {MAX_TOKENS_PER_USER} tokens already: revoke one first.")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+    with write_transaction():
+        record = McpToken.objects.create(
+            user=user, name=name, prefix=secret[: len(TOKEN_PREFIX) + 6], digest=_digest(secret), expires_at=expires_at
+        )
+    return IssuedToken(record=record, secret=secret)
+
+
+def token_revoke(*, token: McpToken) -> None:
+    with write_transaction():
+        token.delete()
+
+
+def token_authenticate(secret: str) -> tuple[int, datetime | None] | None:
+    """The user id and expiry of a valid token (its owner active), or None. The last use
+    is recorded at most once a minute, so a busy client does not write on every request."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    token = McpToken.objects.select_related("user").filter(digest=_digest(secret)).first()
+    now = timezone.now()
+    if token is None or not token.user.is_active or (token.expires_at is not None and token.expires_at <= now):
+        return None
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
+        with write_transaction():
+            McpToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user_id, token.expires_at

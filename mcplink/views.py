@@ -83,3 +83,29 @@ class McpServerRefreshView(APIView):
         report = services.server_refresh(server=server, user=request.user)
         message = f"Found {len(report.server.tools)} tools" if not report.error else report.error
         return ok(_report(report), message)
+
+
+class McpTokenListView(APIView):
+    @extend_schema(tags=TAGS, summary="The caller's personal MCP tokens (never the tokens themselves)", responses=s.McpTokenListOutput)
+    def get(self, request: Request) -> Response:
+        tokens = selectors.token_list(user=request.user)
+        return ok({"tokens": s.McpTokenSerializer(tokens, many=True).data, "total": len(tokens)})
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Make a personal token for MCP clients (valid at /mcp only; shown once)",
+        request=s.McpTokenInput,
+        responses={201: s.McpTokenCreatedSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(s.McpTokenInput, request.data)
+        issued = services.token_create(user=request.user, name=data["name"], expires_in_days=data.get("expires_in_days"))
+        body = {**s.McpTokenSerializer(issued.record).data, "token": issued.secret}
+        return ok(body, "Token made: copy it now, it is not shown again", 201)
+
+
+class McpTokenDetailView(APIView):
+    @extend_schema(tags=TAGS, summary="Revoke a personal MCP token", responses={200: None})
+    def delete(self, request: Request, token_id: int) -> Response:
+        services.token_revoke(token=selectors.token_get_owned(user=request.user, token_id=token_id))
+        return ok(None, "Token revoked")

@@ -5,7 +5,7 @@ import re
 from rest_framework import serializers
 
 from chat.models import Message
-from luxx.fields import StrictCharField, StrictIntegerField, StrictObjectSerializer
+from luxx.fields import ColorField, StrictCharField, StrictIntegerField, StrictObjectSerializer
 from rooms.models import ChatRoom, RoomAgent, RoomStatus
 
 COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
@@ -54,7 +54,7 @@ class RoomAgentInput(_ColorMixin, StrictObjectSerializer):
     provider_id = StrictIntegerField(required=False, allow_null=True, min_value=1)
     model = StrictCharField(required=False, allow_blank=True, max_length=200)
     system_prompt = StrictCharField(required=False, allow_blank=True, max_length=50_000, trim_whitespace=False)
-    color = StrictCharField(required=False, max_length=7)
+    color = ColorField(required=False)
 
 
 class RoomCreateInput(StrictObjectSerializer):
@@ -63,6 +63,8 @@ class RoomCreateInput(StrictObjectSerializer):
     max_rounds = StrictIntegerField(required=False, default=5, min_value=1, max_value=50)
     agents = RoomAgentInput(many=True, allow_empty=False)
 
+    openapi_extra = {"properties": {"agents": {"minItems": 1}}}
+
 
 class RoomUpdateInput(StrictObjectSerializer):
     title = StrictCharField(required=False, max_length=200)
@@ -70,13 +72,17 @@ class RoomUpdateInput(StrictObjectSerializer):
     max_rounds = StrictIntegerField(required=False, min_value=1, max_value=50)
     status = serializers.ChoiceField(required=False, choices=RoomStatus.choices)
 
+    # A room starts with POST /start, never by setting its status (services.room_update()).
+    # Said at the object level: drf-spectacular turns a property's enum into the shared one.
+    openapi_extra = {"not": {"required": ["status"], "properties": {"status": {"enum": [RoomStatus.RUNNING.value]}}}}
+
 
 class RoomAgentUpdateInput(_ColorMixin, StrictObjectSerializer):
     name = StrictCharField(required=False, max_length=100)
     role = StrictCharField(required=False, allow_blank=True, max_length=500)
     model = StrictCharField(required=False, allow_blank=True, max_length=200)
     system_prompt = StrictCharField(required=False, allow_blank=True, max_length=50_000, trim_whitespace=False)
-    color = StrictCharField(required=False, max_length=7)
+    color = ColorField(required=False)
     turn_order = StrictIntegerField(required=False, min_value=0, max_value=1000)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpResponseBase
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -16,6 +15,7 @@ from rest_framework.views import APIView
 from chat.models import Message
 from luxx.api import LuxxPagination, ok, paginate, validated
 from luxx.db import release_request_connection
+from luxx.schema import SSE_EVENT_SCHEMA
 from luxx.sse import sse_response
 from rooms import serializers as s
 from rooms import services
@@ -23,7 +23,7 @@ from rooms.eventstream import channel_name, current_id, follow_run, last_event_i
 from rooms.models import ChatRoom
 from rooms.orchestrator import TERMINAL_EVENTS
 
-SSE_RESPONSE = {(200, "text/event-stream"): OpenApiTypes.STR}
+SSE_RESPONSE = {(200, "text/event-stream"): SSE_EVENT_SCHEMA}
 
 
 class StreamNegotiation(DefaultContentNegotiation):

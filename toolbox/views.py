@@ -69,7 +69,8 @@ class ToolExecuteView(APIView):
         responses=ToolExecuteOutputSerializer,
     )
     def post(self, request: Request, name: str) -> Response:
-        arguments = request.data if request.data else {}
+        # No body is no arguments; a body that is not a JSON object (null, [], 0) is a 400.
+        arguments = request.data
         if not isinstance(arguments, dict):
             raise exceptions.ValidationError({"non_field_errors": ["The request body must be a JSON object of arguments."]})
         ctx = ToolContext.for_user(request.user)

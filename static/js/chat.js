@@ -5,7 +5,7 @@ import { ApiError, del, get, post, put, request } from "./api.js";
 import { t } from "./i18n.js";
 import { renderMarkdown } from "./markdown.js";
 import { readEvents } from "./sse.js";
-import { toolOptions } from "./tools.js";
+import { toolOptions, toolUsable } from "./tools.js";
 import { contrastText, el, fillSelect, icon, safeColor, showError, toast } from "./ui.js";
 
 const root = document.getElementById("chat");
@@ -39,7 +39,8 @@ const state = {
   providers: [],
   agents: [],
   tools: [],
-  enabledTools: new Set(JSON.parse(localStorage.getItem("luxx.tools") || "[]")),
+  enabledTools: new Set(), // the tools of the open conversation (or of the new chat)
+  lastTools: null, // the user's last choice of tools (a new chat starts with it), null: none yet
   streaming: null, // {controller, conversationId, stopRequested}
 };
 
@@ -307,22 +308,44 @@ async function loadTools() {
     state.tools = [];
     showError(error);
   }
-  // Forget choices the user may no longer make.
-  for (const name of [...state.enabledTools]) {
-    const tool = state.tools.find((x) => x.name === name);
-    if (!tool || !tool.allowed || tool.available === false) state.enabledTools.delete(name);
-  }
+}
+
+// The tools are remembered on the server: each conversation keeps its choice, a new chat
+// starts with the user's last choice, an agent's chat with the agent's tools.
+
+/** The tools a conversation uses (null: a new chat): its own choice, else its agent's. */
+function toolsOf(conversation) {
+  if (!conversation) return state.lastTools || [];
+  if (conversation.enabled_tools) return conversation.enabled_tools;
+  const agent = conversation.agent_id ? state.agents.find((a) => a.id === conversation.agent_id) : null;
+  return (agent && agent.enabled_tools) || [];
+}
+
+/** Show the tools of `conversation` (leaving out those the user may no longer choose). */
+function showToolsOf(conversation) {
+  const usable = new Set(state.tools.filter((tool) => toolUsable(tool)).map((tool) => tool.name));
+  state.enabledTools = new Set(toolsOf(conversation).filter((name) => usable.has(name)));
   renderTools();
 }
 
+async function chooseTool(name, checked) {
+  if (checked) state.enabledTools.add(name);
+  else state.enabledTools.delete(name);
+  toolsCount.textContent = String(state.enabledTools.size);
+  const chosen = [...state.enabledTools];
+  state.lastTools = chosen;
+  if (!state.current || state.streaming) return; // a new chat sends it when it is created
+  const conversation = state.current;
+  try {
+    const updated = await put(`/api/conversations/${conversation.id}`, { enabled_tools: chosen });
+    if (state.current && state.current.id === updated.id) state.current = updated;
+  } catch (error) {
+    showError(error);
+  }
+}
+
 function renderTools() {
-  const onChange = (name, checked) => {
-    if (checked) state.enabledTools.add(name);
-    else state.enabledTools.delete(name);
-    localStorage.setItem("luxx.tools", JSON.stringify([...state.enabledTools]));
-    toolsCount.textContent = String(state.enabledTools.size);
-  };
-  toolsPanel.replaceChildren(...toolOptions(state.tools, state.enabledTools, { name: "tool", idPrefix: "tool", onChange }));
+  toolsPanel.replaceChildren(...toolOptions(state.tools, state.enabledTools, { name: "tool", idPrefix: "tool", onChange: chooseTool }));
   toolsCount.textContent = String(state.enabledTools.size);
 }
 
@@ -417,7 +440,23 @@ class AssistantView {
     if (live) this.stepsNode.classList.add("cursor");
   }
 
+  /** The provider is being retried before the first token: say so until a step comes. */
+  showRetrying({ attempt, max_attempts: maxAttempts, reason } = {}) {
+    if (!this.retryNode) {
+      this.retryNode = el("div", { class: "retrying", role: "status" });
+      this.stepsNode.prepend(this.retryNode);
+    }
+    this.retryNode.textContent = t("retrying", { n: attempt ?? "?", max: maxAttempts ?? "?" });
+    this.retryNode.title = reason || "";
+  }
+
+  clearRetrying() {
+    if (this.retryNode) this.retryNode.remove();
+    this.retryNode = null;
+  }
+
   apply(piece) {
+    this.clearRetrying();
     const known = this.steps.get(piece.id);
     if (piece.type === "thinking" || piece.type === "text") {
       if (known) known.content += piece.content || "";
@@ -507,6 +546,7 @@ class AssistantView {
   }
 
   finish({ status, usage, token_count, citations, message_id, error, onRetry }) {
+    this.clearRetrying();
     if (this.frame) cancelAnimationFrame(this.frame);
     this.node.classList.remove("live");
     this.stepsNode.classList.remove("cursor");
@@ -587,6 +627,7 @@ function newChat({ push = false } = {}) {
   renderAgent();
   renderMessages([]);
   thinkingToggle.checked = preferredThinking();
+  showToolsOf(null);
   renderPicker();
   if (push && location.pathname !== "/") history.pushState({}, "", "/");
   renderSidebar();
@@ -603,28 +644,16 @@ async function openConversation(id, { push = false } = {}) {
     renderAgent();
     renderMessages(data.messages || []);
     thinkingToggle.checked = !!conversation.thinking_enabled;
+    showToolsOf(conversation);
     renderPicker();
     if (push) history.pushState({ id }, "", `/c/${id}`);
     renderSidebar();
     setSidebarOpen(false);
-    if (conversation.agent_id) applyAgentTools(conversation.agent_id);
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) {
       toast(error.message, { error: true });
       newChat({ push: true });
     } else showError(error);
-  }
-}
-
-async function applyAgentTools(agentId) {
-  try {
-    const agent = await get(`/api/agents/${agentId}`);
-    if (agent.enabled_tools && agent.enabled_tools.length) {
-      state.enabledTools = new Set(agent.enabled_tools);
-      renderTools();
-    }
-  } catch {
-    /* the agent may be gone: keep the user's choice */
   }
 }
 
@@ -655,7 +684,7 @@ async function ensureConversation() {
     if (Object.keys(changes).length) state.current = await put(`/api/conversations/${state.current.id}`, changes);
     return state.current;
   }
-  const conversation = await post("/api/conversations/", { ...selectedModel(), thinking_enabled: thinkingToggle.checked });
+  const conversation = await post("/api/conversations/", { ...selectedModel(), thinking_enabled: thinkingToggle.checked, enabled_tools: [...state.enabledTools] });
   state.current = conversation;
   state.conversations.unshift(conversation);
   setTitle(conversation.title);
@@ -693,17 +722,22 @@ async function streamReply(conversation, body, turn) {
 
   const controller = new AbortController();
   state.streaming = { controller, conversationId: conversation.id, stopRequested: false, view };
+  // The server keeps the tools sent with a message as the conversation's choice.
+  const tools = [...state.enabledTools];
+  conversation.enabled_tools = tools;
+  state.lastTools = tools;
   setStreaming(true);
   const onRetry = () => retry(conversation, turn);
   let finished = false;
   try {
     const response = await request("/api/messages/stream", {
       method: "POST",
-      body: { conversation_id: conversation.id, ...body, thinking_enabled: thinkingToggle.checked, enabled_tools: [...state.enabledTools] },
+      body: { conversation_id: conversation.id, ...body, thinking_enabled: thinkingToggle.checked, enabled_tools: tools },
       signal: controller.signal,
     });
     for await (const { event, data } of readEvents(response)) {
       if (event === "process_step" && data && data.step) view.apply(data.step);
+      else if (event === "retrying") view.showRetrying(data || {});
       else if (event === "done") {
         finished = true;
         view.finish(data);
@@ -855,10 +889,16 @@ window.addEventListener("popstate", () => {
 async function init() {
   updateSendState();
   await Promise.all([loadAgents(), loadTools(), loadConversations()]);
+  // The user's last choice of tools: that of their latest conversation with one.
+  const latest = state.conversations.find((c) => Array.isArray(c.enabled_tools));
+  state.lastTools = latest ? latest.enabled_tools : null;
   await loadProviders(); // after the agents and conversations: they suggest models
   const initial = root.dataset.conversationId;
   if (initial) await openConversation(initial);
-  else input.focus();
+  else {
+    showToolsOf(null);
+    input.focus();
+  }
   root.dataset.ready = "true";
 }
 

@@ -1,9 +1,10 @@
-// Settings: MCP servers (add, edit, refresh their tools, delete) and the address of
-// Luxx's own MCP endpoint. Headers and environment variables are write-only: the form
-// never shows them, a card shows their names only.
+// Settings: MCP servers (add, edit, refresh their tools, delete), the address of Luxx's
+// own MCP endpoint and the personal tokens for MCP clients. Headers and environment
+// variables are write-only: the form never shows them, a card shows their names only; a
+// token is shown once, when made.
 
 import { del, get, post, put } from "./api.js";
-import { currentUser, levelName, t } from "./i18n.js";
+import { currentUser, lang, levelName, t } from "./i18n.js";
 import { el, showError, toast } from "./ui.js";
 
 const section = document.getElementById("mcp-section");
@@ -224,5 +225,82 @@ form.addEventListener("submit", async (event) => {
   }
 });
 
+// --- tokens for MCP clients -------------------------------------------------------------
+
+const tokenList = document.getElementById("mcp-token-list");
+const tokenForm = document.getElementById("mcp-token-form");
+const tokenError = document.getElementById("mcp-token-error");
+const tokenNew = document.getElementById("mcp-token-new");
+const tokenValue = document.getElementById("mcp-token-value");
+
+function when(value) {
+  return value ? new Date(value).toLocaleDateString(lang) : t("mcp_never");
+}
+
+function tokenRow(token) {
+  return el(
+    "div",
+    { class: "item-card mcp-token", dataset: { tokenId: token.id }, "aria-label": token.name },
+    el("div", { class: "item-card-head" }, el("div", { class: "item-card-title", text: token.name }), el("code", { text: `${token.prefix}…` })),
+    el("div", { class: "item-card-sub muted", text: t("mcp_token_meta", { created: when(token.created_at), used: when(token.last_used_at), expires: when(token.expires_at) }) }),
+    el(
+      "div",
+      { class: "item-card-actions" },
+      el("button", {
+        class: "btn btn-danger btn-small",
+        type: "button",
+        text: t("mcp_revoke"),
+        "aria-label": `${t("mcp_revoke")}: ${token.name}`,
+        onclick: async () => {
+          if (!window.confirm(t("mcp_confirm_revoke"))) return;
+          try {
+            await del(`/api/mcp-tokens/${token.id}`);
+            await loadTokens();
+          } catch (error) {
+            showError(error);
+          }
+        },
+      }),
+    ),
+  );
+}
+
+async function loadTokens() {
+  try {
+    const data = await get("/api/mcp-tokens/");
+    const tokens = data.tokens || [];
+    tokenList.replaceChildren(...(tokens.length ? tokens.map(tokenRow) : [el("p", { class: "muted", text: t("no_mcp_tokens") })]));
+  } catch (error) {
+    tokenList.replaceChildren(el("p", { class: "alert alert-error", text: error.message }));
+  }
+}
+
+tokenForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  tokenError.hidden = true;
+  const days = tokenForm.elements.namedItem("expires_in_days").value;
+  const body = { name: tokenForm.elements.namedItem("name").value.trim(), expires_in_days: days ? Number(days) : null };
+  try {
+    const made = await post("/api/mcp-tokens/", body);
+    tokenValue.value = made.token;
+    tokenNew.hidden = false;
+    tokenForm.reset();
+    await loadTokens();
+  } catch (error) {
+    tokenError.textContent = error.message;
+    tokenError.hidden = false;
+  }
+});
+
+document.getElementById("mcp-token-copy").addEventListener("click", async () => {
+  tokenValue.select();
+  try {
+    await navigator.clipboard.writeText(tokenValue.value);
+    toast(t("mcp_copied"));
+  } catch {
+    document.execCommand("copy");
+  }
+});
+
 syncTransport();
-load().then(() => (section.dataset.ready = "true"));
+Promise.all([load(), loadTokens()]).then(() => (section.dataset.ready = "true"));

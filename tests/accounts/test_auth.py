@@ -125,6 +125,29 @@ def test_logout_revokes_the_access_and_the_refresh_token() -> None:
     assert post("/api/auth/refresh", {"refresh_token": tokens["refresh_token"]}).status_code == 401
 
 
+def test_logout_without_a_refresh_token_revokes_the_one_issued_with_the_access_token() -> None:
+    register()
+    session = login().json()["data"]
+    other_session = login().json()["data"]
+
+    response = post("/api/auth/logout", {}, session["access_token"])
+
+    assert response.status_code == 200
+    assert post("/api/auth/refresh", {"refresh_token": session["refresh_token"]}).status_code == 401
+    assert get("/api/auth/me", session["access_token"]).status_code == 401
+    assert post("/api/auth/refresh", {"refresh_token": other_session["refresh_token"]}).status_code == 200
+
+
+def test_logout_after_a_refresh_revokes_the_rotated_refresh_token() -> None:
+    register()
+    first = login().json()["data"]
+    rotated = post("/api/auth/refresh", {"refresh_token": first["refresh_token"]}).json()["data"]
+
+    post("/api/auth/logout", {}, rotated["access_token"])
+
+    assert post("/api/auth/refresh", {"refresh_token": rotated["refresh_token"]}).status_code == 401
+
+
 def test_an_expired_token_is_refused() -> None:
     access = AccessToken.for_user(make_user())
     access.set_exp(lifetime=timedelta(seconds=-1))

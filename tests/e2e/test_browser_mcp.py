@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -80,3 +81,57 @@ def test_a_server_that_does_not_answer_is_shown_unreachable_with_the_reason(page
     expect(card).to_contain_text("Unreachable")
     expect(card.locator(".test-fail")).to_contain_text(f"The MCP server {name} could not be reached")
     assert page.errors == []
+
+
+def test_a_token_made_in_settings_lets_an_mcp_client_in_until_it_is_revoked(page: Any, server_url: str) -> None:
+    # Given a user with an agent, on the Settings page
+    register(page)
+    api(page, "POST", "/api/agents/", {"name": "Helper"})
+    page.goto("/settings/")
+    expect(page.locator("#mcp-section[data-ready='true']")).to_have_count(1)
+
+    # When they make a token
+    page.get_by_label("Token name").fill("Claude Desktop")
+    page.get_by_role("button", name="Make a token").click()
+    expect(page.locator("#mcp-token-new")).to_be_visible()
+    token = page.locator("#mcp-token-value").input_value()
+
+    # Then an MCP client gets in with it, and the page never shows it again
+    assert token.startswith("luxx_mcp_")
+    assert mcp_list_agents(server_url, token) == ["Helper"]
+    page.reload()
+    expect(page.locator(".mcp-token", has_text="Claude Desktop")).to_contain_text(token[:15])
+    assert token not in page.content()
+
+    # When it is revoked, the client is refused
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Revoke: Claude Desktop").click()
+    expect(page.locator(".mcp-token")).to_have_count(0)
+    response = httpx.post(
+        f"{server_url}/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"},
+    )
+    assert response.status_code == 401
+    assert page.errors == []
+
+
+def mcp_list_agents(server_url: str, token: str) -> list[str]:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def run() -> list[str]:
+        async with (
+            httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
+            Client(streamable_http_client(f"{server_url}/mcp", http_client=http), cache=None) as client,
+        ):
+            result = await client.call_tool("list_agents", {})
+            return [agent["name"] for agent in result.structured_content["agents"]]
+
+    # Playwright's sync API keeps an event loop running in this thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run()).result()

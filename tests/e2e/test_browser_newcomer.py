@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from fakellm import Scenario
-from tests.e2e.conftest import add_fake_provider, api, register, unique
+from fakellm import Scenario, ToolCall
+from tests.e2e.conftest import PASSWORD, add_fake_provider, api, register, unique
 from tests.e2e.test_browser_manage import register_read_only
 
 pytestmark = pytest.mark.e2e
@@ -286,3 +286,61 @@ def test_a_document_for_all_chats_is_cited_in_a_plain_chat(page: Any, fake_llm: 
     citation.click()
     expect(page.locator(".chunk-cited .chunk-text")).to_have_text("The ferry to the lighthouse leaves every morning at seven.")
     assert page.errors == []
+
+
+def sign_in(page: Any, username: str) -> None:
+    page.goto("/login/")
+    page.get_by_label("Username or email").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+
+
+def test_the_tool_choice_is_remembered_for_new_chats_and_agents_bring_their_own(new_page: Any, fake_llm: Any) -> None:
+    # Given a user who enabled process_data in a chat and sent a message
+    page = new_page()
+    username = register(page)
+    add_fake_provider(page, fake_llm)
+    agent = api(page, "POST", "/api/agents/", {"name": "Searcher", "enabled_tools": ["web_search"]})
+    page.goto("/")
+    expect(page.locator("#chat")).to_have_attribute("data-ready", "true")
+    page.get_by_role("button", name="Tools").click()
+    page.get_by_role("checkbox", name="process_data").check()
+    page.keyboard.press("Escape")
+    page.get_by_role("textbox", name="Message").fill(f"Hello {unique('first')}")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    expect(page.locator("[data-role=assistant]").last).to_have_attribute("data-status", "complete")
+
+    # When they open a new chat in another browser, where the model calls that tool
+    other = new_page()
+    sign_in(other, username)
+    expect(other.locator("#chat")).to_have_attribute("data-ready", "true")
+    marker = unique("tool")
+    fake_llm.script(Scenario(tool_calls=[ToolCall("process_data", {"data": '[{"n": 2}, {"n": 1}]', "sort_by": "n"})]), match=marker)
+    other.get_by_role("textbox", name="Message").fill(f"Sort these {marker}")
+    other.get_by_role("textbox", name="Message").press("Enter")
+
+    # Then the tool is still enabled there and the call runs, instead of "not enabled here"
+    expect(other.locator("#tools-count")).to_have_text("1")
+    reply = other.locator("[data-role=assistant]").last
+    expect(reply.locator(".tool-card[data-tool=process_data]")).to_have_attribute("data-result", "success")
+    expect(reply).to_have_attribute("data-status", "complete")
+
+    # And a chat with an agent shows the agent's tools; a new chat after it the user's again
+    other.goto(f"/c/{api(other, 'POST', '/api/conversations/', {'agent_id': agent['id']})['id']}")
+    expect(other.locator("#chat")).to_have_attribute("data-ready", "true")
+    other.get_by_role("button", name="Tools").click()
+    expect(other.get_by_role("checkbox", name="web_search")).to_be_checked()
+    expect(other.get_by_role("checkbox", name="process_data")).not_to_be_checked()
+    other.keyboard.press("Escape")
+    other.get_by_role("button", name="New chat").click()
+    other.get_by_role("button", name="Tools").click()
+    expect(other.get_by_role("checkbox", name="process_data")).to_be_checked()
+    expect(other.get_by_role("checkbox", name="web_search")).not_to_be_checked()
+
+    # And a conversation opened again shows the tools it was sent with
+    other.keyboard.press("Escape")
+    page.reload()
+    expect(page.locator("#chat")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#tools-count")).to_have_text("1")
+    assert page.errors == [] and other.errors == []
