@@ -372,13 +372,15 @@ class _Turn:
         Sets ``stopped`` when a stop came in the middle of it."""
         seat = state.seats[position.seat]
         if seat.provider is None or not seat.model:
+            failed: list[str] = []
 
             def record_failed() -> None:
-                Message.objects.create(status=MessageStatus.ERROR, error=NO_PROVIDER, **_turn_fields(state, seat, position.round))
+                message = Message.objects.create(status=MessageStatus.ERROR, error=NO_PROVIDER, **_turn_fields(state, seat, position.round))
+                failed.append(message.id)
 
             if not await run_db(_advance, self.room_id, self.token, following, enqueue=True, close=record_failed):
                 return False
-            await self.publish("agent_error", {"agent": seat.name, "error": NO_PROVIDER})
+            await self.publish("agent_error", {"agent": seat.name, "error": NO_PROVIDER, "message_id": failed[0]})
             return True
         message_id = await run_db(_create_message, state, seat, position.round)
         await self.publish(
@@ -439,7 +441,7 @@ class _Turn:
         if not await run_db(_advance, self.room_id, self.token, following, enqueue=not self.stopped, close=close):
             return False
         if error is not None:
-            await self.publish("agent_error", {"agent": seat.name, "error": error.message})
+            await self.publish("agent_error", {"agent": seat.name, "error": error.message, "message_id": message_id})
             return True
         await self.publish("message_end", {"id": message_id, "content": accumulated, "token_count": usage["total_tokens"]})
         await self.publish(

@@ -86,7 +86,8 @@ class RoomStartView(APIView):
         tags=["chat rooms"],
         summary="Start (or resume) a room; its run streams as server-sent events",
         description="Events: room_started, round_start, message_start, message_chunk, message_end, message, round_end, "
-        "room_completed, room_paused, agent_error, error, and message_interrupted (a turn cut by a crash, spoken again). "
+        "room_completed, room_paused, agent_error (with the failed turn's `message_id`, an addition), error, and "
+        "message_interrupted (a turn cut by a crash, spoken again). "
         "The run executes on a worker and goes on if this client disconnects; each frame has the `id` of the room's "
         "event channel, for resuming with GET /events and `Last-Event-ID`.",
         request=None,

@@ -252,12 +252,14 @@ function handle(type, data) {
       break;
     case "agent_error": {
       // The failed turn's bubble, if it got no text, is replaced by the card.
-      const failed = [...state.bubbles.entries()].reverse().find(([, entry]) => entry.node.dataset.sender === data.agent && !entry.content);
-      if (failed) {
-        failed[1].node.remove();
-        state.bubbles.delete(failed[0]);
+      // Keyed by the failed message, so a card already drawn from the transcript is not drawn twice.
+      const id = data.message_id || [...state.bubbles.entries()].reverse().find(([, entry]) => entry.node.dataset.sender === data.agent && !entry.content)?.[0];
+      const failed = id ? state.bubbles.get(id) : null;
+      if (failed && !failed.content) {
+        failed.node.remove();
+        state.bubbles.delete(id);
       }
-      notice(`agent-error-${failed ? failed[0] : `${data.agent}-${data.error}-${state.room.current_round}`}`, agentErrorText(data.agent, data.error), { error: true, messageId: failed ? failed[0] : null });
+      notice(`agent-error-${id || `${data.agent}-${data.error}-${state.room.current_round}`}`, agentErrorText(data.agent, data.error), { error: true, messageId: id || null });
       break;
     }
     case "error":

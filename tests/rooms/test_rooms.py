@@ -31,7 +31,7 @@ SEED_FIELDS = {
     "round_end": {"type", "round"},
     "room_completed": {"type", "room_id", "total_rounds"},
     "room_paused": {"type", "room_id", "round"},
-    "agent_error": {"type", "agent", "error"},
+    "agent_error": {"type", "agent", "error", "message_id"},
 }
 
 
@@ -135,7 +135,7 @@ def test_a_failing_agent_yields_agent_error_and_the_room_goes_on(live_url: str, 
     events = start(live_url, owner, room_id)
 
     errors = [e.data for e in events if e.event == "agent_error"]
-    assert errors == [{"type": "agent_error", "agent": "Bo", "error": errors[0]["error"]}]
+    assert errors == [{"type": "agent_error", "agent": "Bo", "error": errors[0]["error"], "message_id": errors[0]["message_id"]}]
     assert "HTTP 500" in errors[0]["error"]
     assert [e.data["sender_name"] for e in events if e.event == "message"] == ["Ada", "Cy"]
     assert events[-1].event == "room_completed"
@@ -147,6 +147,8 @@ def test_a_failing_agent_yields_agent_error_and_the_room_goes_on(live_url: str, 
         ("Bo", "error", errors[0]["error"]),
         ("Cy", "complete", ""),
     ]
+    # And the event names the saved failed turn
+    assert errors[0]["message_id"] == listed[2]["id"]
 
 
 def test_an_agent_without_a_usable_provider_is_saved_as_an_error_turn_and_the_room_goes_on(
@@ -163,9 +165,11 @@ def test_an_agent_without_a_usable_provider_is_saved_as_an_error_turn_and_the_ro
     events = start(live_url, owner, room.pk)
 
     # Then that agent's turn is an agent_error, saved as an error turn in its place
-    assert [e.data for e in events if e.event == "agent_error"] == [{"type": "agent_error", "agent": "Bo", "error": NO_PROVIDER}]
+    errors = [e.data for e in events if e.event == "agent_error"]
+    assert errors == [{"type": "agent_error", "agent": "Bo", "error": NO_PROVIDER, "message_id": errors[0]["message_id"]}]
     assert events[-1].event == "room_completed"
     listed = httpx.get(f"{live_url}/api/chat-rooms/{room.pk}/messages", headers=headers(owner)).json()["data"]["messages"]
+    assert errors[0]["message_id"] == listed[2]["id"]
     assert [(m["sender_name"], m["status"], m["content"], m["error"], m["round_number"]) for m in listed] == [
         ("User", "complete", "Plan the launch", "", 0),
         ("Ada", "complete", "Ada speaks.", "", 1),
