@@ -31,6 +31,9 @@ class Conversation(models.Model):
         blank=True,
         help_text="The tools chosen for this conversation (names); null until chosen: an agent's chat then uses the agent's tools.",
     )
+    # The end of the branch shown and continued (chat/selectors.py: message_path); null
+    # until the first message, or when the leaf was deleted (the newest message then).
+    current_leaf = models.ForeignKey("chat.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -65,12 +68,16 @@ class MessageQuerySet(models.QuerySet["Message"]):
 
 class Message(models.Model):
     """One turn of a conversation or of a chat room. ``process_steps`` is the single source
-    of truth for how an assistant reply renders; ``content`` is its text."""
+    of truth for how an assistant reply renders; ``content`` is its text.
+
+    A conversation's messages form a tree by ``parent`` (null for a first message; edits
+    and regenerated replies are siblings); room messages have no parent."""
 
     id = models.CharField(primary_key=True, max_length=24, default=new_message_id, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages")
     conversation = models.ForeignKey(Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
     room = models.ForeignKey("rooms.ChatRoom", null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     role = models.CharField(max_length=16, choices=MessageRole.choices)
     content = models.TextField(blank=True)
     attachments = models.JSONField(default=list, blank=True)

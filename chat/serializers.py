@@ -30,6 +30,11 @@ class ConversationSerializer(serializers.ModelSerializer):
             "the user's last choice, an agent's with the agent's tools."
         ),
     )
+    current_leaf_id = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="Addition: the last message of the branch shown and continued (null before the first message).",
+    )
 
     class Meta:
         model = Conversation
@@ -46,6 +51,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "max_tokens",
             "thinking_enabled",
             "enabled_tools",
+            "current_leaf_id",
             "created_at",
             "updated_at",
         ]
@@ -69,11 +75,23 @@ class ConversationInput(StrictObjectSerializer):
         max_length=50,
         help_text="Addition: the tools chosen for this conversation (names); null: the agent's tools, or none.",
     )
+    current_leaf_id = StrictCharField(
+        required=False,
+        max_length=24,
+        help_text=(
+            "Addition (on PUT): switch branches. Any message of the conversation; the end of the most recently "
+            "active branch below it becomes the current leaf."
+        ),
+    )
+    openapi_extra = {"properties": {"current_leaf_id": {"pattern": MESSAGE_ID_PATTERN}}}
 
 
 class MessageSerializer(serializers.ModelSerializer):
     conversation_id = serializers.CharField(read_only=True, allow_null=True)
     room_id = serializers.CharField(read_only=True, allow_null=True)
+    parent_id = serializers.CharField(
+        read_only=True, allow_null=True, help_text="Addition: the message this one follows in the tree (null for a first message)."
+    )
     text = serializers.CharField(source="content", read_only=True)
 
     class Meta:
@@ -82,6 +100,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "id",
             "conversation_id",
             "room_id",
+            "parent_id",
             "role",
             "content",
             "text",
@@ -98,24 +117,63 @@ class MessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class MessageListItemSerializer(MessageSerializer):
+    """A message of a listing, with its siblings (``context["sibling_ids"]``: id -> ids)."""
+
+    sibling_ids = serializers.SerializerMethodField(
+        help_text="Addition: the ids of the messages with the same parent (itself included), in creation order."
+    )
+
+    class Meta(MessageSerializer.Meta):
+        fields = [*MessageSerializer.Meta.fields, "sibling_ids"]
+        read_only_fields = fields
+
+    def get_sibling_ids(self, message: Message) -> list[str]:
+        return list(self.context.get("sibling_ids", {}).get(message.pk, [message.pk]))
+
+
 class MessageListOutput(serializers.Serializer):
-    messages = MessageSerializer(many=True)
+    messages = MessageListItemSerializer(many=True)
     title = serializers.CharField()
     first_message = serializers.CharField(allow_null=True)
 
 
 class SendMessageInput(StrictObjectSerializer):
     conversation_id = StrictCharField(max_length=24)
-    # Either content (a new message) or retry_message_id (regenerate the latest reply).
+    # Exactly one of content (a new message, optionally under parent_id), retry_message_id
+    # (regenerate the latest reply) and regenerate_message_id (a new sibling reply).
     openapi_extra = {
-        "properties": {"conversation_id": {"pattern": CONVERSATION_ID_PATTERN}, "retry_message_id": {"pattern": MESSAGE_ID_PATTERN}},
+        "properties": {
+            "conversation_id": {"pattern": CONVERSATION_ID_PATTERN},
+            "retry_message_id": {"pattern": MESSAGE_ID_PATTERN},
+            "regenerate_message_id": {"pattern": MESSAGE_ID_PATTERN},
+            "parent_id": {"pattern": MESSAGE_ID_PATTERN},
+        },
         "oneOf": [
-            {"required": ["content"], "not": {"required": ["retry_message_id"]}},
-            {"required": ["retry_message_id"], "not": {"required": ["content"]}},
+            {"required": ["content"], "not": {"anyOf": [{"required": ["retry_message_id"]}, {"required": ["regenerate_message_id"]}]}},
+            {
+                "required": ["retry_message_id"],
+                "not": {"anyOf": [{"required": ["content"]}, {"required": ["regenerate_message_id"]}, {"required": ["parent_id"]}]},
+            },
+            {
+                "required": ["regenerate_message_id"],
+                "not": {"anyOf": [{"required": ["content"]}, {"required": ["retry_message_id"]}, {"required": ["parent_id"]}]},
+            },
         ],
     }
     content = StrictCharField(
-        trim_whitespace=False, required=False, help_text="The user's message; required unless retry_message_id is given."
+        trim_whitespace=False,
+        required=False,
+        help_text="The user's message; required unless retry_message_id or regenerate_message_id is given.",
+    )
+    parent_id = StrictCharField(
+        max_length=24,
+        required=False,
+        allow_null=True,
+        help_text=(
+            "Addition: the message the new one follows (editing a message = sending the new text with the edited "
+            "message's parent_id); null starts a new first message; without it the current branch is continued."
+        ),
     )
     thinking_enabled = StrictBooleanField(required=False, allow_null=True)
     enabled_tools = serializers.ListField(child=StrictCharField(max_length=64), required=False, allow_null=True, max_length=50)
@@ -128,12 +186,25 @@ class SendMessageInput(StrictObjectSerializer):
             "reply is replaced by the new one. Give either this or content."
         ),
     )
+    regenerate_message_id = StrictCharField(
+        max_length=24,
+        required=False,
+        help_text=(
+            "Addition: an assistant reply of the conversation (any position); a new reply to the same user message "
+            "is generated beside it (a sibling) and becomes the current leaf. Give either this or content."
+        ),
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         has_content = "content" in attrs
-        if "retry_message_id" in attrs:
+        named = [name for name in ("retry_message_id", "regenerate_message_id") if name in attrs]
+        if len(named) > 1:
+            raise serializers.ValidationError({named[1]: ["Give either retry_message_id or regenerate_message_id, not both."]})
+        if named:
             if has_content:
-                raise serializers.ValidationError({"content": ["Give either content or retry_message_id, not both."]})
+                raise serializers.ValidationError({"content": [f"Give either content or {named[0]}, not both."]})
+            if "parent_id" in attrs:
+                raise serializers.ValidationError({"parent_id": [f"parent_id goes with content, not with {named[0]}."]})
         elif not has_content:
             raise serializers.ValidationError({"content": [self.fields["content"].error_messages["required"]]})
         return attrs

@@ -14,6 +14,7 @@ from agents.llm import ProviderConfig
 from agents.models import Agent, Provider
 from agents.runtime import TurnSpec
 from agents.selectors import provider_get_default
+from chat import selectors
 from chat.background import default_titles
 from chat.context import estimate_tokens, history_within_budget
 from chat.models import Conversation, Message, MessageRole, MessageStatus
@@ -136,10 +137,19 @@ def conversation_update(*, conversation: Conversation, user: User, **changes: An
         conversation.title_is_custom = True
     if changes.get("enabled_tools") is not None:
         changes["enabled_tools"] = _check_tools(user=user, names=changes["enabled_tools"])
+    if "current_leaf_id" in changes:
+        conversation.current_leaf_id = _branch_leaf(user=user, conversation=conversation, message_id=changes.pop("current_leaf_id"))
     for name, value in changes.items():
         setattr(conversation, name, value)
     conversation.save()
     return conversation
+
+
+def _branch_leaf(*, user: User, conversation: Conversation, message_id: str) -> str:
+    """The leaf to show when the user picks a message: the end of the most recently
+    active branch below it."""
+    message = _message_of(user=user, conversation=conversation, message_id=message_id, field_name="current_leaf_id")
+    return selectors.newest_leaf_under(conversation_id=conversation.pk, message_id=message.pk) or message.pk
 
 
 def conversation_get(*, user: User, conversation_id: str) -> Conversation:
@@ -169,12 +179,14 @@ def _system_prompt_for(conversation: Conversation, user: User) -> str:
     return render_system_prompt(agent.system_prompt, user_name=user.nickname or user.username, agent_name=agent.name, today=date.today())
 
 
-def _history(conversation: Conversation) -> list[Message]:
-    return list(
-        conversation.messages.exclude(status=MessageStatus.STREAMING)
-        .only("role", "content", "status", "created_at")
-        .order_by("-created_at", "-id")[:200]
-    )[::-1]
+HISTORY_LIMIT = 200
+
+
+def _history(conversation: Conversation, *, parent_id: str | None) -> list[Message]:
+    """What the model sees before a new message: the path from the root to its parent
+    (its last ``HISTORY_LIMIT`` messages), without replies still being generated."""
+    path = selectors.message_path(conversation_id=conversation.pk, leaf_id=parent_id, limit=HISTORY_LIMIT)
+    return [m for m in path if m.status != MessageStatus.STREAMING]
 
 
 @dataclass(slots=True)
@@ -191,13 +203,23 @@ class PreparedTurn:
     citations: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _latest_message_id(conversation: Conversation) -> str | None:
-    return conversation.messages.order_by("-created_at", "-id").values_list("id", flat=True).first()
+_UNSET: Any = object()
+
+
+def _message_of(*, user: User, conversation: Conversation, message_id: str, field_name: str) -> Message:
+    """A message the caller names for a turn: theirs (else 404) and of this conversation
+    (else 400)."""
+    message = Message.objects.owned_by(user).filter(pk=message_id).first()
+    if message is None:
+        raise NotFound(_("Message not found."))
+    if message.conversation_id != conversation.pk:
+        raise _field_error(field_name, _("This message belongs to another conversation."))
+    return message
 
 
 def _retry_target(*, user: User, conversation: Conversation, message_id: str) -> tuple[Message, Message]:
-    """The reply ``message_id`` names and the user message it answers, checked: the
-    conversation's latest message, an assistant reply, not being generated."""
+    """The reply ``message_id`` names and the user message it answers, checked: the end of
+    the conversation's current branch, an assistant reply, not being generated."""
     reply = Message.objects.owned_by(user).filter(pk=message_id, conversation=conversation).first()
     if reply is None:
         raise NotFound(_("Message not found."))
@@ -205,12 +227,31 @@ def _retry_target(*, user: User, conversation: Conversation, message_id: str) ->
         raise _field_error("retry_message_id", _("Only an assistant reply can be regenerated."))
     if reply.status == MessageStatus.STREAMING:
         raise Conflict(_("The reply is still being generated: stop it first."))
-    if _latest_message_id(conversation) != reply.pk:
+    if selectors.current_leaf_id(conversation) != reply.pk:
         raise Conflict(_("Only the latest reply of the conversation can be regenerated."))
-    question = conversation.messages.filter(role=MessageRole.USER, created_at__lte=reply.created_at).order_by("-created_at", "-id").first()
-    if question is None:
-        raise _field_error("retry_message_id", _("This reply answers no user message."))
+    question = _question_of(reply, field_name="retry_message_id")
     return reply, question
+
+
+def _question_of(reply: Message, *, field_name: str) -> Message:
+    question = reply.parent if reply.parent_id is not None else None
+    if question is None or question.role != MessageRole.USER:
+        raise _field_error(field_name, _("This reply answers no user message."))
+    return question
+
+
+def _regenerate_target(*, user: User, conversation: Conversation, message_id: str) -> Message:
+    """The user message whose reply ``message_id`` is to be answered again, checked: an
+    assistant reply of the caller in this conversation, while nothing in it streams."""
+    reply = _message_of(user=user, conversation=conversation, message_id=message_id, field_name="regenerate_message_id")
+    if reply.role != MessageRole.ASSISTANT:
+        raise _field_error("regenerate_message_id", _("Only an assistant reply can be regenerated."))
+    return _question_of(reply, field_name="regenerate_message_id")
+
+
+def _check_not_streaming(conversation: Conversation) -> None:
+    if conversation.messages.filter(status=MessageStatus.STREAMING).exists():
+        raise Conflict(_("A reply of this conversation is still being generated: wait for it or stop it first."))
 
 
 def turn_prepare(
@@ -221,18 +262,33 @@ def turn_prepare(
     thinking_enabled: bool | None = None,
     enabled_tools: list[str] | None = None,
     retry_message_id: str | None = None,
+    regenerate_message_id: str | None = None,
+    parent_id: str | None = _UNSET,
 ) -> PreparedTurn:
     """Check everything that can fail before the model is called, save the user message,
-    and create the assistant message with status ``streaming``.
+    and create the assistant message with status ``streaming``; it becomes the
+    conversation's current leaf.
 
-    With ``retry_message_id`` the turn regenerates the conversation's latest reply: the
-    user message it answered is reused (not saved again) and the named reply is deleted
-    in the same transaction that creates its replacement."""
+    The user message is a child of ``parent_id`` (None: a new first message, as when the
+    first message is edited), or of the current leaf when ``parent_id`` is not given.
+    With ``regenerate_message_id`` no user message is saved: a new reply to the same user
+    message is created beside the named one. With ``retry_message_id`` the turn
+    regenerates the conversation's latest reply: the user message it answered is reused
+    and the named reply is deleted in the same transaction that creates its replacement.
+    The model sees only the path from the root to the new message."""
     conversation = conversation_get(user=user, conversation_id=conversation_id)
     retried: tuple[Message, Message] | None = None
+    question: Message | None = None
     if retry_message_id is not None:
         retried = _retry_target(user=user, conversation=conversation, message_id=retry_message_id)
         content = retried[1].content
+    elif regenerate_message_id is not None:
+        question = _regenerate_target(user=user, conversation=conversation, message_id=regenerate_message_id)
+        content = question.content
+    elif parent_id is _UNSET:
+        parent_id = selectors.current_leaf_id(conversation)
+    elif parent_id is not None:
+        parent_id = _message_of(user=user, conversation=conversation, message_id=parent_id, field_name="parent_id").pk
     if not content.strip():
         raise _field_error("content", _("The message is empty."))
     if len(content) > MAX_CONTENT_CHARS:
@@ -262,26 +318,42 @@ def turn_prepare(
     system_prompt, citations = _with_knowledge(system_prompt, user=user, agent_id=conversation.agent_id, query=content)
 
     with write_transaction():
-        if retried is None:
-            earlier = _history(conversation)
-            user_message = Message.objects.create(
-                user=user, conversation=conversation, role=MessageRole.USER, content=content, token_count=estimate_tokens(content)
-            )
-        else:
+        if retried is not None:
             failed, user_message = retried
             # Deleting answers who won when two retries of the same reply race: the
-            # loser deletes nothing. The reply must also still be the latest message.
+            # loser deletes nothing. The reply must also still be the current leaf.
             if (
-                _latest_message_id(conversation) != failed.pk
+                _locked_leaf_id(conversation) != failed.pk
                 or not Message.objects.filter(pk=failed.pk).exclude(status=MessageStatus.STREAMING).delete()[0]
             ):
                 raise Conflict(_("The reply changed in the meantime: reload the conversation."))
-            earlier = [m for m in _history(conversation) if m.pk != user_message.pk]
+            earlier = _history(conversation, parent_id=user_message.parent_id)
+        elif question is not None:
+            # Checked under the conversation's lock, so two regenerations cannot both start.
+            _locked_leaf_id(conversation)
+            _check_not_streaming(conversation)
+            user_message = question
+            earlier = _history(conversation, parent_id=question.parent_id)
+        else:
+            earlier = _history(conversation, parent_id=parent_id)
+            user_message = Message.objects.create(
+                user=user,
+                conversation=conversation,
+                parent_id=parent_id,
+                role=MessageRole.USER,
+                content=content,
+                token_count=estimate_tokens(content),
+            )
         assistant = Message.objects.create(
-            user=user, conversation=conversation, role=MessageRole.ASSISTANT, status=MessageStatus.STREAMING, model=model
+            user=user,
+            conversation=conversation,
+            parent=user_message,
+            role=MessageRole.ASSISTANT,
+            status=MessageStatus.STREAMING,
+            model=model,
         )
         remembered = {"enabled_tools": chosen_tools} if chosen_tools is not None and chosen_tools != conversation.enabled_tools else {}
-        Conversation.objects.filter(pk=conversation.pk).update(updated_at=assistant.created_at, **remembered)
+        Conversation.objects.filter(pk=conversation.pk).update(updated_at=assistant.created_at, current_leaf=assistant, **remembered)
 
     budget = provider.context_window - max_tokens - estimate_tokens(system_prompt)
     history = history_within_budget([*earlier, user_message], budget)
@@ -307,6 +379,13 @@ def turn_prepare(
     )
 
 
+def _locked_leaf_id(conversation: Conversation) -> str | None:
+    """The current leaf, read with the conversation's row locked until the transaction
+    ends (PostgreSQL; SQLite's writes are serialized anyway)."""
+    leaf = Conversation.objects.select_for_update().filter(pk=conversation.pk).values_list("current_leaf_id", flat=True).first()
+    return leaf or selectors.newest_message_id(conversation_id=conversation.pk)
+
+
 def _with_knowledge(system_prompt: str, *, user: User, agent_id: int | None, query: str) -> tuple[str, list[dict[str, Any]]]:
     """When the chat has documents (the agent's, or the user's for every chat), put the
     best chunks into the context as numbered sources and return the citations the reply
@@ -324,5 +403,17 @@ def _with_knowledge(system_prompt: str, *, user: User, agent_id: int | None, que
     return combined, knowledge.citations_from(chunks)
 
 
-def messages_for_listing(*, conversation: Conversation, limit: int) -> list[Message]:
-    return list(conversation.messages.order_by("-created_at", "-id")[:limit])[::-1]
+def messages_for_listing(*, conversation: Conversation, limit: int, tree: bool = False) -> tuple[list[Message], dict[str, list[str]]]:
+    """The messages a client shows, with each one's ``sibling_ids``: the path from the root
+    to the current leaf (its last ``limit``), or with ``tree`` every message in creation
+    order. Two queries either way."""
+    if tree:
+        messages = list(conversation.messages.order_by("created_at", "id"))
+        return messages, selectors.sibling_ids_in(messages)
+    messages = selectors.message_path(conversation_id=conversation.pk, leaf_id=selectors.current_leaf_id(conversation), limit=limit)
+    return messages, selectors.sibling_ids_of(conversation_id=conversation.pk, messages=messages)
+
+
+def branch_messages(*, conversation: Conversation) -> list[Message]:
+    """Every message of the current branch, root first (the v1 dialect's history)."""
+    return selectors.message_path(conversation_id=conversation.pk, leaf_id=selectors.current_leaf_id(conversation), limit=100_000)

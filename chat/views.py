@@ -4,13 +4,14 @@ can fail runs before the stream starts and answers as a normal error response.""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.exceptions import MethodNotAllowed, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +29,14 @@ from luxx.schema import SSE_EVENT_SCHEMA
 from luxx.sse import KEEPALIVE, sse_frame, sse_response
 
 SSE_RESPONSE = {(200, "text/event-stream"): SSE_EVENT_SCHEMA}
+
+
+def parse_flag(request: Request, name: str) -> bool:
+    """A ``true``/``false`` query parameter (absent: false); anything else is a 400."""
+    value = request.query_params.get(name, "false").strip().lower()
+    if value not in ("true", "false"):
+        raise ValidationError({name: ["Must be true or false."]})
+    return value == "true"
 
 
 class ConversationListView(APIView):
@@ -85,38 +94,37 @@ class MessageListView(APIView):
 
     @extend_schema(
         tags=["messages"],
-        summary="Messages of a conversation (the latest `limit`, oldest first)",
+        summary="Messages of a conversation: the current branch (the latest `limit`, oldest first), or the whole tree",
         parameters=[
             OpenApiParameter("conversation_id", {"type": "string", "pattern": CONVERSATION_ID_PATTERN}, required=True),
             OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, required=False),
+            OpenApiParameter(
+                "tree",
+                {"type": "string", "enum": ["true", "false"]},
+                required=False,
+                description="Addition: `true` lists every message of the conversation in creation order (`limit` does not apply).",
+            ),
         ],
         responses=s.MessageListOutput,
     )
     def get(self, request: Request) -> Response:
         conversation_id = request.query_params.get("conversation_id")
         if not conversation_id:
-            from rest_framework.exceptions import ValidationError
-
             raise ValidationError({"conversation_id": ["This query parameter is required."]})
         limit = parse_positive_int(request, "limit", 100, maximum=1000)
+        tree = parse_flag(request, "tree")
         conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)  # type: ignore[arg-type]
-        messages = services.messages_for_listing(conversation=conversation, limit=limit)
+        messages, siblings = services.messages_for_listing(conversation=conversation, limit=limit, tree=tree)
         first = conversation.messages.filter(role=MessageRole.USER).order_by("created_at", "id").values_list("content", flat=True).first()
-        return ok({"messages": s.MessageSerializer(messages, many=True).data, "title": conversation.title, "first_message": first})
+        items = s.MessageListItemSerializer(messages, many=True, context={"sibling_ids": siblings}).data
+        return ok({"messages": items, "title": conversation.title, "first_message": first})
 
     @extend_schema(
         tags=["messages"], summary="Send a message and wait for the whole reply", request=s.SendMessageInput, responses=s.SendMessageOutput
     )
     def post(self, request: Request) -> Response:
         data = validated(s.SendMessageInput, request.data)
-        prepared = services.turn_prepare(
-            user=request.user,  # type: ignore[arg-type]
-            conversation_id=data["conversation_id"],
-            content=data.get("content", ""),
-            thinking_enabled=data.get("thinking_enabled"),
-            enabled_tools=data.get("enabled_tools"),
-            retry_message_id=data.get("retry_message_id"),
-        )
+        prepared = services.turn_prepare(user=request.user, **_turn_arguments(data))  # type: ignore[arg-type]
         final = async_to_sync(collect_turn)(prepared)
         if final.status == MessageStatus.ERROR:
             raise UpstreamError(final.error)
@@ -177,7 +185,11 @@ class MessageStreamView(APIView):
             "`done` (`{message_id, token_count, usage, status}`; `usage.estimated` is true when the provider "
             "reported no usage, e.g. for a stopped reply), `error` (`{content, message_id}`). A comment line is "
             "sent every 15 s as a keep-alive. With `retry_message_id` (instead of `content`) the latest reply of "
-            "the conversation is regenerated: its user message is reused and the named reply is replaced by the new one."
+            "the conversation is regenerated: its user message is reused and the named reply is replaced by the new one. "
+            "With `regenerate_message_id` (instead of `content`) a new reply to the same user message is generated "
+            "beside the named one (409 while a reply of the conversation is being generated). `parent_id` places the "
+            "new user message under that message (an edit); the new reply becomes the current leaf, and the model sees "
+            "only the path from the root to it."
         ),
         request=s.SendMessageInput,
         responses=SSE_RESPONSE,
@@ -186,17 +198,25 @@ class MessageStreamView(APIView):
         raise MethodNotAllowed("POST")  # never routed: message_stream serves it
 
 
+def _turn_arguments(data: dict[str, Any]) -> dict[str, Any]:
+    """services.turn_prepare()'s arguments from a validated SendMessageInput."""
+    arguments = {
+        "conversation_id": data["conversation_id"],
+        "content": data.get("content", ""),
+        "thinking_enabled": data.get("thinking_enabled"),
+        "enabled_tools": data.get("enabled_tools"),
+        "retry_message_id": data.get("retry_message_id"),
+        "regenerate_message_id": data.get("regenerate_message_id"),
+    }
+    if "parent_id" in data:  # absent: continue the current branch; null: a new first message
+        arguments["parent_id"] = data["parent_id"]
+    return arguments
+
+
 def _prepare_stream(request: HttpRequest) -> services.PreparedTurn:
     api_request = drf_request(request)
     data = validated(s.SendMessageInput, api_request.data)
-    return services.turn_prepare(
-        user=api_request.user,  # type: ignore[arg-type]
-        conversation_id=data["conversation_id"],
-        content=data.get("content", ""),
-        thinking_enabled=data.get("thinking_enabled"),
-        enabled_tools=data.get("enabled_tools"),
-        retry_message_id=data.get("retry_message_id"),
-    )
+    return services.turn_prepare(user=api_request.user, **_turn_arguments(data))  # type: ignore[arg-type]
 
 
 @documented_by(MessageStreamView)

@@ -67,10 +67,10 @@ class V1MessagesView(APIView):
     # For the schema: the history is paginated ({items, total, page, page_size}).
     pagination_class = LuxxPagination
 
-    @extend_schema(tags=["v1 conversations"], summary="Conversation history (v1)", responses=s.V1MessageSerializer(many=True))
+    @extend_schema(tags=["v1 conversations"], summary="Conversation history: the current branch (v1)", responses=s.V1MessageSerializer(many=True))
     def get(self, request: Request, conversation_id: str) -> Response:
         conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)  # type: ignore[arg-type]
-        messages = conversation.messages.order_by("created_at", "id")
+        messages = services.branch_messages(conversation=conversation)
         return ok(paginate(request, messages, s.V1MessageSerializer, default_page_size=50))
 
     @extend_schema(

@@ -196,10 +196,11 @@ def test_using_another_users_provider_is_refused(owner: Any, stranger: Any, own_
 
 def test_message_listing_has_the_seed_shape(owner: Any, own_provider: Provider) -> None:
     conversation = Conversation.objects.create(user=owner, title="T", provider=own_provider, model="m1")
-    Message.objects.create(user=owner, conversation=conversation, role="user", content="用户消息", token_count=3)
+    question = Message.objects.create(user=owner, conversation=conversation, role="user", content="用户消息", token_count=3)
     Message.objects.create(
         user=owner,
         conversation=conversation,
+        parent=question,
         role="assistant",
         content="reply",
         process_steps=[{"id": "step-0", "index": 0, "type": "text", "content": "reply"}],

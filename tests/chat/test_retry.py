@@ -97,7 +97,10 @@ def conversation_with_reply(owner: Any, status: str = MessageStatus.ERROR) -> tu
     provider = make_provider_row(owner)
     conversation = Conversation.objects.create(user=owner, provider=provider, model="m")
     question = Message.objects.create(user=owner, conversation=conversation, role=MessageRole.USER, content="Q")
-    reply = Message.objects.create(user=owner, conversation=conversation, role=MessageRole.ASSISTANT, status=status, error="boom")
+    reply = Message.objects.create(
+        user=owner, conversation=conversation, parent=question, role=MessageRole.ASSISTANT, status=status, error="boom"
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(current_leaf=reply)
     return conversation, question, reply
 
 
@@ -164,7 +167,8 @@ def test_a_user_message_cannot_be_regenerated(owner: Any) -> None:
 
 def test_only_the_latest_reply_can_be_regenerated(owner: Any) -> None:
     conversation, _, older = conversation_with_reply(owner)
-    Message.objects.create(user=owner, conversation=conversation, role=MessageRole.USER, content="later")
+    later = Message.objects.create(user=owner, conversation=conversation, parent=older, role=MessageRole.USER, content="later")
+    Conversation.objects.filter(pk=conversation.pk).update(current_leaf=later)
 
     response = post_retry(owner, conversation.pk, retry_message_id=older.pk)
 
