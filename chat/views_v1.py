@@ -67,7 +67,9 @@ class V1MessagesView(APIView):
     # For the schema: the history is paginated ({items, total, page, page_size}).
     pagination_class = LuxxPagination
 
-    @extend_schema(tags=["v1 conversations"], summary="Conversation history: the current branch (v1)", responses=s.V1MessageSerializer(many=True))
+    @extend_schema(
+        tags=["v1 conversations"], summary="Conversation history: the current branch (v1)", responses=s.V1MessageSerializer(many=True)
+    )
     def get(self, request: Request, conversation_id: str) -> Response:
         conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)  # type: ignore[arg-type]
         messages = services.branch_messages(conversation=conversation)
