@@ -248,3 +248,31 @@ class V1MessageSerializer(serializers.ModelSerializer):
         model = Message
         fields = ["id", "conversation_id", "role", "content", "status", "token_count", "usage", "citations", "created_at"]
         read_only_fields = fields
+
+
+# --- export and import --------------------------------------------------------------
+
+
+class ImportInput(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="A Luxx conversation export (JSON) or the conversations.json of a ChatGPT data export.",
+    )
+
+
+class ImportSkipped(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the conversation in the file (0-based).")
+    title = serializers.CharField(allow_null=True)
+    reason = serializers.CharField()
+
+
+class ImportOutput(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["luxx", "chatgpt"], help_text="The kind of file recognised.")
+    imported = serializers.IntegerField(help_text="Conversations created.")
+    messages = serializers.IntegerField(help_text="Messages created.")
+    skipped = ImportSkipped(many=True, help_text="Conversations of the file left out, with the reason.")
+    skipped_messages = serializers.IntegerField(
+        help_text=(
+            "Messages left out of imported conversations (system and hidden messages, images and files whose bytes are not in the file)."
+        )
+    )
+    conversations = ConversationSerializer(many=True)

@@ -3,25 +3,32 @@ can fail runs before the stream starts and answers as a normal error response.""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.http import HttpRequest
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import MethodNotAllowed, ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.cancellation import stop_bus
-from chat import selectors, services
+from chat import selectors, services, transfer
 from chat import serializers as s
 from chat.models import Message, MessageRole, MessageStatus
 from chat.streaming import Heartbeat, Retrying, StepEvent, TurnFinished, collect_turn, run_turn
-from luxx.api import Conflict, LuxxPagination, UpstreamError, ok, paginate, parse_positive_int, validated
+from luxx.api import Conflict, LuxxError, LuxxPagination, UpstreamError, ok, paginate, parse_positive_int, validated
 from luxx.asyncapi import documented_by, drf_request, error_response
 from luxx.db import run_db
 from luxx.fields import CONVERSATION_ID_PATTERN
@@ -29,6 +36,7 @@ from luxx.schema import SSE_EVENT_SCHEMA
 from luxx.sse import KEEPALIVE, sse_frame, sse_response
 
 SSE_RESPONSE = {(200, "text/event-stream"): SSE_EVENT_SCHEMA}
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around an uploaded file
 
 
 def parse_flag(request: Request, name: str) -> bool:
@@ -86,6 +94,91 @@ class ConversationDetailView(APIView):
         conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)  # type: ignore[arg-type]
         conversation.delete()
         return ok(None, "Conversation deleted")
+
+
+class _AnyFormat(BaseContentNegotiation):
+    """The export's ``format`` parameter names the file's format, not a DRF renderer."""
+
+    def select_parser(self, request: Request, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Request, renderers: Any, format_suffix: str | None = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+class ConversationExportView(APIView):
+    content_negotiation_class = _AnyFormat
+
+    @extend_schema(
+        tags=["conversations"],
+        summary="Export a conversation: JSON (the whole tree) or Markdown (the current branch)",
+        description=(
+            "Addition. `format=json` (default) is Luxx's export format: the conversation's settings and every message "
+            "of its tree with `parent_id`, process steps, citations and usage; `POST /api/conversations/import` reads it "
+            "back. `format=markdown` is the current branch as a readable document. Sent as a file download."
+        ),
+        parameters=[OpenApiParameter("format", {"type": "string", "enum": ["json", "markdown"]}, required=False)],
+        responses={(200, "application/json"): OpenApiTypes.OBJECT, (200, "text/markdown"): OpenApiTypes.STR},
+    )
+    def get(self, request: Request, conversation_id: str) -> HttpResponse:
+        file_format = request.query_params.get("format", "json")
+        if file_format not in ("json", "markdown"):
+            raise ValidationError({"format": ["Must be json or markdown."]})
+        conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)  # type: ignore[arg-type]
+        if file_format == "json":
+            body = json.dumps(transfer.conversation_export(conversation=conversation), ensure_ascii=False, indent=1)
+            response = HttpResponse(body, content_type="application/json; charset=utf-8")
+        else:
+            response = HttpResponse(transfer.conversation_markdown(conversation=conversation), content_type="text/markdown; charset=utf-8")
+        name = f"{_file_name(conversation.title)}.{'json' if file_format == 'json' else 'md'}"
+        response["Content-Disposition"] = content_disposition_header(True, name)
+        return response
+
+
+def _file_name(title: str) -> str:
+    cleaned = re.sub(r"[\\/:*?\"<>|\x00-\x1f]+", " ", title).strip(" .")
+    return cleaned[:80] or "conversation"
+
+
+class ConversationImportView(APIView):
+    parser_classes = [MultiPartParser]
+    luxx_error_codes = {"POST": ["413"]}
+
+    @extend_schema(
+        tags=["conversations"],
+        summary="Import conversations from a Luxx export or a ChatGPT data export",
+        description=(
+            "Addition. Multipart `file`: a Luxx conversation export (`GET /api/conversations/{id}/export`) or the "
+            "`conversations.json` of a ChatGPT data export. Every conversation in it is created for the caller, with its "
+            "whole tree of messages and the branch that was shown; conversations that cannot be read are listed in "
+            "`skipped` with the reason. A file that is not one of these, or of which nothing can be imported, is a 400 "
+            "and creates nothing; one over `LUXX_MAX_UPLOAD_MB` a 413."
+        ),
+        request={"multipart/form-data": s.ImportInput},
+        responses={201: s.ImportOutput},
+    )
+    def post(self, request: Request) -> Response:
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        limit = settings.LUXX_MAX_UPLOAD_MB * 1024 * 1024
+        if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+            raise LuxxError(_too_large(), status_code=413)
+        upload = validated(s.ImportInput, request.data)["file"]
+        if upload.size > limit:
+            raise LuxxError(_too_large(), status_code=413)
+        summary = transfer.conversations_import(user=request.user, data=upload.read())  # type: ignore[arg-type]
+        data = {
+            "format": summary.source,
+            "imported": len(summary.conversations),
+            "messages": summary.messages,
+            "skipped": summary.skipped,
+            "skipped_messages": summary.skipped_messages,
+            "conversations": s.ConversationSerializer(summary.conversations, many=True).data,
+        }
+        return ok(data, f"Imported {len(summary.conversations)} conversations", 201)
+
+
+def _too_large() -> str:
+    return _("The file is larger than %(limit)s MB.") % {"limit": settings.LUXX_MAX_UPLOAD_MB}
 
 
 class MessageListView(APIView):

@@ -42,6 +42,8 @@ AUTH_LIMIT_BYTES = 16 * KB
 # Room for the multipart framing around an upload (boundaries, part headers, agent_id).
 MULTIPART_OVERHEAD = 64 * KB
 UPLOAD_PATHS = frozenset({"/api/knowledge/documents", "/api/v1/knowledge/documents/upload"})
+# Conversation imports take files as large as uploads (a ChatGPT export's conversations.json).
+IMPORT_PATHS = frozenset({"/api/conversations/import"})
 AUTH_PATHS = frozenset(
     {
         "/api/auth/login",
@@ -67,7 +69,7 @@ LINGER_SECONDS = 2.0
 def body_limit(path: str) -> int:
     """The most bytes a request body to ``path`` may have."""
     route = unquote(path).rstrip("/")
-    if route in UPLOAD_PATHS:
+    if route in UPLOAD_PATHS or route in IMPORT_PATHS:
         return int(settings.LUXX_MAX_UPLOAD_MB) * MB + MULTIPART_OVERHEAD
     if route in AUTH_PATHS:
         return AUTH_LIMIT_BYTES

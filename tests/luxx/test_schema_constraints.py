@@ -33,11 +33,20 @@ def test_a_message_has_either_content_or_retry_message_id_and_real_id_patterns(s
     send = request_schema(schema, "/api/messages/")
 
     assert send["oneOf"] == [
-        {"required": ["content"], "not": {"required": ["retry_message_id"]}},
-        {"required": ["retry_message_id"], "not": {"required": ["content"]}},
+        {"required": ["content"], "not": {"anyOf": [{"required": ["retry_message_id"]}, {"required": ["regenerate_message_id"]}]}},
+        {
+            "required": ["retry_message_id"],
+            "not": {"anyOf": [{"required": ["content"]}, {"required": ["regenerate_message_id"]}, {"required": ["parent_id"]}]},
+        },
+        {
+            "required": ["regenerate_message_id"],
+            "not": {"anyOf": [{"required": ["content"]}, {"required": ["retry_message_id"]}, {"required": ["parent_id"]}]},
+        },
     ]
     assert send["properties"]["conversation_id"]["pattern"] == "^conv_[a-z0-9]{16}$"
-    assert send["properties"]["retry_message_id"]["pattern"] == "^msg_[a-z0-9]{16}$"
+    for name in ("retry_message_id", "regenerate_message_id", "parent_id"):
+        assert send["properties"][name]["pattern"] == "^msg_[a-z0-9]{16}$"
+    assert send["properties"]["parent_id"]["nullable"] is True
     assert request_schema(schema, "/api/messages/stream") == send
 
 
