@@ -75,6 +75,11 @@ class ConversationInput(StrictObjectSerializer):
         max_length=50,
         help_text="Addition: the tools chosen for this conversation (names); null: the agent's tools, or none.",
     )
+
+
+class ConversationUpdateInput(ConversationInput):
+    """PUT: the fields of a new conversation, and the branch shown."""
+
     current_leaf_id = StrictCharField(
         required=False,
         max_length=24,

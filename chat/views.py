@@ -82,10 +82,12 @@ class ConversationDetailView(APIView):
         conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)  # type: ignore[arg-type]
         return ok(s.ConversationSerializer(conversation).data)
 
-    @extend_schema(tags=["conversations"], summary="Update a conversation", request=s.ConversationInput, responses=s.ConversationSerializer)
+    @extend_schema(
+        tags=["conversations"], summary="Update a conversation", request=s.ConversationUpdateInput, responses=s.ConversationSerializer
+    )
     def put(self, request: Request, conversation_id: str) -> Response:
         conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)  # type: ignore[arg-type]
-        data = validated(s.ConversationInput, request.data)
+        data = validated(s.ConversationUpdateInput, request.data)
         conversation = services.conversation_update(conversation=conversation, user=request.user, **data)  # type: ignore[arg-type]
         return ok(s.ConversationSerializer(conversation).data, "Conversation updated")
 

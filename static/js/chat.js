@@ -29,6 +29,12 @@ const banner = document.getElementById("provider-banner");
 const sidebar = document.getElementById("conv-sidebar");
 const scrim = document.getElementById("sidebar-scrim");
 const sidebarToggle = document.getElementById("toggle-sidebar");
+const menuButton = document.getElementById("conv-menu-button");
+const menuNode = document.getElementById("conv-menu");
+const exportJson = document.getElementById("export-json");
+const exportMarkdown = document.getElementById("export-markdown");
+const importButton = document.getElementById("import-button");
+const importFile = document.getElementById("import-file");
 
 const PAGE_SIZE = 50;
 
@@ -603,13 +609,17 @@ function renderMessages(messages) {
   for (const [position, message] of messages.entries()) {
     if (message.role === "user") {
       question = message.content;
-      nodes.push(userMessageNode(message.content));
+      const node = userMessageNode(message.content);
+      node.dataset.messageId = message.id;
+      node.append(messageActions(message, node));
+      nodes.push(node);
     } else if (message.role === "assistant") {
       const view = new AssistantView();
-      // Only the latest reply can be regenerated.
+      // Only the latest reply can be retried (replaced); any reply can be regenerated.
       const turn = { text: question, view, messageId: message.id };
       const latest = position === messages.length - 1;
       view.loadSaved(message, { onRetry: latest && state.current ? () => retry(state.current, turn) : null });
+      view.node.querySelector(".message-body").append(messageActions(message, view.node, question));
       nodes.push(view.node);
     }
   }
@@ -617,6 +627,239 @@ function renderMessages(messages) {
   messagesNode.replaceChildren(emptyNode, ...nodes);
   scrollToBottom(true);
 }
+
+// --- branches: copy, edit, regenerate, versions (< k/n >) ------------------------------
+
+// Static, trusted SVG markup (never user content).
+const ACTION_ICONS = {
+  copy: '<rect x="8" y="8" width="12" height="12" rx="2"/><path d="M16 8V5a1 1 0 0 0-1-1H5a1 1 0 0 0-1 1v10a1 1 0 0 0 1 1h3"/>',
+  regenerate: '<path d="M20 11a8 8 0 1 0-2.3 5.7"/><path d="M20 4v7h-7"/>',
+  previous: '<path d="M15 6l-6 6 6 6"/>',
+  next: '<path d="M9 6l6 6-6 6"/>',
+  check: '<path d="M5 12l5 5L20 7"/>',
+};
+
+function actionIcon(name) {
+  const span = document.createElement("span");
+  span.innerHTML = `<svg class="icon" viewBox="0 0 24 24" width="15" height="15" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false">${ACTION_ICONS[name] || ""}</svg>`;
+  return span.firstElementChild;
+}
+
+function actionButton(name, label, onClick, extra = {}) {
+  return el("button", { class: "icon-btn message-action", type: "button", "aria-label": label, title: label, onclick: onClick, ...extra }, name in ACTION_ICONS ? actionIcon(name) : icon(name, 15));
+}
+
+/** The buttons under a saved message: versions, copy, and edit (yours) or regenerate (replies). */
+function messageActions(message, node, question = "") {
+  const bar = el("div", { class: "message-actions", role: "group", "aria-label": t("message_actions") });
+  const siblings = message.sibling_ids || [message.id];
+  if (siblings.length > 1) bar.append(siblingNav(message, siblings));
+  const copyButton = actionButton("copy", t("copy_message"), () => copyText(message.content || "", copyButton), { dataset: { action: "copy" } });
+  bar.append(copyButton);
+  if (message.role === "user") bar.append(actionButton("edit", t("edit_message"), () => startEdit(message, node), { dataset: { action: "edit" } }));
+  else if (message.status !== "streaming") bar.append(actionButton("regenerate", t("regenerate"), () => regenerate(message, node, question), { dataset: { action: "regenerate" } }));
+  return bar;
+}
+
+function siblingNav(message, siblings) {
+  const index = siblings.indexOf(message.id);
+  const position = t("version_k_of_n", { k: index + 1, n: siblings.length });
+  const previous = actionButton("previous", t("previous_version"), () => switchTo(siblings[index - 1], "previous"), { dataset: { action: "previous" }, disabled: index <= 0 });
+  const next = actionButton("next", t("next_version"), () => switchTo(siblings[index + 1], "next"), { dataset: { action: "next" }, disabled: index >= siblings.length - 1 });
+  return el("span", { class: "sibling-nav" }, previous, el("span", { class: "sibling-position", "aria-label": position, title: position, text: `${index + 1}/${siblings.length}` }), next);
+}
+
+async function copyText(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const area = el("textarea", { class: "visually-hidden" });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  button.replaceChildren(actionIcon("check"));
+  button.dataset.copied = "true";
+  toast(t("copied"));
+  setTimeout(() => {
+    button.replaceChildren(actionIcon("copy"));
+    delete button.dataset.copied;
+  }, 1500);
+}
+
+/** Show the branch through `messageId` (the newest one below it), keeping the focus on
+ * the version switch the user pressed. */
+async function switchTo(messageId, control) {
+  if (!messageId || !state.current || state.streaming) return;
+  try {
+    state.current = await put(`/api/conversations/${state.current.id}`, { current_leaf_id: messageId });
+    await reloadBranch({ scroll: false });
+    const node = messagesNode.querySelector(`[data-message-id="${CSS.escape(messageId)}"]`);
+    const button = node && (node.querySelector(`[data-action="${control}"]:not([disabled])`) || node.querySelector(".sibling-nav button:not([disabled])"));
+    if (button) button.focus();
+    if (node) node.scrollIntoView({ block: "nearest" });
+  } catch (error) {
+    showError(error);
+  }
+}
+
+/** The current branch of the open conversation, from the server. */
+async function reloadBranch({ scroll = true } = {}) {
+  const conversation = state.current;
+  if (!conversation) return;
+  const data = await get(`/api/messages/?conversation_id=${encodeURIComponent(conversation.id)}`);
+  if (state.current !== conversation && (!state.current || state.current.id !== conversation.id)) return;
+  const top = messagesNode.scrollTop;
+  renderMessages(data.messages || []);
+  if (!scroll) messagesNode.scrollTop = top;
+}
+
+/** Drop `node` and everything after it: a new branch is about to be drawn there. */
+function cutFrom(node) {
+  while (node.nextSibling) node.nextSibling.remove();
+  node.remove();
+}
+
+function startEdit(message, node) {
+  if (state.streaming) return;
+  const field = el("textarea", { class: "input edit-input", rows: 3, "aria-label": t("edit_message") });
+  field.value = message.content;
+  const save = el("button", { class: "btn btn-primary btn-small", type: "submit", text: t("save_and_send") });
+  const cancel = el("button", { class: "btn btn-ghost btn-small", type: "button", text: t("cancel") });
+  const form = el("form", { class: "edit-form" }, field, el("div", { class: "edit-buttons" }, cancel, save));
+  const original = [...node.childNodes];
+  node.classList.add("editing");
+  node.replaceChildren(form);
+  const close = () => {
+    node.classList.remove("editing");
+    node.replaceChildren(...original);
+    const button = node.querySelector('[data-action="edit"]');
+    if (button) button.focus();
+  };
+  cancel.addEventListener("click", close);
+  field.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      close();
+    } else if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = field.value;
+    if (!text.trim() || state.streaming) return;
+    sendBranch(node, { content: text, parent_id: message.parent_id ?? null }, text, { user: text });
+  });
+  field.style.height = `${Math.min(Math.max(field.scrollHeight, 80), 320)}px`;
+  field.focus();
+  field.setSelectionRange(field.value.length, field.value.length);
+}
+
+function regenerate(message, node, question) {
+  if (state.streaming) return;
+  sendBranch(node, { regenerate_message_id: message.id }, question, {});
+}
+
+/** Start a new branch where `node` was: an edited question, or a new version of a reply. */
+async function sendBranch(node, body, question, { user = null }) {
+  const conversation = state.current;
+  if (!conversation) return;
+  try {
+    await ensureConversation();
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  cutFrom(node);
+  if (user !== null) messagesNode.append(userMessageNode(user));
+  const turn = { text: question, view: null, messageId: null };
+  await streamReply(conversation, body, turn);
+  if (turn.view && turn.view.node.dataset.messageId) await reloadBranch().catch(showError);
+}
+
+// --- the conversation menu: export and import -----------------------------------------
+
+function menuItems() {
+  return [...menuNode.querySelectorAll(".menu-item")].filter((item) => !item.hidden);
+}
+
+function setMenuOpen(open, { focus = true } = {}) {
+  if (open) {
+    const conversation = state.current;
+    exportJson.hidden = exportMarkdown.hidden = !conversation;
+    if (conversation) {
+      const base = `/api/conversations/${encodeURIComponent(conversation.id)}/export`;
+      exportJson.href = `${base}?format=json`;
+      exportMarkdown.href = `${base}?format=markdown`;
+    }
+  }
+  menuNode.hidden = !open;
+  menuButton.setAttribute("aria-expanded", String(open));
+  if (open && focus) menuItems()[0].focus();
+  else if (!open && focus) menuButton.focus();
+}
+
+function onMenuKey(event) {
+  const items = menuItems();
+  const index = items.indexOf(document.activeElement);
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    event.preventDefault();
+    const step = event.key === "ArrowDown" ? 1 : -1;
+    items[(index + step + items.length) % items.length].focus();
+  } else if (event.key === "Home" || event.key === "End") {
+    event.preventDefault();
+    items[event.key === "Home" ? 0 : items.length - 1].focus();
+  } else if (event.key === "Escape") {
+    event.preventDefault();
+    event.stopPropagation();
+    setMenuOpen(false);
+  } else if (event.key === "Tab") setMenuOpen(false, { focus: false });
+}
+
+async function importConversations(file) {
+  const form = new FormData();
+  form.append("file", file);
+  try {
+    const data = await post("/api/conversations/import", form);
+    const skipped = (data.skipped || []).length;
+    toast(skipped ? t("imported_some", { n: data.imported, skipped }) : t("imported_n", { n: data.imported }));
+    await loadConversations();
+    const first = (data.conversations || [])[0];
+    if (first) await openConversation(first.id, { push: true });
+  } catch (error) {
+    showError(error);
+  } finally {
+    importFile.value = "";
+  }
+}
+
+menuButton.addEventListener("click", (event) => {
+  event.stopPropagation();
+  setMenuOpen(menuNode.hidden);
+});
+menuButton.addEventListener("keydown", (event) => {
+  if (event.key === "ArrowDown" && menuNode.hidden) {
+    event.preventDefault();
+    setMenuOpen(true);
+  }
+});
+menuNode.addEventListener("keydown", onMenuKey);
+for (const link of [exportJson, exportMarkdown]) link.addEventListener("click", () => setMenuOpen(false, { focus: false }));
+importButton.addEventListener("click", () => {
+  setMenuOpen(false);
+  importFile.click();
+});
+importFile.addEventListener("change", () => {
+  if (importFile.files && importFile.files[0]) importConversations(importFile.files[0]);
+});
+document.addEventListener("click", (event) => {
+  if (!menuNode.hidden && !menuNode.contains(event.target) && event.target !== menuButton) setMenuOpen(false, { focus: false });
+});
 
 // --- opening conversations ------------------------------------------------------------
 
@@ -704,7 +947,10 @@ async function send(text) {
   }
   emptyNode.hidden = true;
   messagesNode.append(userMessageNode(text));
-  await streamReply(conversation, { content: text }, { text, view: null, messageId: null });
+  const turn = { text, view: null, messageId: null };
+  await streamReply(conversation, { content: text }, turn);
+  // The saved messages, with their ids and buttons (copy, edit, regenerate).
+  if (turn.view && turn.view.node.dataset.messageId && state.current && state.current.id === conversation.id) await reloadBranch().catch(showError);
 }
 
 /**

@@ -50,7 +50,15 @@ def a_tree(owner: Any) -> Conversation:
         process_steps=[
             {"id": "step-0", "index": 0, "type": "thinking", "content": "Powers of two."},
             {"id": "step-1", "index": 1, "type": "tool_call", "id_ref": "call_1", "name": "python_eval", "arguments": {"code": "2**10"}},
-            {"id": "step-2", "index": 2, "type": "tool_result", "id_ref": "call_1", "name": "python_eval", "content": "1024", "success": True},
+            {
+                "id": "step-2",
+                "index": 2,
+                "type": "tool_result",
+                "id_ref": "call_1",
+                "name": "python_eval",
+                "content": "1024",
+                "success": True,
+            },
             {"id": "step-3", "index": 3, "type": "text", "content": "It is 1024 [1]."},
         ],
         citations=[{"document_id": 1, "document_name": "powers.md", "chunk_index": 0, "snippet": "2^10 = 1024", "page": None}],
