@@ -262,3 +262,12 @@ def test_no_file_and_a_bad_format_are_400_and_another_users_conversation_is_404(
     assert no_file.status_code == 400 and "file" in no_file.json()["errors"]
     assert bad_format.status_code == 400 and bad_format.json()["errors"] == {"format": ["Must be json or markdown."]}
     assert not_yours.status_code == 404 and not_yours.json()["message"] == "Conversation not found."
+
+
+def test_the_import_route_takes_bodies_as_large_as_uploads(settings: Any) -> None:
+    from luxx.bodylimit import MULTIPART_OVERHEAD, body_limit
+
+    settings.LUXX_MAX_UPLOAD_MB = 20
+
+    assert body_limit("/api/conversations/import") == 20 * 1024 * 1024 + MULTIPART_OVERHEAD
+    assert body_limit("/api/conversations/") == settings.LUXX_MAX_REQUEST_KB * 1024
