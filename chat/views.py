@@ -110,6 +110,8 @@ class _AnyFormat(BaseContentNegotiation):
 
 class ConversationExportView(APIView):
     content_negotiation_class = _AnyFormat
+    luxx_query_params = True  # format: a 400 for an unknown one
+    luxx_raw_success = True
 
     @extend_schema(
         tags=["conversations"],

@@ -125,7 +125,7 @@ class EnvelopeAutoSchema(AutoSchema):
                 continue
             if str(status_code) >= "400":
                 body["schema"] = _V1_ERROR if self._is_v1() else _LUXX_ERROR
-            else:
+            elif not getattr(self.view, "luxx_raw_success", False):  # a file download is not enveloped
                 body["schema"] = self._wrap(body["schema"])
         return response
 
