@@ -168,6 +168,21 @@ def message_get(*, user: User, message_id: str) -> Message:
     return message
 
 
+def message_delete(*, message: Message) -> None:
+    """Delete a message and its replies below it (the tree's cascade). When the current
+    branch went through it, the newest branch below its parent becomes the current one."""
+    with write_transaction():
+        conversation_id, parent_id = message.conversation_id, message.parent_id
+        message.delete()
+        if conversation_id is None:
+            return
+        conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).only("current_leaf_id").first()
+        if conversation is None or conversation.current_leaf_id is not None:
+            return
+        leaf = selectors.newest_leaf_under(conversation_id=conversation_id, message_id=parent_id) if parent_id else None
+        Conversation.objects.filter(pk=conversation_id).update(current_leaf_id=leaf)
+
+
 def _system_prompt_for(conversation: Conversation, user: User) -> str:
     if conversation.system_prompt:
         return conversation.system_prompt

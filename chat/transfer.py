@@ -157,7 +157,6 @@ class _Node:
     created_at: datetime
     process_steps: list[dict[str, Any]] = field(default_factory=list)
     citations: list[Any] = field(default_factory=list)
-    attachments: list[Any] = field(default_factory=list)
     usage: dict[str, Any] | None = None
     token_count: int = 0
     status: str = MessageStatus.COMPLETE
@@ -326,7 +325,8 @@ def _parse_luxx(item: Any) -> _Parsed:
                 created_at=_when(raw.get("created_at"), now),
                 process_steps=steps,
                 citations=citations,
-                attachments=attachments,
+                # Attachments name files by id: another account's files, whose bytes the
+                # export does not hold. They are not carried over.
                 usage=usage,
                 token_count=token_count if isinstance(token_count, int) and token_count >= 0 else estimate_tokens(content),
                 # Nothing generates an imported reply any more.
@@ -561,7 +561,6 @@ def _create(*, user: User, parsed: _Parsed, provider: Any) -> Conversation:
             content=node.content,
             process_steps=node.process_steps,
             citations=node.citations,
-            attachments=node.attachments,
             usage=node.usage,
             token_count=node.token_count,
             status=node.status,

@@ -328,12 +328,17 @@ async def message_stream(request: HttpRequest) -> HttpResponseBase:
 
 
 class MessageDetailView(APIView):
-    @extend_schema(tags=["messages"], summary="Delete a message", responses={200: None})
+    @extend_schema(
+        tags=["messages"],
+        summary="Delete a message and the messages below it in the tree",
+        description="When the branch shown passed through it, the newest branch below its parent is shown instead.",
+        responses={200: None},
+    )
     def delete(self, request: Request, message_id: str) -> Response:
         message = services.message_get(user=request.user, message_id=message_id)  # type: ignore[arg-type]
         if message.status == MessageStatus.STREAMING:
             raise Conflict(_("The message is still being generated: stop it first."))
-        message.delete()
+        services.message_delete(message=message)
         return ok(None, "Message deleted")
 
 

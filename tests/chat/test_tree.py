@@ -304,3 +304,23 @@ def test_the_migration_chains_existing_conversations_in_creation_order(owner: An
     assert [parents[i] for i in ids] == [None, *ids[:-1]]
     assert Conversation.objects.get(pk=conversation.pk).current_leaf_id == ids[-1]
     assert Conversation.objects.get(pk=empty.pk).current_leaf_id is None
+
+
+def test_deleting_a_message_on_the_current_branch_shows_the_newest_branch_below_its_parent(owner: Any) -> None:
+    # Given Q -> (R | R2 -> Q2 -> R3), the branch shown ending at R3
+    conversation, question, reply = a_conversation(owner)
+    second = Message.objects.create(user=owner, conversation=conversation, parent=question, role="assistant", content="R2")
+    follow = Message.objects.create(user=owner, conversation=conversation, parent=second, role="user", content="Q2")
+    end = Message.objects.create(user=owner, conversation=conversation, parent=follow, role="assistant", content="R3")
+    Conversation.objects.filter(pk=conversation.pk).update(current_leaf=end)
+    client = api_client_for(owner)
+
+    # When the second reply is deleted
+    response = client.delete(f"/api/messages/{second.pk}")
+
+    # Then the messages below it are gone and the first reply's branch is shown
+    assert response.status_code == 200
+    assert set(Message.objects.filter(conversation=conversation).values_list("id", flat=True)) == {question.pk, reply.pk}
+    assert Conversation.objects.get(pk=conversation.pk).current_leaf_id == reply.pk
+    listed = client.get(f"/api/messages/?conversation_id={conversation.pk}").json()["data"]["messages"]
+    assert [(m["content"], m["sibling_ids"]) for m in listed] == [("Q", [question.pk]), ("R", [reply.pk])]
