@@ -949,8 +949,10 @@ async function send(text) {
   messagesNode.append(userMessageNode(text));
   const turn = { text, view: null, messageId: null };
   await streamReply(conversation, { content: text }, turn);
-  // The saved messages, with their ids and buttons (copy, edit, regenerate).
-  if (turn.view && turn.view.node.dataset.messageId && state.current && state.current.id === conversation.id) await reloadBranch().catch(showError);
+  // The saved messages, with their ids and buttons (copy, edit, regenerate); a failed
+  // reply keeps its error card and Retry as drawn.
+  const saved = turn.view && turn.view.node.dataset.messageId && turn.view.node.dataset.status !== "error";
+  if (saved && state.current && state.current.id === conversation.id) await reloadBranch().catch(showError);
 }
 
 /**
