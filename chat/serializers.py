@@ -281,3 +281,44 @@ class ImportOutput(serializers.Serializer):
         )
     )
     conversations = ConversationSerializer(many=True)
+
+
+class ExportConversation(serializers.Serializer):
+    id = serializers.CharField()
+    title = serializers.CharField()
+    model = serializers.CharField(allow_blank=True)
+    system_prompt = serializers.CharField(allow_blank=True)
+    temperature = serializers.FloatField()
+    max_tokens = serializers.IntegerField()
+    thinking_enabled = serializers.BooleanField()
+    enabled_tools = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    project_id = serializers.CharField(allow_null=True)
+    current_leaf_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ExportMessage(serializers.Serializer):
+    id = serializers.CharField()
+    parent_id = serializers.CharField(allow_null=True)
+    role = serializers.CharField(help_text="user or assistant")
+    content = serializers.CharField(allow_blank=True)
+    process_steps = serializers.ListField(child=serializers.DictField())
+    citations = serializers.ListField(child=serializers.DictField())
+    attachments = serializers.ListField(child=serializers.JSONField())
+    usage = serializers.DictField(allow_null=True)
+    token_count = serializers.IntegerField()
+    status = serializers.CharField()
+    error = serializers.CharField(allow_blank=True)
+    model = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+
+
+class ConversationExport(serializers.Serializer):
+    """The JSON export's shape (documentation: the view writes the file itself)."""
+
+    format = serializers.ChoiceField(choices=["luxx.conversation"])
+    version = serializers.IntegerField()
+    exported_at = serializers.DateTimeField()
+    conversation = ExportConversation()
+    messages = ExportMessage(many=True, help_text="Every message of the tree, parents before their children.")

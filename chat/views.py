@@ -122,7 +122,7 @@ class ConversationExportView(APIView):
             "back. `format=markdown` is the current branch as a readable document. Sent as a file download."
         ),
         parameters=[OpenApiParameter("format", {"type": "string", "enum": ["json", "markdown"]}, required=False)],
-        responses={(200, "application/json"): OpenApiTypes.OBJECT, (200, "text/markdown"): OpenApiTypes.STR},
+        responses={(200, "application/json"): s.ConversationExport, (200, "text/markdown"): OpenApiTypes.STR},
     )
     def get(self, request: Request, conversation_id: str) -> HttpResponse:
         file_format = request.query_params.get("format", "json")

@@ -271,3 +271,26 @@ def test_the_import_route_takes_bodies_as_large_as_uploads(settings: Any) -> Non
 
     assert body_limit("/api/conversations/import") == 20 * 1024 * 1024 + MULTIPART_OVERHEAD
     assert body_limit("/api/conversations/") == settings.LUXX_MAX_REQUEST_KB * 1024
+
+
+def test_the_page_strings_and_the_import_errors_are_in_chinese_too(owner: Any) -> None:
+    from django.utils import translation
+
+    from luxx.pages import JS_STRINGS
+
+    with translation.override("zh-hans"):
+        strings = {key: str(JS_STRINGS[key]) for key in ("regenerate", "edit_message", "copy_message", "version_k_of_n")}
+        response = api_client_for(owner).post(
+            "/api/conversations/import",
+            {"file": SimpleUploadedFile("x.json", b'{"hello": 1}')},
+            format="multipart",
+            HTTP_ACCEPT_LANGUAGE="zh-hans",
+        )
+
+    assert strings == {
+        "regenerate": "重新生成",
+        "edit_message": "编辑消息",
+        "copy_message": "复制消息",
+        "version_k_of_n": "第 {k} 个版本，共 {n} 个",
+    }
+    assert response.json()["errors"] == {"file": ["这既不是 Luxx 的对话导出文件，也不是 ChatGPT 数据导出中的 conversations.json。"]}
