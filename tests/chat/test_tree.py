@@ -324,3 +324,20 @@ def test_deleting_a_message_on_the_current_branch_shows_the_newest_branch_below_
     assert Conversation.objects.get(pk=conversation.pk).current_leaf_id == reply.pk
     listed = client.get(f"/api/messages/?conversation_id={conversation.pk}").json()["data"]["messages"]
     assert [(m["content"], m["sibling_ids"]) for m in listed] == [("Q", [question.pk]), ("R", [reply.pk])]
+
+
+def test_a_turns_set_up_reads_a_long_branch_in_a_fixed_number_of_queries(owner: Any, django_assert_max_num_queries: Any) -> None:
+    # Given a branch of 150 messages
+    from chat import services
+
+    conversation, _, parent = a_conversation(owner)
+    for index in range(148):
+        role = "user" if index % 2 == 0 else "assistant"
+        parent = Message.objects.create(user=owner, conversation=conversation, parent=parent, role=role, content=f"m{index}")
+    Conversation.objects.filter(pk=conversation.pk).update(current_leaf=parent)
+
+    # When a turn is prepared, then the queries do not grow with the history
+    with django_assert_max_num_queries(9):
+        prepared = services.turn_prepare(user=owner, conversation_id=conversation.pk, content="next")
+    assert [m["content"] for m in prepared.spec.messages][-3:] == ["m146", "m147", "next"]
+    assert len(prepared.spec.messages) == 151
