@@ -99,6 +99,7 @@ def test_omitted_headers_are_kept_and_an_empty_object_clears_them(
         ({"name": "a", "url": "ftp://example.com/mcp"}, "url"),
         ({"name": "a", "url": "http://user:pw@example.com/mcp"}, "url"),
         ({"name": "a", "url": 5}, "url"),
+        ({"name": "a", "url": "http://127.0.0.1:99999/mcp"}, "url"),
         ({"name": "a", "url": "http://127.0.0.1:9/mcp", "headers": ["Authorization"]}, "headers"),
         ({"name": "a", "url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": 5}}, "headers"),
         ({"name": "a", "url": "http://127.0.0.1:9/mcp", "headers": {"Bad Header": "x"}}, "headers"),
