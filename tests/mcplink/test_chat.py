@@ -4,6 +4,7 @@ the OpenAI and the Anthropic SDK), streamed as tool_call/tool_result steps."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -123,3 +124,45 @@ def test_a_chat_may_not_enable_another_users_server_tools(live_url: str, user: A
     assert response.status_code == 400
     assert response.json()["errors"]["enabled_tools"] == ["Unknown tools: mcp.theirs.echo."]
     assert fake_llm.requests == []
+
+
+def test_a_tool_that_outlasts_the_servers_limit_fails_and_the_turn_goes_on(
+    live_url: str, user: Any, fake_llm: Any, shared_server: dict[str, Any]
+) -> None:
+    make_provider(user, fake_llm, "openai")
+    token = access_token_for(user)
+    fake_llm.script(Scenario(tool_calls=[ToolCall("mcp_tests_sleep", {"seconds": 30}, id="call_1")]), Scenario(text="It took too long."))
+    conversation_id = create_conversation(live_url, token)
+    started = time.monotonic()
+
+    _, events = send(live_url, token, conversation_id, "Sleep", enabled_tools=["mcp.tests.sleep"])
+
+    message = assert_stream_matches_stored(events)
+    result = next(step for step in message.process_steps if step["type"] == "tool_result")
+    assert result["success"] is False
+    assert json.loads(result["content"]) == {"error": "The MCP server tests did not answer within 2 seconds."}
+    assert message.status == "complete" and message.content == "It took too long."
+    assert time.monotonic() - started < 20
+
+
+def test_an_agent_holding_another_users_server_tool_is_not_offered_it(live_url: str, user: Any, fake_llm: Any, mcp_url: str) -> None:
+    from agents.models import Agent
+    from mcplink.models import McpServer
+
+    other = make_user(level=3)
+    McpServer.objects.create(user=other, name="theirs", url=mcp_url, tools=[{"name": "echo", "description": "", "input_schema": {}}])
+    # Stored directly: the agents API refuses the name (tested above), an old row or an import may not.
+    agent = Agent.objects.create(user=user, name="Stale", enabled_tools=["mcp.theirs.echo", "process_data"])
+    make_provider(user, fake_llm, "openai")
+    token = access_token_for(user)
+    fake_llm.script(Scenario(tool_calls=[ToolCall("mcp_theirs_echo", {"text": "hi"}, id="call_1")]), Scenario(text="No such tool."))
+    conversation_id = create_conversation(live_url, token, agent_id=agent.pk)
+
+    _, events = send(live_url, token, conversation_id, "Echo hi")
+
+    message = assert_stream_matches_stored(events)
+    assert offered_tool_names(fake_llm.requests[0].body) == ["process_data"]
+    result = next(step for step in message.process_steps if step["type"] == "tool_result")
+    assert result["success"] is False
+    assert json.loads(result["content"]) == {"error": "Unknown tool: mcp_theirs_echo."}
+    assert not ToolExecution.objects.exists()

@@ -166,6 +166,20 @@ def test_knowledge_search_searches_only_the_callers_documents(live_url: str) -> 
     assert theirs == {"query": "submarine sonar", "results": [], "count": 0}
 
 
+def test_knowledge_search_keeps_to_one_agents_documents_when_asked(live_url: str) -> None:
+    alice = make_user()
+    keeper, sailor = Agent.objects.create(user=alice, name="Keeper"), Agent.objects.create(user=alice, name="Sailor")
+    for agent, name in ((keeper, "keeper.txt"), (sailor, "sailor.txt"), (None, "general.txt")):
+        document_upload(user=alice, agent=agent, name=name, data=f"Notes on the lighthouse lens from {name}.".encode(), background=False)
+    token = access_token_for(alice)
+
+    scoped = data(call(live_url, token, "knowledge_search", {"query": "lighthouse lens", "agent_id": keeper.pk}))
+    everything = data(call(live_url, token, "knowledge_search", {"query": "lighthouse lens"}))
+
+    assert [r["document_name"] for r in scoped["results"]] == ["keeper.txt"]
+    assert sorted(r["document_name"] for r in everything["results"]) == ["general.txt", "keeper.txt", "sailor.txt"]
+
+
 def test_knowledge_search_refuses_another_users_agent_and_bad_arguments(live_url: str) -> None:
     alice, bob = make_user(), make_user()
     bobs = Agent.objects.create(user=bob, name="b")

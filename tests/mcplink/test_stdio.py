@@ -4,6 +4,8 @@ the environment only, no network unless an administrator allows it, killed on ti
 from __future__ import annotations
 
 import asyncio
+import json
+import shlex
 import shutil
 import tempfile
 import threading
@@ -18,6 +20,7 @@ import pytest
 
 from mcplink.models import McpServer
 from tests.mcplink.conftest import ECHO_TOOLS
+from tests.support.mcp_test_server import IDENTITY_SCRIPT
 from tests.toolbox.conftest import Listener, leftover_sandbox_pids, requires_sandbox, sandbox_pids
 
 pytestmark = [pytest.mark.django_db(transaction=True), requires_sandbox]
@@ -73,6 +76,7 @@ def stdio_row(admin: Any, stdio_program: dict[str, Any]) -> Callable[..., McpSer
 TOOL_SCHEMAS = {
     "sleep": {"type": "object", "properties": {"seconds": {"type": "number"}}, "required": ["seconds"]},
     "connect": {"type": "object", "properties": {"host": {"type": "string"}, "port": {"type": "integer"}}, "required": ["host", "port"]},
+    "identity": {"type": "object", "properties": {}},
 }
 
 
@@ -178,3 +182,14 @@ def test_a_command_that_does_not_start_is_reported_with_its_error_output(admin_c
     assert response.status_code == 201 and data["status"] == "down"
     assert data["error"].startswith("The MCP server broken ")
     assert "no-such-mcp-server" in data["error"] and "No such file or directory" in data["error"]
+
+
+def test_the_server_runs_as_the_sandbox_user_under_shell_executes_limits(admin_client: Any, stdio_row: Callable[..., McpServer]) -> None:
+    stdio_row(timeout_seconds=20)
+
+    seen = execute(admin_client, "mcp.local.identity", {})["result"]
+    shell = execute(admin_client, "shell_execute", {"command": f"/usr/bin/python3 -c {shlex.quote(IDENTITY_SCRIPT)}", "timeout": 20})
+
+    assert shell["success"] is True and shell["result"]["exit_code"] == 0, shell
+    assert seen == json.loads(shell["result"]["stdout"])
+    assert (seen["uid"], seen["cwd"]) == (65534, "/workspace")
