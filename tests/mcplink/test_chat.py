@@ -15,6 +15,7 @@ from tests.chat.conftest import make_provider
 from tests.chat.test_stream import assert_stream_matches_stored, create_conversation, send
 from tests.support.factories import access_token_for, make_user
 from toolbox.models import ToolExecution
+from toolbox.registry import MAX_RESULT_CHARS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -166,3 +167,34 @@ def test_an_agent_holding_another_users_server_tool_is_not_offered_it(live_url: 
     assert result["success"] is False
     assert json.loads(result["content"]) == {"error": "Unknown tool: mcp_theirs_echo."}
     assert not ToolExecution.objects.exists()
+
+
+def test_a_tool_that_errors_and_a_result_too_large_are_failed_results_in_a_chat(
+    live_url: str, user: Any, fake_llm: Any, shared_server: dict[str, Any]
+) -> None:
+    make_provider(user, fake_llm, "openai")
+    token = access_token_for(user)
+    fake_llm.script(
+        Scenario(
+            tool_calls=[
+                ToolCall("mcp_tests_fail", {"reason": "no luck"}, id="call_1"),
+                ToolCall("mcp_tests_big", {"size": MAX_RESULT_CHARS + 1}, id="call_2"),
+            ]
+        ),
+        Scenario(text="Neither worked."),
+    )
+    conversation_id = create_conversation(live_url, token)
+
+    _, events = send(live_url, token, conversation_id, "Try both", enabled_tools=["mcp.tests.fail", "mcp.tests.big"])
+
+    message = assert_stream_matches_stored(events)
+    results = {step["id_ref"]: step for step in message.process_steps if step["type"] == "tool_result"}
+    assert [results[ref]["success"] for ref in ("call_1", "call_2")] == [False, False]
+    assert json.loads(results["call_1"]["content"]) == {
+        "error": "The tool fail of the MCP server tests reported an error: Error executing tool fail: failed on purpose: no luck"
+    }
+    assert json.loads(results["call_2"]["content"]) == {
+        "error": "The tool big of the MCP server tests returned 64,001 characters, "
+        "more than the 64,000 a tool result may have; ask it for less."
+    }
+    assert message.status == "complete" and message.content == "Neither worked."

@@ -234,6 +234,23 @@ def test_ask_agent_goes_on_in_the_same_conversation(live_url: str, fake_llm: Any
     assert history == [("user", "one"), ("assistant", "First answer."), ("user", "two")]
 
 
+def test_ask_agent_runs_the_agents_mcp_tools_both_ways(live_url: str, fake_llm: Any, shared_server: dict[str, Any]) -> None:
+    from fakellm import ToolCall
+    from toolbox.models import ToolExecution
+
+    alice = make_user(level=PermissionLevel.EXECUTE)
+    make_provider(alice, fake_llm, "openai")
+    agent = Agent.objects.create(user=alice, name="Relay", enabled_tools=["mcp.tests.echo"])
+    fake_llm.script(Scenario(tool_calls=[ToolCall("mcp_tests_echo", {"text": "relayed"}, id="call_1")]), Scenario(text="It said: relayed."))
+
+    result = data(call(live_url, access_token_for(alice), "ask_agent", {"agent_id": agent.pk, "message": "Relay this"}))
+
+    assert result["reply"] == "It said: relayed." and result["status"] == "complete"
+    assert "echo: relayed" in str(fake_llm.requests[1].body["messages"])
+    record = ToolExecution.objects.get(tool_name="mcp.tests.echo")
+    assert (record.user_id, record.conversation_id, record.success) == (alice.pk, result["conversation_id"], True)
+
+
 def test_ask_agent_offers_only_the_tools_the_users_level_allows(live_url: str, fake_llm: Any) -> None:
     reader = make_user(level=PermissionLevel.READ_ONLY)
     make_provider(reader, fake_llm, "openai")
