@@ -122,3 +122,21 @@ def test_a_response_over_8_mb_is_a_failed_result_and_the_server_stays_up(client:
     assert response.status_code == 200 and body["success"] is False
     assert body["result"] == {"error": "The MCP server tests sent more than 8 MB in one response; ask it for less."}
     assert McpServer.objects.get(pk=shared_server["id"]).status == "ok"
+
+
+def test_an_administrator_demoted_since_loses_their_servers_private_address(
+    admin: Any, admin_client: Any, add_server: Callable[..., dict[str, Any]], mcp_url: str, mcp_http_server: McpHttpServer
+) -> None:
+    add_server(admin_client, name="mine", url=mcp_url)
+    admin.permission_level = 3
+    admin.save()
+    before = len(mcp_http_server.seen_headers)
+
+    response = admin_client.post("/api/tools/mcp.mine.echo/execute", {"text": "hi"}, format="json")
+
+    body = response.json()["data"]
+    assert response.status_code == 200 and body["success"] is False
+    assert body["result"]["error"] == (
+        f"The MCP server mine could not be reached: Refused: {mcp_url} resolves to 127.0.0.1, which is not a public internet address."
+    )
+    assert len(mcp_http_server.seen_headers) == before
