@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -221,10 +222,8 @@ def conversations_import(*, user: User, data: bytes) -> ImportSummary:
         reasons = "; ".join(f"{s['index'] + 1}: {s['reason']}" for s in skipped[:3])
         raise ImportRefused(_("Nothing in the file could be imported (%(reasons)s).") % {"reasons": reasons})
     provider = provider_get_default(user=user)
-    created: list[Conversation] = []
     with write_transaction():
-        for conversation in parsed:
-            created.append(_create(user=user, parsed=conversation, provider=provider))
+        created = _create_all(user=user, parsed=parsed, provider=provider)
     return ImportSummary(
         conversations=created,
         messages=sum(len(p.nodes) for p in parsed),
@@ -537,47 +536,86 @@ def _chatgpt_add_step(reply: _Node, *, role: str, author: dict[str, Any], messag
     return True
 
 
-def _create(*, user: User, parsed: _Parsed, provider: Any) -> Conversation:
-    tools = parsed.settings.pop("enabled_tools", None)
-    if tools is not None and any(registry.get(name, user_id=user.pk) is None for name in tools):
-        tools = None
-    conversation = Conversation.objects.create(
-        user=user,
-        title=parsed.title,
-        title_is_custom=True,
-        provider=provider,
-        model=parsed.model or (provider.default_model if provider else ""),
-        enabled_tools=tools,
-        **parsed.settings,
-    )
-    ids: dict[str, Message] = {}
-    rows: list[Message] = []
-    for node in parsed.nodes:
-        message = Message(
-            user=user,
-            conversation=conversation,
-            parent=ids[node.parent_key] if node.parent_key is not None else None,
-            role=node.role,
-            content=node.content,
-            process_steps=node.process_steps,
-            citations=node.citations,
-            usage=node.usage,
-            token_count=node.token_count,
-            status=node.status,
-            error=node.error,
-            model=node.model,
+def _create_all(*, user: User, parsed: list[_Parsed], provider: Any) -> list[Conversation]:
+    """Create the conversations and all their messages in a few bulk statements, whatever
+    their number (an export of thousands of conversations stays a handful of queries)."""
+    conversations: list[Conversation] = []
+    for item in parsed:
+        tools = item.settings.pop("enabled_tools", None)
+        if tools is not None and any(registry.get(name, user_id=user.pk) is None for name in tools):
+            tools = None
+        conversations.append(
+            Conversation(
+                user=user,
+                title=item.title,
+                title_is_custom=True,
+                provider=provider,
+                model=item.model or (provider.default_model if provider else ""),
+                enabled_tools=tools,
+                **item.settings,
+            )
         )
-        ids[node.key] = message
-        rows.append(message)
+    Conversation.objects.bulk_create(conversations, batch_size=500)
+    rows: list[Message] = []
+    for conversation, item in zip(conversations, parsed, strict=True):
+        made: dict[str, Message] = {}
+        for node in item.nodes:
+            message = Message(
+                user=user,
+                conversation=conversation,
+                parent=made[node.parent_key] if node.parent_key is not None else None,
+                role=node.role,
+                content=node.content,
+                process_steps=node.process_steps,
+                citations=node.citations,
+                usage=node.usage,
+                token_count=node.token_count,
+                status=node.status,
+                error=node.error,
+                model=node.model,
+            )
+            made[node.key] = message
+            rows.append(message)
+        newest = max(item.nodes, key=lambda node: (node.created_at, made[node.key].pk))
+        conversation.current_leaf_id = made[item.leaf_key or newest.key].pk
+        conversation.created_at = item.created_at
+        conversation.updated_at = max(item.created_at, newest.created_at)
+        for node in item.nodes:
+            made[node.key].created_at = node.created_at
+    # Parents are created before their children (each conversation's nodes are ordered
+    # so), then every message gets its own time back: created_at is set on insert
+    # (auto_now_add), and it also orders siblings.
+    times = [message.created_at for message in rows]
     Message.objects.bulk_create(rows, batch_size=500)
-    # created_at is set on insert (auto_now_add): give the messages their own times back,
-    # which also keeps the order of siblings.
-    for node in parsed.nodes:
-        ids[node.key].created_at = node.created_at
-    Message.objects.bulk_update(rows, ["created_at"], batch_size=500)
-    leaf = ids[parsed.leaf_key].pk if parsed.leaf_key else selectors.newest_message_id(conversation_id=conversation.pk)
-    times = {"created_at": parsed.created_at, "updated_at": max([parsed.created_at, *(n.created_at for n in parsed.nodes)])}
-    Conversation.objects.filter(pk=conversation.pk).update(current_leaf_id=leaf, **times)
-    conversation.current_leaf_id = leaf
-    conversation.created_at, conversation.updated_at = times["created_at"], times["updated_at"]
-    return conversation
+    for message, moment in zip(rows, times, strict=True):
+        message.created_at = moment
+    _set_times(Message._meta.db_table, [(m.pk, {"created_at": m.created_at}) for m in rows])
+    _set_times(
+        Conversation._meta.db_table,
+        [(c.pk, {"created_at": c.created_at, "updated_at": c.updated_at, "current_leaf_id": c.current_leaf_id}) for c in conversations],
+    )
+    return conversations
+
+
+def _set_times(table: str, rows: list[tuple[str, dict[str, Any]]], batch: int = 300) -> None:
+    """``UPDATE … SET column = CASE id WHEN … END`` for many rows in one statement per batch
+    (Django's bulk_update builds an expression per row: seconds for thousands of rows)."""
+    if not rows:
+        return
+    timestamp = "CAST(%s AS timestamp with time zone)" if connection.vendor == "postgresql" else "%s"
+    columns = list(rows[0][1])
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            assignments, params = [], []
+            for column in columns:
+                value_sql = "%s" if column.endswith("_id") else timestamp
+                cases = " ".join(f"WHEN %s THEN {value_sql}" for _ in chunk)
+                assignments.append(f"{connection.ops.quote_name(column)} = CASE {connection.ops.quote_name('id')} {cases} END")
+                for pk, values in chunk:
+                    value = values[column]
+                    params += [pk, value if column.endswith("_id") else connection.ops.adapt_datetimefield_value(value)]
+            placeholders = ", ".join("%s" for _ in chunk)
+            quoted_id = connection.ops.quote_name("id")
+            sql = f"UPDATE {connection.ops.quote_name(table)} SET {', '.join(assignments)} WHERE {quoted_id} IN ({placeholders})"
+            cursor.execute(sql, [*params, *(pk for pk, _ in chunk)])
