@@ -33,8 +33,11 @@ WITH RECURSIVE path(id, parent_id, depth) AS (
     SELECT m.id, m.parent_id, path.depth + 1 FROM chat_message m JOIN path ON m.id = path.parent_id
     WHERE path.depth + 1 < %s
 )
-SELECT m.* FROM path JOIN chat_message m ON m.id = path.id ORDER BY path.depth DESC
+SELECT {columns} FROM path JOIN chat_message m ON m.id = path.id ORDER BY path.depth DESC
 """
+# What a turn's history needs: the other columns (process steps, citations, usage) can be
+# large, and are left deferred.
+HISTORY_COLUMNS = ("id", "parent_id", "conversation_id", "role", "content", "status", "created_at")
 
 _NEWEST_LEAF_SQL = """
 WITH RECURSIVE below(id, depth) AS (
@@ -58,11 +61,13 @@ def current_leaf_id(conversation: Conversation) -> str | None:
     return conversation.current_leaf_id or newest_message_id(conversation_id=conversation.pk)
 
 
-def message_path(*, conversation_id: str, leaf_id: str | None, limit: int = 1000) -> list[Message]:
-    """The messages from the root down to ``leaf_id`` (its last ``limit``), oldest first."""
+def message_path(*, conversation_id: str, leaf_id: str | None, limit: int = 1000, columns: tuple[str, ...] | None = None) -> list[Message]:
+    """The messages from the root down to ``leaf_id`` (its last ``limit``), oldest first;
+    with ``columns``, only those are read (the others are deferred)."""
     if leaf_id is None:
         return []
-    return list(Message.objects.raw(_PATH_SQL, [leaf_id, conversation_id, limit]))
+    selected = ", ".join(f"m.{connection.ops.quote_name(name)}" for name in columns) if columns else "m.*"
+    return list(Message.objects.raw(_PATH_SQL.format(columns=selected), [leaf_id, conversation_id, limit]))
 
 
 def newest_leaf_under(*, conversation_id: str, message_id: str) -> str | None:

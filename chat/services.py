@@ -200,7 +200,9 @@ HISTORY_LIMIT = 200
 def _history(conversation: Conversation, *, parent_id: str | None) -> list[Message]:
     """What the model sees before a new message: the path from the root to its parent
     (its last ``HISTORY_LIMIT`` messages), without replies still being generated."""
-    path = selectors.message_path(conversation_id=conversation.pk, leaf_id=parent_id, limit=HISTORY_LIMIT)
+    path = selectors.message_path(
+        conversation_id=conversation.pk, leaf_id=parent_id, limit=HISTORY_LIMIT, columns=selectors.HISTORY_COLUMNS
+    )
     return [m for m in path if m.status != MessageStatus.STREAMING]
 
 
