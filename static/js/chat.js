@@ -779,7 +779,12 @@ async function sendBranch(node, body, question, { user = null }) {
   if (user !== null) messagesNode.append(userMessageNode(user));
   const turn = { text: question, view: null, messageId: null };
   await streamReply(conversation, body, turn);
-  if (turn.view && turn.view.node.dataset.messageId) await reloadBranch().catch(showError);
+  if (!state.current || state.current.id !== conversation.id) return;
+  // Refused before it started (e.g. 409: another tab is generating a reply here): say why
+  // and draw the branch as it is; otherwise draw the new branch with its version switches.
+  const refused = turn.view && !turn.view.node.dataset.messageId && turn.view.node.querySelector(".error-text");
+  if (refused) toast(refused.textContent, { error: true });
+  await reloadBranch().catch(showError);
 }
 
 // --- the conversation menu: export and import -----------------------------------------

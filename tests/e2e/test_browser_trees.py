@@ -124,3 +124,35 @@ def test_edit_flip_regenerate_copy_export_and_import(page: Any, fake_llm: Any, t
     assert contents(page) == [f"One {marker}", "First answer.", f"Edited {marker}", "Regenerated answer."]
     expect(page.locator(".messages > [data-role=user]").nth(1).locator(".sibling-position")).to_have_text("2/2")
     assert page.errors == []
+
+
+def test_regenerating_while_another_tab_streams_says_why_and_keeps_the_branch(new_page: Any, fake_llm: Any) -> None:
+    # Given a conversation open in two tabs
+    page = new_page()
+    register(page)
+    add_fake_provider(page, fake_llm)
+    page.goto("/")
+    expect(page.locator("#chat")).to_have_attribute("data-ready", "true")
+    marker = unique("busy")
+    fake_llm.script(Scenario(text="Done."), match=f"First {marker}")
+    fake_llm.script(Scenario(tokens=400, tokens_per_second=20), match=f"Slow {marker}")
+    send(page, f"First {marker}")
+    other = page.context.new_page()
+    other.goto(page.url)
+    expect(other.locator("#chat")).to_have_attribute("data-ready", "true")
+
+    # When the second tab starts a long reply and the first regenerates its reply meanwhile
+    other.get_by_role("textbox", name="Message").fill(f"Slow {marker}")
+    other.get_by_role("textbox", name="Message").press("Enter")
+    expect(other.locator(".messages > [data-role=assistant]").last.locator(".md")).to_contain_text("word3", timeout=30_000)
+    page.get_by_role("button", name="Regenerate").click()
+
+    # Then the first tab says why (409) and shows the branch as it now is: its reply kept,
+    # the other tab's question after it, no second version
+    expect(page.locator(".toast", has_text="still being generated")).to_be_visible()
+    expect(page.locator(".messages > [data-role=user]")).to_have_count(2)
+    assert contents(page)[:3] == [f"First {marker}", "Done.", f"Slow {marker}"]
+    expect(page.locator(".sibling-position")).to_have_count(0)
+    other.keyboard.press("Escape")
+    expect(other.locator(".messages > [data-role=assistant]").last).to_have_attribute("data-status", "stopped", timeout=15_000)
+    assert page.errors == [] and other.errors == []
