@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from chat.models import Message
@@ -138,6 +139,28 @@ class TerminationConditionInput(StrictObjectSerializer):
         return {"type": kind, "value": value}
 
 
+@extend_schema_field(TerminationConditionInput(many=True))
+class TerminationField(serializers.ListField):
+    """A list of termination conditions; errors name the condition (``termination[1].value``)."""
+
+    child = serializers.JSONField()
+
+    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
+        items = super().to_internal_value(data)
+        cleaned: list[dict[str, Any]] = []
+        errors: list[Any] = []
+        for item in items:
+            serializer = TerminationConditionInput(data=item)
+            if serializer.is_valid():
+                cleaned.append(dict(serializer.validated_data))
+                errors.append({})
+            else:
+                errors.append(serializer.errors)
+        if any(errors):
+            raise serializers.ValidationError(errors)
+        return cleaned
+
+
 AGENT_NAME = "The name of an agent of the room."
 
 
@@ -147,7 +170,7 @@ class _TeamInput(StrictObjectSerializer):
     speaker_policy = serializers.ChoiceField(choices=SpeakerPolicy.choices, required=False)
     allow_repeated_speaker = StrictBooleanField(required=False)
     moderator = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=100, help_text=AGENT_NAME)
-    termination = TerminationConditionInput(many=True, required=False, help_text="Conditions, any of which ends the run.")
+    termination = TerminationField(required=False, help_text="Conditions, any of which ends the run.")
     summarizer = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=100, help_text=AGENT_NAME)
     human_turn = serializers.ChoiceField(choices=HumanTurn.choices, required=False)
 
