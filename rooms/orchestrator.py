@@ -440,6 +440,7 @@ class _Turn:
                     "agent": state.seats[seat_index].name,
                     "policy": state.policy,
                     "reason": choice.reason,
+                    "reason_code": choice.code,
                     "fallback": choice.fallback,
                 },
             )
@@ -505,7 +506,8 @@ class _Turn:
         if state.policy == SpeakerPolicy.MENTION:
             last = next((e for e in reversed(state.transcript) if e.get("round")), None)
             if last is None:
-                return team.Choice(team.next_in_turn_order(len(names), previous), "Nobody was @-named: turn order.", fallback=True)
+                first = team.next_in_turn_order(len(names), previous)
+                return team.Choice(first, "Nobody was @-named: next in turn order.", "no_mention", fallback=True)
             return team.choose_by_mention(last["content"], last["name"], names, previous, state.allow_repeat)
         return await self._ask_selector(state, names, previous)
 
@@ -514,7 +516,8 @@ class _Turn:
         selector = state.seats[0]
         candidates = [n for i, n in enumerate(names) if i != previous or state.allow_repeat or len(names) == 1]
         if selector.provider is None or not selector.model:
-            return team.Choice(team.next_in_turn_order(len(names), previous), "No selector model: next in turn order.", fallback=True)
+            fallback = team.next_in_turn_order(len(names), previous)
+            return team.Choice(fallback, "No selector model: next in turn order.", "no_selector", fallback=True)
         prompt = team.selector_prompt(
             state.task,
             [(seat.name, seat.role) for seat in state.seats],
@@ -528,7 +531,7 @@ class _Turn:
                 pass
         except LLMError as error:
             why = f"The selector failed ({error.message}): next in turn order."
-            return team.Choice(team.next_in_turn_order(len(names), previous), why, fallback=True)
+            return team.Choice(team.next_in_turn_order(len(names), previous), why, "selector_failed", fallback=True)
         return team.choose_from_answer(turn.text, names, previous, state.allow_repeat)
 
     async def _wait_for_human(self, state: RoomState, position: Position) -> str:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -90,56 +90,84 @@ class RoomAgentInput(_ColorMixin, StrictObjectSerializer):
 
 
 # The bounds of each termination condition's ``value``: (kind, minimum, maximum).
-CONDITION_VALUES: dict[str, tuple[type, float, float]] = {
+CONDITION_VALUES: dict[str, tuple[type, int, int]] = {
     "max_rounds": (int, 1, 50),
     "max_messages": (int, 1, 10_000),
     "token_budget": (int, 1, 100_000_000),
     "timeout_seconds": (float, 1, 86_400),
 }
+MENTION_MAX = 200
 
 
-class TerminationConditionInput(StrictObjectSerializer):
-    """One condition that ends a run: ``{"type": "max_messages", "value": 8}``,
+def _condition_schema(kind: str, value: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": ["type", "value"], "properties": {"type": {"type": "string", "enum": [kind]}, "value": value}}
+
+
+_SIMPLE_CONDITIONS = [
+    *(
+        _condition_schema(kind, {"type": "integer" if number is int else "number", "minimum": low, "maximum": high})
+        for kind, (number, low, high) in CONDITION_VALUES.items()
+    ),
+    _condition_schema("text_mention", {"type": "string", "minLength": 1, "maxLength": MENTION_MAX, "pattern": r"\S"}),
+]
+TERMINATION_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "description": "Conditions, any of which ends the run: `{type, value}` (max_rounds, max_messages, token_budget: a "
+    "positive integer; timeout_seconds: seconds; text_mention: the phrase, case-sensitive), or `{type: all, conditions}`, "
+    "which fires when all of its conditions hold.",
+    "items": {
+        "oneOf": [
+            *_SIMPLE_CONDITIONS,
+            {
+                "type": "object",
+                "required": ["type", "conditions"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["all"]},
+                    "conditions": {"type": "array", "minItems": 1, "items": {"oneOf": _SIMPLE_CONDITIONS}},
+                },
+            },
+        ]
+    },
+}
+
+
+def termination_condition(data: Any, *, inner: bool = False) -> dict[str, Any]:
+    """One condition that ends a run, checked: ``{"type": "max_messages", "value": 8}``,
     ``{"type": "text_mention", "value": "APPROVED"}``, or ``{"type": "all", "conditions": [...]}``
-    (fires when every one of its conditions does)."""
-
-    type = serializers.ChoiceField(choices=CONDITION_TYPES)
-    value = serializers.JSONField(
-        required=False,
-        help_text="max_rounds, max_messages, token_budget: a positive integer; timeout_seconds: a positive number; "
-        "text_mention: the phrase (case-sensitive).",
-    )
-    conditions = serializers.ListField(child=serializers.JSONField(), required=False, help_text="For type all: the conditions.")
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        kind = attrs["type"]
-        if kind == "all":
-            items = attrs.get("conditions") or []
-            if not items:
-                raise serializers.ValidationError({"conditions": ["List the conditions that must all hold."]})
-            inner = []
-            for index, item in enumerate(items):
-                serializer = TerminationConditionInput(data=item)
-                if not serializer.is_valid():
-                    raise serializers.ValidationError({f"conditions[{index}]": serializer.errors})
-                if serializer.validated_data["type"] == "all":
-                    raise serializers.ValidationError({f"conditions[{index}].type": ["An all condition cannot contain another."]})
-                inner.append(dict(serializer.validated_data))
-            return {"type": "all", "conditions": inner}
-        value = attrs.get("value")
-        if kind == "text_mention":
-            if not isinstance(value, str) or not value.strip() or len(value) > 200:
-                raise serializers.ValidationError({"value": ["Give the phrase that ends the run (1 to 200 characters)."]})
-            return {"type": kind, "value": value}
-        number, low, high = CONDITION_VALUES[kind]
-        valid_type = isinstance(value, int) if number is int else isinstance(value, (int, float))
-        if isinstance(value, bool) or not valid_type or not low <= float(value) <= high:  # type: ignore[arg-type]
-            kind_text = "an integer" if number is int else "a number"
-            raise serializers.ValidationError({"value": [f"Must be {kind_text} from {low:g} to {high:g}."]})
+    (not inside another ``all``). Raises a ValidationError naming the part at fault."""
+    if not isinstance(data, dict):
+        raise serializers.ValidationError({"non_field_errors": ["A condition is an object with a type."]})
+    kind = data.get("type")
+    allowed = [k for k in CONDITION_TYPES if not (inner and k == "all")]
+    if not isinstance(kind, str) or kind not in allowed:
+        raise serializers.ValidationError({"type": [f"Use one of: {', '.join(allowed)}."]})
+    if kind == "all":
+        items = data.get("conditions")
+        if not isinstance(items, list) or not items:
+            raise serializers.ValidationError({"conditions": ["List the conditions that must all hold."]})
+        inner_conditions = []
+        for index, item in enumerate(items):
+            try:
+                inner_conditions.append(termination_condition(item, inner=True))
+            except serializers.ValidationError as error:
+                raise serializers.ValidationError({f"conditions[{index}]": error.detail}) from error
+        return {"type": "all", "conditions": inner_conditions}
+    value = data.get("value")
+    if kind == "text_mention":
+        if not isinstance(value, str) or not value.strip() or len(value) > MENTION_MAX:
+            raise serializers.ValidationError({"value": [f"Give the phrase that ends the run (1 to {MENTION_MAX} characters)."]})
         return {"type": kind, "value": value}
+    number, low, high = CONDITION_VALUES[kind]
+    if number is int and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    valid = isinstance(value, int) if number is int else isinstance(value, (int, float))
+    if isinstance(value, bool) or not valid or not low <= cast(float, value) <= high:  # no float(): a huge int overflows it
+        kind_text = "an integer" if number is int else "a number"
+        raise serializers.ValidationError({"value": [f"Must be {kind_text} from {low} to {high}."]})
+    return {"type": kind, "value": value}
 
 
-@extend_schema_field(TerminationConditionInput(many=True))
+@extend_schema_field(TERMINATION_SCHEMA)
 class TerminationField(serializers.ListField):
     """A list of termination conditions; errors name the condition (``termination[1].value``)."""
 
@@ -150,12 +178,11 @@ class TerminationField(serializers.ListField):
         cleaned: list[dict[str, Any]] = []
         errors: list[Any] = []
         for item in items:
-            serializer = TerminationConditionInput(data=item)
-            if serializer.is_valid():
-                cleaned.append(dict(serializer.validated_data))
+            try:
+                cleaned.append(termination_condition(item))
                 errors.append({})
-            else:
-                errors.append(serializer.errors)
+            except serializers.ValidationError as error:
+                errors.append(error.detail)
         if any(errors):
             raise serializers.ValidationError(errors)
         return cleaned

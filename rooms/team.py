@@ -116,6 +116,7 @@ class Choice:
 
     seat: int | None
     reason: str
+    code: str  # the reason as a word, for clients that word it themselves (the rooms page, translated)
     fallback: bool = False
     end: bool = False
 
@@ -136,18 +137,21 @@ def choose_from_answer(answer: str, names: Sequence[str], previous: int | None, 
     picked = name_in(answer, names)
     fallback = next_in_turn_order(len(names), previous)
     if picked is None:
-        why = "gave no answer" if not answer.strip() else f"named nobody of the room ({answer.strip()[:60]!r})"
-        return Choice(fallback, f"The selector {why}: next in turn order.", fallback=True)
+        if not answer.strip():
+            return Choice(fallback, "The selector gave no answer: next in turn order.", "no_answer", fallback=True)
+        why = f"The selector named nobody of the room ({answer.strip()[:60]!r}): next in turn order."
+        return Choice(fallback, why, "unknown_name", fallback=True)
     if picked == previous and not allow_repeat and len(names) > 1:
-        return Choice(fallback, f"The selector picked {names[picked]} again, and repeats are off: next in turn order.", fallback=True)
-    return Choice(picked, "Picked by the selector.")
+        why = f"The selector picked {names[picked]} again, and repeats are off: next in turn order."
+        return Choice(fallback, why, "repeat", fallback=True)
+    return Choice(picked, "Picked by the selector.", "picked")
 
 
 def choose_by_mention(last_text: str, last_speaker: str, names: Sequence[str], previous: int | None, allow_repeat: bool) -> Choice:
     for seat in mentions(last_text, names):
         if seat != previous or allow_repeat or len(names) == 1:
-            return Choice(seat, f"Mentioned by {last_speaker}.")
-    return Choice(next_in_turn_order(len(names), previous), "Nobody was @-named: next in turn order.", fallback=True)
+            return Choice(seat, f"Mentioned by {last_speaker}.", "mentioned")
+    return Choice(next_in_turn_order(len(names), previous), "Nobody was @-named: next in turn order.", "no_mention", fallback=True)
 
 
 def moderator_verdict(text: str, names: Sequence[str]) -> tuple[bool, int | None]:
@@ -167,17 +171,20 @@ def choose_by_moderator(
     moderator: int, last_agent: int | None, last_text: str, previous_member: int | None, names: Sequence[str], allow_repeat: bool
 ) -> Choice:
     """After any turn but the moderator's, the moderator; after the moderator's, whom it named."""
+    if last_agent is None:
+        return Choice(moderator, "The moderator opens the discussion.", "moderator_opens")
     if last_agent != moderator:
-        return Choice(moderator, "The moderator opens the discussion." if last_agent is None else "The moderator speaks after every turn.")
+        return Choice(moderator, "The moderator speaks after every turn.", "moderator_turn")
     ended, named = moderator_verdict(last_text, names)
     if ended:
-        return Choice(None, "The moderator ended the discussion.", end=True)
+        return Choice(None, "The moderator ended the discussion.", "moderator_ended", end=True)
     fallback = next_in_turn_order(len(names), previous_member, skip=moderator)
     if named is None or named == moderator:
-        return Choice(fallback, "The moderator named nobody else of the room: next in turn order.", fallback=True)
+        return Choice(fallback, "The moderator named nobody else of the room: next in turn order.", "unknown_name", fallback=True)
     if named == previous_member and not allow_repeat and len(names) > 2:
-        return Choice(fallback, f"The moderator named {names[named]} again, and repeats are off: next in turn order.", fallback=True)
-    return Choice(named, "Named by the moderator.")
+        why = f"The moderator named {names[named]} again, and repeats are off: next in turn order."
+        return Choice(fallback, why, "repeat", fallback=True)
+    return Choice(named, "Named by the moderator.", "moderator_named")
 
 
 def turns_per_round(policy: str, seats: int) -> int:

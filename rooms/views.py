@@ -89,7 +89,7 @@ class RoomStartView(APIView):
         "room_completed, room_paused, agent_error (with the failed turn's `message_id`, an addition), error, and "
         "message_interrupted (a turn cut by a crash, spoken again). "
         "A room that works as a team (any of speaker_policy, termination, summarizer, human_turn set) also sends "
-        "`speaker_selected` {room_id, round, agent, policy, reason, fallback} before a turn of the selector, mention or "
+        "`speaker_selected` {room_id, round, agent, policy, reason, reason_code, fallback} before a turn of the selector, mention or "
         "moderator policy; `human_turn_requested` {room_id, round, reason: every_round|on_mention, agent} when the run "
         "waits for the owner's message (status `waiting`; this stream ends there, the run goes on after "
         "POST /messages); `human_message` {room_id, id, role, content, sender_name, sender_color, round_number}; "

@@ -278,9 +278,13 @@ function handle(type, data) {
       notice("completed", completedText(data.reason));
       refreshRoom();
       break;
-    case "speaker_selected":
-      notice(`selected-${data.round}-${state.bubbles.size}-${data.agent}`, t("speaker_selected", { agent: data.agent, reason: data.reason }));
+    case "speaker_selected": {
+      // Worded here, in the page's language, when the reason is one the page knows.
+      const key = `selected_${data.reason_code}`;
+      const text = t(key, { agent: data.agent });
+      notice(`selected-${data.round}-${state.bubbles.size}-${data.agent}`, text !== key ? text : t("speaker_selected", { agent: data.agent, reason: data.reason }));
       break;
+    }
     case "human_turn_requested":
       setRoom({ status: "waiting" });
       notice(`human-${data.round}-${state.bubbles.size}`, data.reason === "on_mention" && data.agent ? t("human_asked_by", { agent: data.agent }) : t("human_asked"));

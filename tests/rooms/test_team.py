@@ -375,6 +375,9 @@ def test_the_owner_may_speak_in_any_state_and_others_cannot(owner: Any) -> None:
         ({"termination": [{"type": "all", "conditions": []}]}, "termination[0].conditions"),
         ({"termination": [{"type": "all", "conditions": [{"type": "token_budget", "value": -1}]}]}, "termination[0].conditions[0].value"),
         ({"termination": {"type": "max_messages"}}, "termination"),
+        ({"termination": [{"type": "max_messages", "value": 10**400}]}, "termination[0].value"),
+        ({"termination": [{"type": "all", "conditions": [{"type": "all", "conditions": []}]}]}, "termination[0].conditions[0].type"),
+        ({"termination": ["max_messages"]}, "termination[0].non_field_errors"),
     ],
 )
 def test_bad_team_input_is_400_naming_the_field(owner: Any, extra: dict[str, Any], field: str) -> None:
