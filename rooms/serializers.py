@@ -88,6 +88,9 @@ class RoomAgentInput(_ColorMixin, StrictObjectSerializer):
     system_prompt = StrictCharField(required=False, allow_blank=True, max_length=50_000, trim_whitespace=False)
     color = ColorField(required=False)
 
+    # A seat comes from a template (agent_id) or is inline with a name (services._seat_fields()).
+    openapi_extra = {"anyOf": [{"required": ["name"]}, {"required": ["agent_id"], "properties": {"agent_id": {"type": "integer"}}}]}
+
 
 # The bounds of each termination condition's ``value``: (kind, minimum, maximum).
 CONDITION_VALUES: dict[str, tuple[type, int, int]] = {
