@@ -57,6 +57,10 @@ class ChatRoom(models.Model):
     # How the room works as a team (see rooms.team); the defaults are plain rounds.
     speaker_policy = models.CharField(max_length=16, choices=SpeakerPolicy.choices, default=SpeakerPolicy.ROUND_ROBIN)
     allow_repeated_speaker = models.BooleanField(default=False)
+    selector_provider = models.ForeignKey(
+        "agents.Provider", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="The selector's provider."
+    )
+    selector_model = models.CharField(max_length=200, blank=True, help_text="The selector's model; empty: the first agent's.")
     moderator = models.CharField(max_length=100, blank=True, help_text="The name of the agent that moderates (policy moderator).")
     termination = models.JSONField(default=list, blank=True, help_text="Conditions, any of which ends the run.")
     summarizer = models.CharField(max_length=100, blank=True, help_text="The name of the agent that writes the closing summary.")

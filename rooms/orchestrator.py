@@ -115,6 +115,8 @@ class RoomState:
     selected_seat: int | None = None
     started_at: datetime | None = None
     tokens: int = 0
+    selector: ProviderConfig | None = None  # the selector's own provider, when the room names one
+    selector_model: str = ""
 
     @property
     def turns_per_round(self) -> int:
@@ -137,7 +139,7 @@ def _seat_index(seats: list[Seat], name: str) -> int | None:
 
 
 def _load_state(room_id: str) -> RoomState:
-    room = ChatRoom.objects.select_related("user").get(pk=room_id)
+    room = ChatRoom.objects.select_related("user", "selector_provider").get(pk=room_id)
     default = provider_get_default(user=room.user)
     seats = []
     for seat in room.agents.select_related("provider", "agent__provider").order_by("turn_order", "id"):
@@ -187,6 +189,10 @@ def _load_state(room_id: str) -> RoomState:
         selected_seat=room.selected_seat,
         started_at=room.run_started_at,
         tokens=tokens,
+        selector=ProviderConfig.from_provider(room.selector_provider)
+        if room.selector_provider and room.selector_provider.enabled
+        else None,
+        selector_model=room.selector_model,
     )
 
 
@@ -512,10 +518,12 @@ class _Turn:
         return await self._ask_selector(state, names, previous)
 
     async def _ask_selector(self, state: RoomState, names: list[str], previous: int | None) -> team.Choice:
-        """Ask the selector model (the first agent's provider and model) for the next speaker."""
-        selector = state.seats[0]
+        """Ask the selector model (the room's, or else the first agent's provider and model) for the next speaker."""
+        first = state.seats[0]
+        provider = state.selector or first.provider
+        model = state.selector_model or (state.selector.default_model if state.selector else first.model)
         candidates = [n for i, n in enumerate(names) if i != previous or state.allow_repeat or len(names) == 1]
-        if selector.provider is None or not selector.model:
+        if provider is None or not model:
             fallback = team.next_in_turn_order(len(names), previous)
             return team.Choice(fallback, "No selector model: next in turn order.", "no_selector", fallback=True)
         prompt = team.selector_prompt(
@@ -524,7 +532,7 @@ class _Turn:
             [(e["name"], e["content"]) for e in state.transcript if e.get("round")],
             candidates,
         )
-        spec = TurnSpec(provider=selector.provider, model=selector.model, messages=[{"role": "user", "content": prompt}], max_tokens=64)
+        spec = TurnSpec(provider=provider, model=model, messages=[{"role": "user", "content": prompt}], max_tokens=64)
         turn = AgentTurn(spec)
         try:
             async for _ in turn.run():

@@ -33,6 +33,8 @@ class _BlankAsNull(serializers.CharField):
 class RoomSerializer(serializers.ModelSerializer):
     user_id = serializers.IntegerField(read_only=True)
     agents = RoomAgentSerializer(many=True, read_only=True)
+    selector_provider_id = serializers.IntegerField(read_only=True, allow_null=True)
+    selector_model = _BlankAsNull(read_only=True, allow_null=True)
     moderator = _BlankAsNull(read_only=True, allow_null=True, help_text="The moderating agent's name (policy moderator).")
     summarizer = _BlankAsNull(read_only=True, allow_null=True, help_text="The name of the agent that writes the closing summary.")
     termination = serializers.ListField(child=serializers.DictField(), read_only=True)
@@ -52,6 +54,8 @@ class RoomSerializer(serializers.ModelSerializer):
             "agents",
             "speaker_policy",
             "allow_repeated_speaker",
+            "selector_provider_id",
+            "selector_model",
             "moderator",
             "termination",
             "summarizer",
@@ -199,6 +203,12 @@ class _TeamInput(StrictObjectSerializer):
 
     speaker_policy = serializers.ChoiceField(choices=SpeakerPolicy.choices, required=False)
     allow_repeated_speaker = StrictBooleanField(required=False)
+    selector_provider_id = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, help_text="The selector model's provider (default: the first agent's)."
+    )
+    selector_model = StrictCharField(
+        required=False, allow_blank=True, max_length=200, help_text="The selector's model (default: the first agent's)."
+    )
     moderator = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=100, help_text=AGENT_NAME)
     termination = TerminationField(required=False, help_text="Conditions, any of which ends the run.")
     summarizer = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=100, help_text=AGENT_NAME)

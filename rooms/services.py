@@ -84,7 +84,16 @@ def _seat_fields(*, user: Any, spec: dict[str, Any], field: str) -> dict[str, An
     return fields
 
 
-TEAM_FIELDS = ("speaker_policy", "allow_repeated_speaker", "moderator", "termination", "summarizer", "human_turn")
+TEAM_FIELDS = (
+    "speaker_policy",
+    "allow_repeated_speaker",
+    "selector_provider_id",
+    "selector_model",
+    "moderator",
+    "termination",
+    "summarizer",
+    "human_turn",
+)
 
 
 def _check_team(*, policy: str, moderator: str, summarizer: str, names: list[str]) -> None:
@@ -101,11 +110,19 @@ def _check_team(*, policy: str, moderator: str, summarizer: str, names: list[str
             raise _invalid("agents", "A moderated room needs at least one agent besides the moderator.")
 
 
-def _team_values(data: dict[str, Any]) -> dict[str, Any]:
+def _team_values(data: dict[str, Any], *, user: Any) -> dict[str, Any]:
     values = {name: data[name] for name in TEAM_FIELDS if name in data}
     for name in ("moderator", "summarizer"):
         if name in values:
             values[name] = values[name] or ""
+    provider_id = values.pop("selector_provider_id", None)
+    if provider_id is not None:
+        provider = Provider.objects.usable_by(user).filter(pk=provider_id).first()
+        if provider is None:
+            raise _invalid("selector_provider_id", f"Unknown provider {provider_id}.")
+        values["selector_provider"] = provider
+    elif "selector_provider_id" in data:
+        values["selector_provider"] = None
     return values
 
 
@@ -114,7 +131,7 @@ def room_create(*, user: Any, title: str, task: str, max_rounds: int, agents: li
     if not agents:
         raise _invalid("agents", "A room needs at least one agent.")
     seats = [_seat_fields(user=user, spec=spec, field=f"agents[{position}]") for position, spec in enumerate(agents)]
-    values = _team_values(team)
+    values = _team_values(team, user=user)
     _check_team(
         policy=values.get("speaker_policy", SpeakerPolicy.ROUND_ROBIN),
         moderator=values.get("moderator", ""),
@@ -201,7 +218,7 @@ def room_update(*, room: ChatRoom, data: dict[str, Any]) -> ChatRoom:
         if target == RoomStatus.RUNNING:
             raise _invalid("status", "Start a room with POST /start, not by setting its status.")
         raise _invalid("status", f"A {room.status} room cannot be set to {target}.")
-    data = {**data, **_team_values(data)}
+    data = {name: value for name, value in data.items() if name != "selector_provider_id"} | _team_values(data, user=room.user)
     _check_team(
         policy=data.get("speaker_policy", room.speaker_policy),
         moderator=data.get("moderator", room.moderator),

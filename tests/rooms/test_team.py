@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from agents.models import Provider
 from chat.models import Message
 from fakellm import Scenario
 from rooms.models import ChatRoom
@@ -127,6 +128,27 @@ def test_a_selector_that_fails_falls_back_and_the_run_goes_on(live_url: str, own
     assert [s["agent"] for s in selected] == ["Ada", "Bo"]
     assert selected[0]["fallback"] and "selector failed" in selected[0]["reason"]
     assert events[-1].event == "room_completed"
+
+
+def test_the_room_may_name_its_selector_model_on_another_provider(live_url: str, owner: Any, fake_llm: Any) -> None:
+    judge = Provider(user=owner, name="judge", provider_type="anthropic", base_url=fake_llm.base_url, default_model="fake-model")
+    judge.api_key = "sk-judge"
+    judge.save()
+    fake_llm.script(Scenario(text="Bo"), Scenario(text="Ada"), match=SELECT)
+    selector = {"speaker_policy": "selector", "selector_provider_id": judge.pk, "selector_model": "judge"}
+    room_id = create(live_url, owner, ("Ada", "Bo"), rounds=1, **selector)
+
+    events = start(live_url, owner, room_id)
+
+    assert [s["agent"] for s in of(events, "speaker_selected")] == ["Bo", "Ada"]
+    asked = [r for r in fake_llm.requests if SELECT in str(r.body["messages"][-1]["content"])]
+    assert [(r.path, r.body["model"]) for r in asked] == [("/v1/messages", "judge")] * 2
+    others = [r.body["model"] for r in fake_llm.requests if r not in asked]
+    assert others == ["fake-model", "fake-model"]
+    stranger = make_provider(make_user(), fake_llm)
+    body = {"title": "t", "task": "x", "agents": [{"name": "Ada"}], "selector_provider_id": stranger.pk}
+    refused = api_client_for(owner).post("/api/chat-rooms/", body, format="json")
+    assert refused.status_code == 400 and "selector_provider_id" in refused.json()["errors"]
 
 
 def test_mention_hands_the_word_to_the_agent_named_and_otherwise_follows_turn_order(live_url: str, owner: Any, fake_llm: Any) -> None:
@@ -408,7 +430,7 @@ def test_the_team_settings_are_returned_and_updated_and_follow_renames(owner: An
     ).json()["data"]
     plain = client.post("/api/chat-rooms/", {"title": "p", "task": "x", "agents": [{"name": "Ada"}]}, format="json").json()["data"]
 
-    team = ("speaker_policy", "allow_repeated_speaker", "moderator", "termination", "summarizer", "human_turn")
+    team = ("speaker_policy", "allow_repeated_speaker", "moderator", "termination", "summarizer", "human_turn", "selector_model")
     assert {k: created[k] for k in team} == {
         "speaker_policy": "moderator",
         "allow_repeated_speaker": False,
@@ -416,6 +438,7 @@ def test_the_team_settings_are_returned_and_updated_and_follow_renames(owner: An
         "termination": [{"type": "text_mention", "value": "APPROVED"}],
         "summarizer": "Bo",
         "human_turn": "every_round",
+        "selector_model": None,
     }
     assert (plain["speaker_policy"], plain["termination"], plain["moderator"], plain["human_turn"]) == ("round_robin", [], None, "never")
     ada = ChatRoom.objects.get(pk=created["id"]).agents.get(name="Ada")
