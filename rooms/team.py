@@ -196,7 +196,8 @@ def turns_per_round(policy: str, seats: int) -> int:
 def selector_prompt(task: str, members: Sequence[tuple[str, str]], transcript: Sequence[tuple[str, str]], candidates: Sequence[str]) -> str:
     """The selector model's one message: the task, who is who, the transcript so far."""
     roster = "\n".join(f"- {name}" + (f": {role}" if role else "") for name, role in members)
-    said = "\n\n".join(f"[{name}]: {text}" for name, text in transcript[-30:]) or "(nobody has spoken yet)"
+    # The last turns, each cut short: the selector needs who said what, not every word.
+    said = "\n\n".join(f"[{name}]: {text[:1500]}" for name, text in transcript[-30:]) or "(nobody has spoken yet)"
     return (
         f"You choose who speaks next in a discussion about this task:\n{task}\n\nParticipants:\n{roster}\n\n"
         f"Transcript so far:\n{said}\n\nWho speaks next? Answer with exactly one name from: {', '.join(candidates)}."
