@@ -46,8 +46,8 @@ class ReplyFinal:
     usage: dict[str, Any] | None
     error: str = ""
     citations: list[dict[str, Any]] = field(default_factory=list)
-    # A conversation whose title is still a default one: its title is requested in the
-    # same transaction (chat.tasks.title_request), not in one of its own.
+    # A conversation whose title was a default one when the turn began: its title task is
+    # queued in the same transaction, not in one of its own.
     title_conversation_id: str = ""
 
 
@@ -136,7 +136,7 @@ def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], fina
     """One transaction: progress of changed replies (only while still streaming), finals
     (with the title requests of their conversations), and a heartbeat for unchanged open
     replies."""
-    from chat.tasks import title_request
+    from chat.tasks import generate_title
 
     if not (progress or finals or alive):
         return
@@ -175,7 +175,8 @@ def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], fina
             )
         for final in finals:
             if final.title_conversation_id:
-                title_request(conversation_id=final.title_conversation_id)
+                # Its title was a default one when the turn began; the task checks again.
+                generate_title.enqueue(final.title_conversation_id)
         for start in range(0, len(alive), _ID_BATCH):
             ids = alive[start : start + _ID_BATCH]
             cursor.execute(
