@@ -187,7 +187,10 @@ class MessageStreamView(APIView):
             "`done` (`{message_id, token_count, usage, status}`; `usage.estimated` is true when the provider "
             "reported no usage, e.g. for a stopped reply), `error` (`{content, message_id}`). A comment line is "
             "sent every 15 s as a keep-alive. With `retry_message_id` (instead of `content`) the latest reply of "
-            "the conversation is regenerated: its user message is reused and the named reply is replaced by the new one."
+            "the conversation is regenerated: its user message is reused and the named reply is replaced by the new one. "
+            "Each `process_step`, and the final `done` or `error`, has an `id`: the reply's position after it. The reply "
+            "does not end when the client goes away (unless the server runs with LUXX_STOP_ON_DISCONNECT): a client that "
+            "lost the stream follows the rest from `GET /api/messages/{id}/events` with that `id` as `Last-Event-ID`."
         ),
         request=s.SendMessageInput,
         responses=SSE_RESPONSE,
@@ -242,7 +245,13 @@ class MessageEventsView(APIView):
                 OpenApiParameter.HEADER,
                 required=False,
                 description="The `id` of the last event received.",
-            )
+            ),
+            OpenApiParameter(
+                "lastEventId",
+                {"type": "string", "pattern": "^[0-9]{1,15}$"},
+                required=False,
+                description="The same as `Last-Event-ID`, for clients that cannot set headers.",
+            ),
         ],
         responses=SSE_RESPONSE,
     )
@@ -251,7 +260,7 @@ class MessageEventsView(APIView):
 
 
 def _last_event_id(request: HttpRequest) -> int:
-    raw = request.headers.get("Last-Event-ID", "").strip()
+    raw = (request.headers.get("Last-Event-ID") or request.GET.get("lastEventId") or "").strip()
     if not raw:
         return 0
     if not raw.isascii() or not raw.isdigit() or len(raw) > 15:

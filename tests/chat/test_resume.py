@@ -18,6 +18,7 @@ from fakellm import Scenario
 from tests.chat.test_faults import wait_for_status
 from tests.chat.test_stream import create_conversation, send
 from tests.support.factories import access_token_for, make_user
+from tests.support.processes import Cluster
 from tests.support.sse import SSEEvent, parse_sse, rebuild_steps
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,7 +53,9 @@ def positions(events: list[SSEEvent]) -> list[int]:
     return [int(e.id) for e in events if e.event == "process_step" and e.id is not None]
 
 
-def test_stream_events_carry_increasing_ids_ending_at_the_reply_length(live_url: str, token: str, openai_provider: Any, fake_llm: Any) -> None:
+def test_stream_events_carry_increasing_ids_ending_at_the_reply_length(
+    live_url: str, token: str, openai_provider: Any, fake_llm: Any
+) -> None:
     fake_llm.script(Scenario(tokens=40, tokens_per_second=400))
     conversation_id = create_conversation(live_url, token)
 
@@ -130,12 +133,15 @@ def test_a_finished_reply_replays_its_steps_and_done_at_once(live_url: str, toke
     _, whole = follow(live_url, token, message_id)
     _, tail = follow(live_url, token, message_id, last_event_id=str(position_of(stored.process_steps) - 6))
     _, end = follow(live_url, token, message_id, last_event_id=str(position_of(stored.process_steps)))
+    cut = position_of(stored.process_steps) - 6
+    query = httpx.get(f"{live_url}/api/messages/{message_id}/events?lastEventId={cut}", headers=auth(token))
 
     assert [e.event for e in whole] == ["process_step"] * len(stored.process_steps) + ["done"]
     assert rebuild_steps(whole) == stored.process_steps
     assert whole[-1].data == {k: v for k, v in streamed[-1].data.items()}
     assert [e.data for e in tail[:-1]] == [{"step": {**stored.process_steps[-1], "content": "gamma."}}]
     assert [e.event for e in end] == ["done"]
+    assert [e.data for e in parse_sse(query.text)] == [e.data for e in tail]
 
 
 def test_a_user_message_and_a_bad_last_event_id_are_400_and_another_users_reply_is_404(
@@ -256,3 +262,36 @@ async def test_a_follower_of_the_stored_reply_sends_what_each_flush_added_then_t
     assert [e.piece["content"] for e in events[:-1]] == ["ne", " two", " three"]
     assert [e.position for e in events] == [3, 7, 13, 13]
     assert events[-1].status == MessageStatus.COMPLETE and events[-1].token_count == 3
+
+
+@pytest.mark.postgres_only
+def test_followers_on_another_process_get_every_piece_once_in_order(token: str, openai_provider: Any, fake_llm: Any) -> None:
+    # Given two server processes, and a reply started on the first whose client went away
+    fake_llm.script(Scenario(tokens=400, tokens_per_second=100))
+    cluster = Cluster()
+    try:
+        _, first = cluster.web()
+        _, second = cluster.web()
+        conversation_id = create_conversation(first, token)
+        dropped = read_then_drop(first, token, conversation_id, 5)
+        message_id = Message.objects.filter(conversation_id=conversation_id, role="assistant").get().pk
+
+        # When clients of the second process follow it: one resuming, one from the start
+        fresh: dict[str, Any] = {}
+        thread = threading.Thread(target=lambda: fresh.update(events=follow(second, token, message_id)[1]))
+        thread.start()
+        _, rest = follow(second, token, message_id, last_event_id=dropped[-1].id)
+        thread.join(timeout=60)
+    finally:
+        cluster.stop()
+
+    # Then each gets the reply, live, every piece once and in order, equal to the stored reply
+    stored = Message.objects.get(pk=message_id)
+    assert stored.status == MessageStatus.COMPLETE
+    assert len(stored.content.split()) == 400
+    for events in (dropped + rest, fresh["events"]):
+        assert events[-1].event == "done" and events[-1].data["status"] == "complete"
+        assert rebuild_steps(events) == stored.process_steps
+        ids = positions(events)
+        assert ids == sorted(set(ids)) and ids[-1] == len(stored.content)
+    assert len(positions(rest)) > 1  # it came as the reply was saved, not all at the end
