@@ -101,9 +101,7 @@ def test_a_follower_connecting_mid_stream_gets_every_piece_once_in_order(
     assert rebuild_steps(starter["events"]) == stored.process_steps
 
 
-def test_last_event_id_resumes_exactly_after_a_dropped_connection(
-    live_url: str, token: str, openai_provider: Any, fake_llm: Any
-) -> None:
+def test_last_event_id_resumes_exactly_after_a_dropped_connection(live_url: str, token: str, openai_provider: Any, fake_llm: Any) -> None:
     # Given a client that read part of a reply and lost its connection
     fake_llm.script(Scenario(tokens=200, tokens_per_second=150))
     conversation_id = create_conversation(live_url, token)
