@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 _STOP = object()
 _DONE = object()
+_FOLLOWED = object()  # a follower in another process asked for the reply (chat/replies.py)
 
 
 class _Failed:
@@ -81,6 +82,9 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncGenerator[list[TurnE
     writer.open(message_id, lambda: ([dict(step) for step in turn.steps], turn.text))
     run = replies.run_open(message_id=message_id, user_id=prepared.user_id, steps=turn.steps)
     stop_bus.register(message_id, on_stop)
+    remote = replies.RemoteFollowers(message_id) if settings.REDIS_URL else None
+    if remote is not None:
+        stop_bus.register(replies.follow_key(message_id), lambda: queue.put_nowait(_FOLLOWED))
     position = 0
     outcome: Any = None
     finished: TurnFinished | None = None
@@ -106,6 +110,9 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncGenerator[list[TurnE
                         batch.append(item)
                 elif isinstance(item, Retrying):
                     batch.append(item)
+                elif item is _FOLLOWED:
+                    if remote is not None:
+                        remote.asked()
                 elif outcome is None:
                     outcome = item
             if changed:
@@ -116,7 +123,11 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncGenerator[list[TurnE
             # is written, the reply's end is written again rather than waited for.
             finished = await _finish(prepared, turn, outcome, position)
             replies.run_close(run, finished)
+            if remote is not None:
+                await remote.publish(turn.steps, batch, finished)
             batch.append(finished)
+        elif remote is not None and remote.active:
+            await remote.publish(turn.steps, batch)
         return batch
 
     try:
@@ -135,6 +146,8 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncGenerator[list[TurnE
         raise
     finally:
         stop_bus.unregister(message_id)
+        if remote is not None:
+            stop_bus.unregister(replies.follow_key(message_id))
         heartbeat.cancel()
         if not producer.done():
             producer.cancel()
