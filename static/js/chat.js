@@ -730,24 +730,33 @@ async function streamReply(conversation, body, turn) {
   setStreaming(true);
   const onRetry = () => retry(conversation, turn);
   let finished = false;
+  let lastId = null; // the `id` of the last event: where a dropped stream resumes
+  const apply = ({ event, data, id }) => {
+    if (id !== null) lastId = id;
+    if (event === "process_step" && data && data.step) view.apply(data.step);
+    else if (event === "retrying") view.showRetrying(data || {});
+    else if (event === "done") {
+      finished = true;
+      view.finish(data);
+    } else if (event === "error") {
+      finished = true;
+      turn.messageId = (data && data.message_id) || null;
+      view.finish({ status: "error", message_id: turn.messageId, error: (data && data.content) || t("unexpected_error"), onRetry });
+    }
+  };
   try {
     const response = await request("/api/messages/stream", {
       method: "POST",
       body: { conversation_id: conversation.id, ...body, thinking_enabled: thinkingToggle.checked, enabled_tools: tools },
       signal: controller.signal,
     });
-    for await (const { event, data } of readEvents(response)) {
-      if (event === "process_step" && data && data.step) view.apply(data.step);
-      else if (event === "retrying") view.showRetrying(data || {});
-      else if (event === "done") {
-        finished = true;
-        view.finish(data);
-      } else if (event === "error") {
-        finished = true;
-        turn.messageId = (data && data.message_id) || null;
-        view.finish({ status: "error", message_id: turn.messageId, error: (data && data.content) || t("unexpected_error"), onRetry });
-      }
+    try {
+      for await (const event of readEvents(response)) apply(event);
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
     }
+    // The connection dropped before the end: the reply goes on on the server.
+    if (!finished && !state.streaming.stopRequested) finished = await resumeDropped(conversation, () => lastId, apply, controller.signal);
     if (!finished) view.finish({ status: state.streaming.stopRequested ? "stopped" : "interrupted" });
   } catch (error) {
     if (error.name === "AbortError") view.finish({ status: "stopped" });
@@ -763,6 +772,32 @@ async function streamReply(conversation, body, turn) {
     scrollToBottom();
     refreshAfterReply(conversation.id);
   }
+}
+
+/** Follow the reply of a stream that dropped, from its events after `lastId()`: a few
+ * tries while the network comes back. True once the reply's end arrived. */
+async function resumeDropped(conversation, lastId, apply, signal) {
+  for (const delay of [0, 1000, 2000, 4000]) {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    if (signal.aborted) return false;
+    try {
+      const data = await get(`/api/messages/?conversation_id=${encodeURIComponent(conversation.id)}&limit=1`);
+      const reply = (data.messages || []).at(-1);
+      if (!reply || reply.role !== "assistant") return false;
+      const after = encodeURIComponent(lastId() || "0");
+      const response = await request(`/api/messages/${encodeURIComponent(reply.id)}/events?lastEventId=${after}`, { signal });
+      let ended = false;
+      for await (const event of readEvents(response)) {
+        apply(event);
+        if (event.event === "done" || event.event === "error") ended = true;
+      }
+      if (ended) return true;
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      if (error instanceof ApiError && error.status) return false;
+    }
+  }
+  return false;
 }
 
 /** When the conversation's latest reply is still being generated (it was started before a

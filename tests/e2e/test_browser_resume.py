@@ -73,3 +73,32 @@ def test_a_reload_and_a_second_tab_show_the_reply_continuing_live_and_can_stop_i
     assert stopped["status"] == "stopped"
     assert followed.locator(".md").inner_text().split() == stopped["content"].split()
     assert page.errors == [] and second.errors == []
+
+
+def test_a_stream_that_drops_resumes_from_its_last_event_without_losing_or_repeating_anything(page: Any, fake_llm: Any) -> None:
+    register(page)
+    add_fake_provider(page, fake_llm)
+    page.goto("/")
+    ready(page)
+
+    # Given a connection that drops after the first few events of the reply
+    def cut(route: Any) -> None:
+        response = route.fetch()
+        frames = response.text().split("\n\n")
+        route.fulfill(status=200, headers={"content-type": "text/event-stream; charset=utf-8"}, body="\n\n".join(frames[:6]) + "\n\n")
+
+    page.route("**/api/messages/stream", cut)
+    marker = unique("drop")
+    fake_llm.script(Scenario(tokens=60, tokens_per_second=60), match=marker)
+
+    # When a message is sent
+    send(page, f"Count {marker}")
+
+    # Then the page picks the reply up where the stream stopped: all of it, each word once
+    reply = page.locator("[data-role=assistant]").last
+    expect(reply).to_have_attribute("data-status", "complete", timeout=20_000)
+    conversation_id = page.url.rsplit("/", 1)[-1]
+    stored = api(page, "GET", f"/api/messages/?conversation_id={conversation_id}")["messages"][-1]
+    assert stored["content"] == " ".join(f"word{i}" for i in range(60))
+    assert reply.locator(".md").inner_text().split() == stored["content"].split()
+    assert page.errors == []
