@@ -138,8 +138,10 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncGenerator[list[TurnE
     except (asyncio.CancelledError, GeneratorExit) as gone:
         if finished is None and not settings.LUXX_STOP_ON_DISCONNECT:
             # The client went away: the reply goes on without it, in this request.
+            # The request's task was cancelled (here, or while a chunk was being sent):
+            # the turn's own awaits must not see that cancellation again.
             task = asyncio.current_task()
-            if isinstance(gone, asyncio.CancelledError) and task is not None:
+            if task is not None and (isinstance(gone, asyncio.CancelledError) or task.cancelling()):
                 task.uncancel()
             while finished is None:
                 await next_batch()

@@ -4,6 +4,7 @@ resuming with Last-Event-ID, replaying a finished reply, and stopping a followed
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from typing import Any
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 
+from chat import services
 from chat.models import Conversation, Message, MessageStatus
 from chat.replies import StoredReply, follow_stored, pieces_since, position_of
 from fakellm import Scenario
@@ -191,6 +193,61 @@ def test_stop_ends_a_reply_whose_client_went_away_and_its_follower_sees_it(
     assert events[-1].event == "done" and events[-1].data["status"] == "stopped"
     assert rebuild_steps(events) == stored.process_steps
     assert 0 < len(stored.content.split()) < 3000
+
+
+async def test_a_reply_goes_on_in_its_request_when_the_client_leaves_while_a_chunk_is_being_sent(
+    user: Any, token: str, openai_provider: Any, fake_llm: Any
+) -> None:
+    # Given a stream whose client stops reading (a chunk's send never completes), then goes away
+    from django.core.asgi import get_asgi_application
+
+    fake_llm.script(Scenario(tokens=100, tokens_per_second=200))
+    conversation = await sync_to_async(services.conversation_create)(user=user)
+    body = json.dumps({"conversation_id": conversation.pk, "content": "long please"}).encode()
+    headers = [(b"host", b"testserver"), (b"content-type", b"application/json"), (b"authorization", f"Bearer {token}".encode())]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/messages/stream",
+        "raw_path": b"/api/messages/stream",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 40000),
+        "server": ("testserver", 80),
+    }
+    gone = asyncio.Event()
+    requested = False
+    chunks = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal chunks
+        if message["type"] == "http.response.body" and message.get("body"):
+            chunks += 1
+            if chunks == 2:
+                gone.set()
+                await asyncio.Event().wait()  # blocked until the request is cancelled
+
+    # When the server handles the request
+    async with asyncio.timeout(30):
+        await get_asgi_application()(scope, receive, send)
+
+    # Then the reply ran to its end within the request, and is stored whole
+    reply = await Message.objects.filter(conversation_id=conversation.pk, role="assistant").aget()
+    assert chunks == 2
+    assert reply.status == MessageStatus.COMPLETE
+    assert len(reply.content.split()) == 100
 
 
 def test_pieces_since_any_position_rebuild_the_steps() -> None:
