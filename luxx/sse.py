@@ -37,7 +37,7 @@ class EventStreamResponse(StreamingHttpResponse):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
             async for part in self._stream:
-                yield part
+                yield part if isinstance(part, bytes) else self.make_bytes(part)
         finally:
             close = getattr(self._stream, "aclose", None)
             if close is not None:
