@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from django.conf import settings
@@ -22,50 +21,17 @@ from django.conf import settings
 from agents.cancellation import stop_bus
 from agents.llm import LLMError, RetryNotice
 from agents.runtime import AgentTurn, StepUpdate
-from chat import services
+from chat import replies, services
+from chat.events import Heartbeat, Retrying, StepEvent, TurnEvent, TurnFinished
 from chat.models import MessageStatus
 from chat.progress import ReplyFinal, reply_writer
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class StepEvent:
-    piece: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Retrying:
-    """The model call failed before its first token and is being made again."""
-
-    attempt: int
-    max_attempts: int
-    delay_seconds: float
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class TurnFinished:
-    status: str
-    message_id: str
-    usage: dict[str, Any]
-    error: str = ""
-    citations: tuple[dict[str, Any], ...] = ()
-
-    @property
-    def token_count(self) -> int:
-        return int(self.usage.get("total_tokens", 0))
-
-
-TurnEvent = StepEvent | Heartbeat | Retrying | TurnFinished
-
 _STOP = object()
 _DONE = object()
+_FOLLOWED = object()  # a follower in another process asked for the reply (chat/replies.py)
 
 
 class _Failed:
@@ -73,11 +39,14 @@ class _Failed:
         self.error = error
 
 
-async def run_turn(prepared: services.PreparedTurn) -> AsyncIterator[list[TurnEvent]]:
+async def run_turn(prepared: services.PreparedTurn) -> AsyncGenerator[list[TurnEvent], None]:
     """Yield batches of events until the turn ends with exactly one :class:`TurnFinished`.
 
-    If the consumer goes away (client disconnect: the generator is closed or cancelled),
-    the partial reply is saved as ``interrupted``.
+    The reply does not depend on its consumer: when the consumer goes away (the client
+    disconnected, so the generator is closed or its request cancelled), the turn goes on
+    to its end inside the same request, sending nothing, and other clients can follow it
+    (chat/replies.py). With ``LUXX_STOP_ON_DISCONNECT`` it ends there instead, saved as
+    ``interrupted``.
     """
     queue: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -109,48 +78,88 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncIterator[list[TurnEv
 
     writer = reply_writer()
     writer.open(message_id, lambda: ([dict(step) for step in turn.steps], turn.text))
+    run = replies.run_open(message_id=message_id, user_id=prepared.user_id, steps=turn.steps)
     stop_bus.register(message_id, on_stop)
-    finished = False
-    try:
-        while True:
+    remote = replies.RemoteFollowers(message_id) if settings.REDIS_URL else None
+    if remote is not None:
+        stop_bus.register(replies.follow_key(message_id), lambda: queue.put_nowait(_FOLLOWED))
+    position = 0
+    outcome: Any = None
+    finished: TurnFinished | None = None
+
+    async def next_batch() -> list[TurnEvent]:
+        """The events of what the turn produced since the last call, the last one a
+        :class:`TurnFinished` once it ended."""
+        nonlocal position, outcome, finished
+        batch: list[TurnEvent] = []
+        if outcome is None:
             items = [await queue.get()]
             while not queue.empty():
                 items.append(queue.get_nowait())
-            batch: list[TurnEvent] = []
-            outcome: Any = None
             changed = False
             for item in items:
                 if isinstance(item, StepUpdate):
                     changed = True
-                    _append_piece(batch, item.piece)
+                    piece = item.piece
+                    position += len(piece["content"]) if piece["type"] in ("text", "thinking") else 1
+                    _append_piece(batch, piece, position)
                 elif isinstance(item, Heartbeat):
                     if not batch:
                         batch.append(item)
                 elif isinstance(item, Retrying):
                     batch.append(item)
+                elif item is _FOLLOWED:
+                    if remote is not None:
+                        remote.asked()
                 elif outcome is None:
                     outcome = item
             if changed:
                 writer.changed(message_id)
-            if outcome is not None:
-                final = await _finish(prepared, turn, outcome)
-                finished = True
-                batch.append(final)
-                yield batch
-                return
+                run.changed()
+        if outcome is not None:
+            # Kept in ``outcome`` first: if the request is cancelled while the final state
+            # is written, the reply's end is written again rather than waited for.
+            finished = await _finish(prepared, turn, outcome, position)
+            replies.run_close(run, finished)
+            if remote is not None:
+                await remote.publish(turn.steps, batch, finished)
+            batch.append(finished)
+        elif remote is not None and remote.active:
+            await remote.publish(turn.steps, batch)
+        return batch
+
+    try:
+        while finished is None:
+            batch = await next_batch()
             if batch:
                 yield batch
+    except (asyncio.CancelledError, GeneratorExit) as gone:
+        if finished is None and not settings.LUXX_STOP_ON_DISCONNECT:
+            # The client went away: the reply goes on without it, in this request.
+            # The request's task was cancelled (here, or while a chunk was being sent):
+            # the turn's own awaits must not see that cancellation again.
+            task = asyncio.current_task()
+            if task is not None and (isinstance(gone, asyncio.CancelledError) or task.cancelling()):
+                task.uncancel()
+            while finished is None:
+                await next_batch()
+        raise
     finally:
         stop_bus.unregister(message_id)
+        if remote is not None:
+            stop_bus.unregister(replies.follow_key(message_id))
         heartbeat.cancel()
         if not producer.done():
             producer.cancel()
-        if not finished:
-            # The client went away: keep what was produced (the writer commits it).
-            writer.finish_nowait(_final(prepared, turn, MessageStatus.INTERRUPTED, "The client disconnected."))
+        if finished is None:
+            # Cut before its end (the client went away with LUXX_STOP_ON_DISCONNECT, or
+            # the server ended the request): keep what was produced (the writer commits it).
+            reason = "The client disconnected."
+            writer.finish_nowait(_final(prepared, turn, MessageStatus.INTERRUPTED, reason))
+            replies.run_close(run, TurnFinished(MessageStatus.INTERRUPTED, message_id, turn.usage, "", (), position))
 
 
-def _append_piece(batch: list[TurnEvent], piece: dict[str, Any]) -> None:
+def _append_piece(batch: list[TurnEvent], piece: dict[str, Any], position: int) -> None:
     """Merge consecutive pieces of the same text/thinking step into one event."""
     if batch:
         last = batch[-1]
@@ -160,9 +169,9 @@ def _append_piece(batch: list[TurnEvent], piece: dict[str, Any]) -> None:
             and piece["type"] in ("text", "thinking")
             and "content" in last.piece
         ):
-            batch[-1] = StepEvent({**last.piece, "content": last.piece["content"] + piece["content"]})
+            batch[-1] = StepEvent({**last.piece, "content": last.piece["content"] + piece["content"]}, position)
             return
-    batch.append(StepEvent(piece))
+    batch.append(StepEvent(piece, position))
 
 
 async def _heartbeats(queue: asyncio.Queue[Any]) -> None:
@@ -185,7 +194,7 @@ def _final(prepared: services.PreparedTurn, turn: AgentTurn, status: str, error:
     )
 
 
-async def _finish(prepared: services.PreparedTurn, turn: AgentTurn, outcome: Any) -> TurnFinished:
+async def _finish(prepared: services.PreparedTurn, turn: AgentTurn, outcome: Any, position: int) -> TurnFinished:
     if outcome is _DONE:
         status, error = MessageStatus.COMPLETE, ""
     elif outcome is _STOP:
@@ -200,6 +209,7 @@ async def _finish(prepared: services.PreparedTurn, turn: AgentTurn, outcome: Any
         usage=final.usage or {},
         error=error,
         citations=tuple(prepared.citations),
+        position=position,
     )
 
 

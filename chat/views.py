@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -24,10 +25,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.cancellation import stop_bus
-from chat import selectors, services, transfer
+from chat import replies, selectors, services, transfer
 from chat import serializers as s
+from chat.events import Heartbeat, Retrying, StepEvent, TurnEvent, TurnFinished
 from chat.models import Message, MessageRole, MessageStatus
-from chat.streaming import Heartbeat, Retrying, StepEvent, TurnFinished, collect_turn, run_turn
+from chat.streaming import collect_turn, run_turn
 from luxx.api import Conflict, LuxxError, LuxxPagination, UpstreamError, ok, paginate, parse_positive_int, validated
 from luxx.asyncapi import documented_by, drf_request, error_response
 from luxx.db import run_db
@@ -234,37 +236,45 @@ class MessageListView(APIView):
         )
 
 
-async def luxx_event_stream(prepared: services.PreparedTurn) -> AsyncIterator[bytes]:
-    """The Luxx dialect's SSE: ``process_step`` pieces (and ``retrying`` while the model is
-    retried before its first token), then ``done`` or ``error``."""
-    async for batch in run_turn(prepared):
-        frames = []
-        for event in batch:
-            if isinstance(event, StepEvent):
-                frames.append(sse_frame("process_step", {"step": event.piece}))
-            elif isinstance(event, Heartbeat):
-                frames.append(KEEPALIVE)
-            elif isinstance(event, Retrying):
-                frames.append(
-                    sse_frame(
-                        "retrying",
-                        {
-                            "attempt": event.attempt,
-                            "max_attempts": event.max_attempts,
-                            "delay_seconds": event.delay_seconds,
-                            "reason": event.reason,
-                        },
-                    )
+def luxx_frames(batch: Sequence[TurnEvent]) -> bytes:
+    """A batch of a reply's events in the Luxx dialect: ``process_step`` pieces (and
+    ``retrying`` while the model is retried before its first token), then ``done`` or
+    ``error``. Pieces and the end carry the reply's position as their ``id:``."""
+    frames = []
+    for event in batch:
+        if isinstance(event, StepEvent):
+            frames.append(sse_frame("process_step", {"step": event.piece}, event_id=str(event.position)))
+        elif isinstance(event, Heartbeat):
+            frames.append(KEEPALIVE)
+        elif isinstance(event, Retrying):
+            frames.append(
+                sse_frame(
+                    "retrying",
+                    {
+                        "attempt": event.attempt,
+                        "max_attempts": event.max_attempts,
+                        "delay_seconds": event.delay_seconds,
+                        "reason": event.reason,
+                    },
                 )
-            elif isinstance(event, TurnFinished):
-                if event.status == MessageStatus.ERROR:
-                    frames.append(sse_frame("error", {"content": event.error, "message_id": event.message_id}))
-                else:
-                    done = {"message_id": event.message_id, "token_count": event.token_count, "usage": event.usage, "status": event.status}
-                    if event.citations:
-                        done["citations"] = list(event.citations)
-                    frames.append(sse_frame("done", done))
-        yield b"".join(frames)
+            )
+        elif isinstance(event, TurnFinished):
+            if event.status == MessageStatus.ERROR:
+                frames.append(sse_frame("error", {"content": event.error, "message_id": event.message_id}, event_id=str(event.position)))
+            else:
+                done = {"message_id": event.message_id, "token_count": event.token_count, "usage": event.usage, "status": event.status}
+                if event.citations:
+                    done["citations"] = list(event.citations)
+                frames.append(sse_frame("done", done, event_id=str(event.position)))
+    return b"".join(frames)
+
+
+async def luxx_event_stream(prepared: services.PreparedTurn) -> AsyncIterator[bytes]:
+    """The Luxx dialect's SSE of a new reply."""
+    # Closed here, in the request, when the client goes away: the turn then runs on to its end.
+    async with aclosing(run_turn(prepared)) as batches:
+        async for batch in batches:
+            yield luxx_frames(batch)
 
 
 class MessageStreamView(APIView):
@@ -286,7 +296,10 @@ class MessageStreamView(APIView):
             "With `regenerate_message_id` (instead of `content`) a new reply to the same user message is generated "
             "beside the named one (409 while a reply of the conversation is being generated). `parent_id` places the "
             "new user message under that message (an edit); the new reply becomes the current leaf, and the model sees "
-            "only the path from the root to it."
+            "only the path from the root to it. "
+            "Each `process_step`, and the final `done` or `error`, has an `id`: the reply's position after it. The reply "
+            "does not end when the client goes away (unless the server runs with LUXX_STOP_ON_DISCONNECT): a client that "
+            "lost the stream follows the rest from `GET /api/messages/{id}/events` with that `id` as `Last-Event-ID`."
         ),
         request=s.SendMessageInput,
         responses=SSE_RESPONSE,
@@ -325,6 +338,74 @@ async def message_stream(request: HttpRequest) -> HttpResponseBase:
     except Exception as error:
         return error_response(request, error)
     return sse_response(luxx_event_stream(prepared))
+
+
+class MessageEventsView(APIView):
+    """The schema of ``GET /api/messages/{id}/events``; requests are served by :func:`message_events`."""
+
+    luxx_error_codes = {"GET": ["400", "404"]}
+
+    @extend_schema(
+        tags=["messages"],
+        summary="Follow a reply: what it streamed so far, then the rest live",
+        description=(
+            "The events of `POST /api/messages/stream` for one reply (`process_step`, then `done` or `error`), "
+            "from whichever server process generates it. While it streams: what the client missed first, then "
+            "the rest live; a finished reply: its steps and `done` at once. Every event's `id` is the reply's "
+            "position after it; send the last one as `Last-Event-ID` to resume exactly after it (without it, the "
+            "reply is sent from its start)."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "Last-Event-ID",
+                {"type": "string", "pattern": "^[0-9]{1,15}$"},
+                OpenApiParameter.HEADER,
+                required=False,
+                description="The `id` of the last event received.",
+            ),
+            OpenApiParameter(
+                "lastEventId",
+                {"type": "string", "pattern": "^[0-9]{1,15}$"},
+                required=False,
+                description="The same as `Last-Event-ID`, for clients that cannot set headers.",
+            ),
+        ],
+        responses=SSE_RESPONSE,
+    )
+    def get(self, request: Request, message_id: str) -> object:
+        raise MethodNotAllowed("GET")  # never routed: message_events serves it
+
+
+def _last_event_id(request: HttpRequest) -> int:
+    raw = (request.headers.get("Last-Event-ID") or request.GET.get("lastEventId") or "").strip()
+    if not raw:
+        return 0
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 15:
+        raise LuxxError(_("Last-Event-ID must be the id of an event of this reply (a whole number)."))
+    return int(raw)
+
+
+def _prepare_follow(request: HttpRequest, message_id: str) -> tuple[replies.StoredReply, int]:
+    api_request = drf_request(request)
+    after = _last_event_id(request)
+    return replies.reply_for_follow(user=api_request.user, message_id=message_id), after  # type: ignore[arg-type]
+
+
+async def _follow_stream(reply: replies.StoredReply, after: int) -> AsyncIterator[bytes]:
+    async with aclosing(replies.follow(reply, after=after)) as batches:
+        async for batch in batches:
+            yield luxx_frames(batch)
+
+
+@documented_by(MessageEventsView)
+async def message_events(request: HttpRequest, message_id: str) -> HttpResponseBase:
+    if request.method != "GET":
+        return error_response(request, MethodNotAllowed(request.method or ""))
+    try:
+        reply, after = await run_db(_prepare_follow, request, message_id)
+    except Exception as error:
+        return error_response(request, error)
+    return sse_response(_follow_stream(reply, after))
 
 
 class MessageDetailView(APIView):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest
@@ -40,24 +41,25 @@ class V1ConversationCreateView(APIView):
 async def v1_event_stream(prepared: services.PreparedTurn) -> AsyncIterator[bytes]:
     """Only the reply's text goes out, as ``token`` lines; thinking and tool steps are kept
     in the stored message but are not part of this dialect."""
-    async for batch in run_turn(prepared):
-        frames = []
-        for event in batch:
-            if isinstance(event, StepEvent):
-                if event.piece["type"] == "text":
-                    frames.append(sse_frame(None, {"type": "token", "content": event.piece["content"]}))
-            elif isinstance(event, Heartbeat):
-                frames.append(KEEPALIVE)
-            elif isinstance(event, TurnFinished):
-                if event.status == MessageStatus.ERROR:
-                    frames.append(sse_frame(None, {"type": "error", "content": event.error}))
-                else:
-                    done: dict[str, object] = {"type": "done", "message_id": event.message_id, "usage": event.usage}
-                    if event.citations:
-                        done["citations"] = list(event.citations)
-                    frames.append(sse_frame(None, done))
-        if frames:
-            yield b"".join(frames)
+    async with aclosing(run_turn(prepared)) as batches:
+        async for batch in batches:
+            frames = []
+            for event in batch:
+                if isinstance(event, StepEvent):
+                    if event.piece["type"] == "text":
+                        frames.append(sse_frame(None, {"type": "token", "content": event.piece["content"]}))
+                elif isinstance(event, Heartbeat):
+                    frames.append(KEEPALIVE)
+                elif isinstance(event, TurnFinished):
+                    if event.status == MessageStatus.ERROR:
+                        frames.append(sse_frame(None, {"type": "error", "content": event.error}))
+                    else:
+                        done: dict[str, object] = {"type": "done", "message_id": event.message_id, "usage": event.usage}
+                        if event.citations:
+                            done["citations"] = list(event.citations)
+                        frames.append(sse_frame(None, done))
+            if frames:
+                yield b"".join(frames)
 
 
 class V1MessagesView(APIView):

@@ -869,7 +869,7 @@ document.addEventListener("click", (event) => {
 // --- opening conversations ------------------------------------------------------------
 
 function newChat({ push = false } = {}) {
-  if (state.streaming) return;
+  if (!leaveFollowedReply()) return;
   state.current = null;
   setTitle("");
   renderAgent();
@@ -884,13 +884,14 @@ function newChat({ push = false } = {}) {
 }
 
 async function openConversation(id, { push = false } = {}) {
-  if (state.streaming) return;
+  if (!leaveFollowedReply()) return;
   try {
     const [conversation, data] = await Promise.all([get(`/api/conversations/${encodeURIComponent(id)}`), get(`/api/messages/?conversation_id=${encodeURIComponent(id)}`)]);
     state.current = conversation;
     setTitle(conversation.title);
     renderAgent();
     renderMessages(data.messages || []);
+    followIfStreaming(conversation, data.messages || []);
     thinkingToggle.checked = !!conversation.thinking_enabled;
     showToolsOf(conversation);
     renderPicker();
@@ -982,24 +983,33 @@ async function streamReply(conversation, body, turn) {
   setStreaming(true);
   const onRetry = () => retry(conversation, turn);
   let finished = false;
+  let lastId = null; // the `id` of the last event: where a dropped stream resumes
+  const apply = ({ event, data, id }) => {
+    if (id !== null) lastId = id;
+    if (event === "process_step" && data && data.step) view.apply(data.step);
+    else if (event === "retrying") view.showRetrying(data || {});
+    else if (event === "done") {
+      finished = true;
+      view.finish(data);
+    } else if (event === "error") {
+      finished = true;
+      turn.messageId = (data && data.message_id) || null;
+      view.finish({ status: "error", message_id: turn.messageId, error: (data && data.content) || t("unexpected_error"), onRetry });
+    }
+  };
   try {
     const response = await request("/api/messages/stream", {
       method: "POST",
       body: { conversation_id: conversation.id, ...body, thinking_enabled: thinkingToggle.checked, enabled_tools: tools },
       signal: controller.signal,
     });
-    for await (const { event, data } of readEvents(response)) {
-      if (event === "process_step" && data && data.step) view.apply(data.step);
-      else if (event === "retrying") view.showRetrying(data || {});
-      else if (event === "done") {
-        finished = true;
-        view.finish(data);
-      } else if (event === "error") {
-        finished = true;
-        turn.messageId = (data && data.message_id) || null;
-        view.finish({ status: "error", message_id: turn.messageId, error: (data && data.content) || t("unexpected_error"), onRetry });
-      }
+    try {
+      for await (const event of readEvents(response)) apply(event);
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
     }
+    // The connection dropped before the end: the reply goes on on the server.
+    if (!finished && !state.streaming.stopRequested) finished = await resumeDropped(conversation, () => lastId, apply, controller.signal);
     if (!finished) view.finish({ status: state.streaming.stopRequested ? "stopped" : "interrupted" });
   } catch (error) {
     if (error.name === "AbortError") view.finish({ status: "stopped" });
@@ -1014,6 +1024,97 @@ async function streamReply(conversation, body, turn) {
     setStreaming(false);
     scrollToBottom();
     refreshAfterReply(conversation.id);
+  }
+}
+
+/** Follow the reply of a stream that dropped, from its events after `lastId()`: a few
+ * tries while the network comes back. True once the reply's end arrived. */
+async function resumeDropped(conversation, lastId, apply, signal) {
+  for (const delay of [0, 1000, 2000, 4000]) {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    if (signal.aborted) return false;
+    try {
+      const data = await get(`/api/messages/?conversation_id=${encodeURIComponent(conversation.id)}&limit=1`);
+      const reply = (data.messages || []).at(-1);
+      if (!reply || reply.role !== "assistant") return false;
+      const after = encodeURIComponent(lastId() || "0");
+      const response = await request(`/api/messages/${encodeURIComponent(reply.id)}/events?lastEventId=${after}`, { signal });
+      let ended = false;
+      for await (const event of readEvents(response)) {
+        apply(event);
+        if (event.event === "done" || event.event === "error") ended = true;
+      }
+      if (ended) return true;
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      if (error instanceof ApiError && error.status) return false;
+    }
+  }
+  return false;
+}
+
+/** When the conversation's latest reply is still being generated (it was started before a
+ * reload, or in another tab), show it continuing live. */
+function followIfStreaming(conversation, messages) {
+  const reply = messages.at(-1);
+  if (!reply || reply.role !== "assistant" || reply.status !== "streaming") return;
+  const question = messages.findLast((m) => m.role === "user");
+  followReply(conversation, reply, question ? question.content : "");
+}
+
+/** Leave the reply being followed (it goes on on the server). False while this tab's own
+ * reply streams: that one is not left. */
+function leaveFollowedReply() {
+  const streaming = state.streaming;
+  if (!streaming) return true;
+  if (!streaming.follower) return false;
+  streaming.left = true;
+  streaming.controller.abort();
+  state.streaming = null;
+  setStreaming(false);
+  return true;
+}
+
+/** Follow a reply from GET /api/messages/{id}/events: what it streamed so far, then the
+ * rest live, in place of its saved (up to a second old) state. */
+async function followReply(conversation, message, question) {
+  const saved = [...messagesNode.querySelectorAll(".message-assistant")].find((node) => node.dataset.messageId === message.id);
+  const view = new AssistantView({ live: true });
+  view.node.dataset.messageId = message.id;
+  view.node.dataset.status = "streaming";
+  if (saved) saved.replaceWith(view.node);
+  else messagesNode.append(view.node);
+  const turn = { text: question, view, messageId: message.id, saved: true };
+  const onRetry = () => retry(conversation, turn);
+  const controller = new AbortController();
+  const streaming = { controller, conversationId: conversation.id, stopRequested: false, view, follower: true, left: false };
+  state.streaming = streaming;
+  setStreaming(true);
+  let finished = false;
+  try {
+    const response = await request(`/api/messages/${encodeURIComponent(message.id)}/events`, { signal: controller.signal });
+    for await (const { event, data } of readEvents(response)) {
+      if (event === "process_step" && data && data.step) view.apply(data.step);
+      else if (event === "done") {
+        finished = true;
+        view.finish(data);
+      } else if (event === "error") {
+        finished = true;
+        view.finish({ status: "error", message_id: message.id, error: (data && data.content) || t("unexpected_error"), onRetry });
+      }
+    }
+    if (!finished) view.finish({ status: "streaming", message_id: message.id });
+  } catch (error) {
+    if (streaming.left) return;
+    if (error.name === "AbortError") view.finish({ status: streaming.stopRequested ? "stopped" : "streaming", message_id: message.id });
+    else view.finish({ status: "streaming", message_id: message.id, error: error.message });
+  } finally {
+    if (state.streaming === streaming) {
+      state.streaming = null;
+      setStreaming(false);
+      scrollToBottom();
+      if (finished) refreshAfterReply(conversation.id);
+    }
   }
 }
 

@@ -85,11 +85,8 @@ def test_a_hanging_provider_times_out_with_an_error(live_url: str, token: str, p
     assert Message.objects.get(pk=events[0].data["message_id"]).status == MessageStatus.ERROR
 
 
-def test_a_client_disconnect_saves_the_partial_reply_as_interrupted(live_url: str, token: str, openai_provider: Any, fake_llm: Any) -> None:
-    fake_llm.script(Scenario(tokens=400, tokens_per_second=100))
-    conversation_id = create_conversation(live_url, token)
+def _read_then_disconnect(live_url: str, token: str, conversation_id: str, pieces: int) -> str:
     body = {"conversation_id": conversation_id, "content": "long please"}
-
     received = ""
     with (
         httpx.Client() as client,
@@ -97,8 +94,31 @@ def test_a_client_disconnect_saves_the_partial_reply_as_interrupted(live_url: st
     ):
         for chunk in response.iter_text():
             received += chunk
-            if received.count("process_step") >= 5:
+            if received.count("process_step") >= pieces:
                 break
+    return received
+
+
+def test_a_reply_goes_on_to_its_end_after_its_client_disconnects(live_url: str, token: str, openai_provider: Any, fake_llm: Any) -> None:
+    fake_llm.script(Scenario(tokens=300, tokens_per_second=200))
+    conversation_id = create_conversation(live_url, token)
+
+    received = _read_then_disconnect(live_url, token, conversation_id, 5)
+
+    message = wait_for_status({"conversation_id": conversation_id}, MessageStatus.COMPLETE, timeout=30)
+    assert message.content.startswith("".join(s["content"] for s in rebuild_steps(parse_sse(received.rsplit("\n\n", 1)[0] + "\n\n"))))
+    assert len(message.content.split()) == 300
+    assert message.usage["total_tokens"] > 0
+
+
+@override_settings(LUXX_STOP_ON_DISCONNECT=True)
+def test_with_stop_on_disconnect_a_client_disconnect_saves_the_partial_reply_as_interrupted(
+    live_url: str, token: str, openai_provider: Any, fake_llm: Any
+) -> None:
+    fake_llm.script(Scenario(tokens=400, tokens_per_second=100))
+    conversation_id = create_conversation(live_url, token)
+
+    received = _read_then_disconnect(live_url, token, conversation_id, 5)
 
     message = wait_for_status({"conversation_id": conversation_id}, MessageStatus.INTERRUPTED)
     text = message.content

@@ -66,7 +66,7 @@ def running_server() -> Iterator[str]:
     port = _free_port()
     log = open(Path(data_dir) / "daphne.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port), "luxx.asgi:application"],
+        [str(bin_dir / "daphne"), "--application-close-timeout", "3600", "-b", "127.0.0.1", "-p", str(port), "luxx.asgi:application"],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -67,7 +67,8 @@ class Cluster:
 
     def web(self) -> tuple[subprocess.Popen[bytes], str]:
         port = free_port()
-        process = self._spawn("web", [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "luxx.asgi:application"])
+        command = [str(BIN / "daphne"), "--application-close-timeout", "3600", "-b", "127.0.0.1", "-p", str(port), "luxx.asgi:application"]
+        process = self._spawn("web", command)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90  # a loaded machine: the first request imports the URLconf
         while True:
