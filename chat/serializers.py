@@ -110,12 +110,25 @@ class SendMessageInput(StrictObjectSerializer):
     openapi_extra = {
         "properties": {"conversation_id": {"pattern": CONVERSATION_ID_PATTERN}, "retry_message_id": {"pattern": MESSAGE_ID_PATTERN}},
         "oneOf": [
-            {"required": ["content"], "not": {"required": ["retry_message_id"]}},
-            {"required": ["retry_message_id"], "not": {"required": ["content"]}},
+            {"anyOf": [{"required": ["content"]}, {"required": ["attachments"]}], "not": {"required": ["retry_message_id"]}},
+            {"required": ["retry_message_id"], "not": {"anyOf": [{"required": ["content"]}, {"required": ["attachments"]}]}},
         ],
     }
     content = StrictCharField(
-        trim_whitespace=False, required=False, help_text="The user's message; required unless retry_message_id is given."
+        trim_whitespace=False,
+        required=False,
+        help_text="The user's message; required unless retry_message_id or attachments are given.",
+    )
+    attachments = serializers.ListField(
+        child=StrictCharField(max_length=24),
+        required=False,
+        min_length=1,
+        max_length=50,
+        help_text=(
+            "Addition: ids of files uploaded with POST /api/files/ (at most LUXX_MAX_ATTACHMENTS, default 10). Images reach "
+            "the model as image content (a model that does not accept images answers 400); documents' text as quoted passages. "
+            "A file of another user is 404."
+        ),
     )
     thinking_enabled = StrictBooleanField(required=False, allow_null=True)
     enabled_tools = serializers.ListField(child=StrictCharField(max_length=64), required=False, allow_null=True, max_length=50)
@@ -129,12 +142,22 @@ class SendMessageInput(StrictObjectSerializer):
         ),
     )
 
+    def validate_attachments(self, value: list[str]) -> list[str]:
+        from django.conf import settings
+
+        unique = list(dict.fromkeys(value))
+        if len(unique) > settings.LUXX_MAX_ATTACHMENTS:
+            raise serializers.ValidationError(f"At most {settings.LUXX_MAX_ATTACHMENTS} attachments per message.")
+        return unique
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         has_content = "content" in attrs
         if "retry_message_id" in attrs:
             if has_content:
                 raise serializers.ValidationError({"content": ["Give either content or retry_message_id, not both."]})
-        elif not has_content:
+            if "attachments" in attrs:
+                raise serializers.ValidationError({"attachments": ["A regenerated reply reuses its message's attachments: give none."]})
+        elif not has_content and "attachments" not in attrs:
             raise serializers.ValidationError({"content": [self.fields["content"].error_messages["required"]]})
         return attrs
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 
@@ -172,7 +173,7 @@ def _system_prompt_for(conversation: Conversation, user: User) -> str:
 def _history(conversation: Conversation) -> list[Message]:
     return list(
         conversation.messages.exclude(status=MessageStatus.STREAMING)
-        .only("role", "content", "status", "created_at")
+        .only("role", "content", "attachments", "status", "created_at")
         .order_by("-created_at", "-id")[:200]
     )[::-1]
 
@@ -221,19 +222,25 @@ def turn_prepare(
     thinking_enabled: bool | None = None,
     enabled_tools: list[str] | None = None,
     retry_message_id: str | None = None,
+    attachments: list[str] | None = None,
 ) -> PreparedTurn:
     """Check everything that can fail before the model is called, save the user message,
     and create the assistant message with status ``streaming``.
 
     With ``retry_message_id`` the turn regenerates the conversation's latest reply: the
     user message it answered is reused (not saved again) and the named reply is deleted
-    in the same transaction that creates its replacement."""
+    in the same transaction that creates its replacement.
+
+    ``attachments`` are file ids (files/): resolved with the window's earlier attachments
+    in one query inside the set-up transaction (see files.context.turn_files)."""
     conversation = conversation_get(user=user, conversation_id=conversation_id)
     retried: tuple[Message, Message] | None = None
     if retry_message_id is not None:
         retried = _retry_target(user=user, conversation=conversation, message_id=retry_message_id)
         content = retried[1].content
-    if not content.strip():
+        attachments = [item["id"] for item in retried[1].attachments or () if isinstance(item, dict) and "id" in item]
+    attachments = list(dict.fromkeys(attachments or ()))
+    if not content.strip() and not attachments:
         raise _field_error("content", _("The message is empty."))
     if len(content) > MAX_CONTENT_CHARS:
         raise _field_error("content", f"The message is too long ({len(content)} characters; at most {MAX_CONTENT_CHARS}).")
@@ -261,11 +268,27 @@ def turn_prepare(
 
     system_prompt, citations = _with_knowledge(system_prompt, user=user, agent_id=conversation.agent_id, query=content)
 
+    budget = provider.context_window - max_tokens - estimate_tokens(system_prompt)
     with write_transaction():
         if retried is None:
             earlier = _history(conversation)
+            attached = _attachments_for_turn(
+                user=user,
+                conversation=conversation,
+                provider=provider,
+                model=model,
+                ids=attachments,
+                earlier=earlier,
+                budget=budget,
+                citations=citations,
+            )
             user_message = Message.objects.create(
-                user=user, conversation=conversation, role=MessageRole.USER, content=content, token_count=estimate_tokens(content)
+                user=user,
+                conversation=conversation,
+                role=MessageRole.USER,
+                content=content,
+                token_count=estimate_tokens(content),
+                attachments=attached.new,
             )
         else:
             failed, user_message = retried
@@ -277,14 +300,25 @@ def turn_prepare(
             ):
                 raise Conflict(_("The reply changed in the meantime: reload the conversation."))
             earlier = [m for m in _history(conversation) if m.pk != user_message.pk]
+            attached = _attachments_for_turn(
+                user=user,
+                conversation=conversation,
+                provider=provider,
+                model=model,
+                ids=attachments,
+                earlier=earlier,
+                budget=budget,
+                citations=citations,
+            )
         assistant = Message.objects.create(
             user=user, conversation=conversation, role=MessageRole.ASSISTANT, status=MessageStatus.STREAMING, model=model
         )
         remembered = {"enabled_tools": chosen_tools} if chosen_tools is not None and chosen_tools != conversation.enabled_tools else {}
         Conversation.objects.filter(pk=conversation.pk).update(updated_at=assistant.created_at, **remembered)
 
-    budget = provider.context_window - max_tokens - estimate_tokens(system_prompt)
-    history = history_within_budget([*earlier, user_message], budget)
+    attached.current_id = user_message.pk
+    history = history_within_budget([*earlier, user_message], budget, expand=attached.expand)
+    citations = [*citations, *attached.citations]
     spec = TurnSpec(
         provider=ProviderConfig.from_provider(provider),
         model=model,
@@ -305,6 +339,45 @@ def turn_prepare(
         title_is_default=not conversation.title_is_custom and conversation.title in default_titles(conversation),
         citations=citations,
     )
+
+
+def _attachments_for_turn(
+    *,
+    user: User,
+    conversation: Conversation,
+    provider: Provider,
+    model: str,
+    ids: list[str],
+    earlier: list[Message],
+    budget: int,
+    citations: list[dict[str, Any]],
+) -> Any:
+    """The turn's files (files.context.TurnFiles), checked: a model that does not accept
+    images is a 400 naming it when the new message has images. Inside the set-up
+    transaction: one query for the files, one for the model's capability when images are
+    involved, one update when new files join the conversation; none without attachments."""
+    from files import context as files_context
+    from files.vision import model_accepts_images
+
+    attached = files_context.turn_files(
+        user_id=user.pk,
+        conversation_id=conversation.pk,
+        new_ids=ids,
+        earlier=earlier,
+        budget=budget,
+        doc_budget=max(500, min(int(settings.LUXX_ATTACHMENT_CONTEXT_TOKENS), budget // 2)),
+        first_citation=len(citations) + 1,
+    )
+    if any(f.kind == "image" for f in attached.files.values()):
+        attached.vision = model_accepts_images(provider_id=provider.pk, provider_type=provider.provider_type, model=model)
+        if attached.new_has_images and not attached.vision:
+            raise _field_error(
+                "attachments",
+                _("The model %(model)s does not accept images: choose a model that does, or send the message without them.")
+                % {"model": model},
+            )
+    files_context.claim(conversation_id=conversation.pk, files=attached)
+    return attached
 
 
 def _with_knowledge(system_prompt: str, *, user: User, agent_id: int | None, query: str) -> tuple[str, list[dict[str, Any]]]:

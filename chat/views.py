@@ -116,6 +116,7 @@ class MessageListView(APIView):
             thinking_enabled=data.get("thinking_enabled"),
             enabled_tools=data.get("enabled_tools"),
             retry_message_id=data.get("retry_message_id"),
+            attachments=data.get("attachments"),
         )
         final = async_to_sync(collect_turn)(prepared)
         if final.status == MessageStatus.ERROR:
@@ -196,6 +197,7 @@ def _prepare_stream(request: HttpRequest) -> services.PreparedTurn:
         thinking_enabled=data.get("thinking_enabled"),
         enabled_tools=data.get("enabled_tools"),
         retry_message_id=data.get("retry_message_id"),
+        attachments=data.get("attachments"),
     )
 
 
