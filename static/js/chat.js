@@ -2,6 +2,7 @@
 // POST /api/messages/stream (process steps: thinking, text, tool calls and results).
 
 import { ApiError, del, get, post, put, request } from "./api.js";
+import { clearTray, initAttachments, messageFiles, openDocument, readyFiles, uploading } from "./attachments.js";
 import { t } from "./i18n.js";
 import { renderMarkdown } from "./markdown.js";
 import { readEvents } from "./sse.js";
@@ -401,8 +402,9 @@ function scrollToBottom(force = false) {
   if (force || nearBottom) messagesNode.scrollTop = messagesNode.scrollHeight;
 }
 
-function userMessageNode(text) {
-  return el("div", { class: "message message-user", dataset: { role: "user" } }, el("div", { class: "bubble", text }));
+function userMessageNode(text, attachments = null) {
+  const files = messageFiles(attachments);
+  return el("div", { class: "message message-user", dataset: { role: "user" } }, files ? el("div", { class: "message-user-body" }, files, text ? el("div", { class: "bubble", text }) : null) : el("div", { class: "bubble", text }));
 }
 
 function prettyJson(value) {
@@ -584,7 +586,15 @@ class AssistantView {
         );
       // The knowledge page opens the document's chunks at the cited one; it finds an older
       // citation, stored without its chunk index, by this snippet.
-      link.addEventListener("click", () => sessionStorage.setItem("luxx.citation", JSON.stringify(citation)));
+      link.addEventListener("click", (event) => {
+        if (citation.file_id) {
+          // An attachment's passage: its document's text, here.
+          event.preventDefault();
+          openDocument(citation.file_id, citation.document_name || "");
+          return;
+        }
+        sessionStorage.setItem("luxx.citation", JSON.stringify(citation));
+      });
       list.append(link);
     }
     this.extraNode.append(list);
@@ -603,7 +613,7 @@ function renderMessages(messages) {
   for (const [position, message] of messages.entries()) {
     if (message.role === "user") {
       question = message.content;
-      nodes.push(userMessageNode(message.content));
+      nodes.push(userMessageNode(message.content, message.attachments));
     } else if (message.role === "assistant") {
       const view = new AssistantView();
       // Only the latest reply can be regenerated.
@@ -667,7 +677,7 @@ function setStreaming(streaming) {
 }
 
 function updateSendState() {
-  sendButton.disabled = !state.streaming && !input.value.trim();
+  sendButton.disabled = !state.streaming && (uploading() || (!input.value.trim() && !readyFiles().length));
 }
 
 function autosize() {
@@ -693,8 +703,8 @@ async function ensureConversation() {
   return conversation;
 }
 
-async function send(text) {
-  if (state.streaming || !text.trim()) return;
+async function send(text, files = []) {
+  if (state.streaming || (!text.trim() && !files.length)) return;
   let conversation;
   try {
     conversation = await ensureConversation();
@@ -703,8 +713,10 @@ async function send(text) {
     return;
   }
   emptyNode.hidden = true;
-  messagesNode.append(userMessageNode(text));
-  await streamReply(conversation, { content: text }, { text, view: null, messageId: null });
+  messagesNode.append(userMessageNode(text, files));
+  const body = text.trim() ? { content: text } : {};
+  if (files.length) body.attachments = files.map((file) => file.id);
+  await streamReply(conversation, body, { text, attachments: body.attachments, view: null, messageId: null });
 }
 
 /**
@@ -780,7 +792,9 @@ async function retry(conversation, turn) {
       return;
     }
   }
-  await streamReply(conversation, messageId ? { retry_message_id: messageId } : { content: turn.text }, turn);
+  const again = turn.text.trim() ? { content: turn.text } : {};
+  if (turn.attachments && turn.attachments.length) again.attachments = turn.attachments;
+  await streamReply(conversation, messageId ? { retry_message_id: messageId } : again, turn);
 }
 
 async function refreshAfterReply(conversationId) {
@@ -833,11 +847,17 @@ composer.addEventListener("submit", (event) => {
     return;
   }
   const text = input.value;
-  if (!text.trim()) return;
+  if (uploading()) {
+    toast(t("attach_wait"));
+    return;
+  }
+  const files = readyFiles();
+  if (!text.trim() && !files.length) return;
   input.value = "";
+  clearTray();
   autosize();
   updateSendState();
-  send(text);
+  send(text, files);
 });
 
 input.addEventListener("keydown", (event) => {
@@ -887,6 +907,7 @@ window.addEventListener("popstate", () => {
 });
 
 async function init() {
+  initAttachments({ onChange: updateSendState, dropZone: document.querySelector(".chat-pane"), pasteTarget: input });
   updateSendState();
   await Promise.all([loadAgents(), loadTools(), loadConversations()]);
   // The user's last choice of tools: that of their latest conversation with one.
