@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import unicodedata
+from datetime import timedelta
 from pathlib import Path, PurePath
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Sum
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import status
 
@@ -146,6 +148,15 @@ def file_content(*, user: Any, file_id: str) -> tuple[File, bytes]:
     if found is None:
         raise NotFound(_("File not found."))
     return found, bytes(found.data)
+
+
+def files_prune_unsent(*, older_than: timedelta) -> int:
+    """Delete files never sent with a message, uploaded longer ago than ``older_than``.
+    Safe to run twice: what is gone is not counted again."""
+    cutoff = timezone.now() - older_than
+    with write_transaction():
+        deleted, _by_model = File.objects.filter(conversation__isnull=True, created_at__lt=cutoff).delete()
+    return deleted
 
 
 def file_delete(*, user: Any, file_id: str) -> None:

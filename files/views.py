@@ -20,6 +20,8 @@ from files.models import FileKind
 from luxx.api import LuxxError, ok, validated
 
 MULTIPART_OVERHEAD = 64 * 1024
+# What a stored file's bytes can be: images as re-encoded (a GIF becomes PNG), documents as uploaded.
+CONTENT_TYPES = ("image/png", "image/jpeg", "image/webp", "application/pdf", "text/plain", "text/markdown")
 
 
 class FileListView(APIView):
@@ -65,7 +67,7 @@ class FileContentView(APIView):
     @extend_schema(
         tags=["files"],
         summary="A file's bytes (the image as the model sees it, or the document as uploaded)",
-        responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)},
+        responses={(200, media_type): OpenApiResponse(OpenApiTypes.BINARY) for media_type in CONTENT_TYPES},
     )
     def get(self, request: Request, file_id: str) -> HttpResponse:
         found, data = services.file_content(user=request.user, file_id=file_id)
@@ -80,6 +82,8 @@ class FileContentView(APIView):
 
 
 class FileTextView(APIView):
+    luxx_error_codes = {"GET": ["400"]}
+
     @extend_schema(tags=["files"], summary="A document's extracted text", responses=s.FileTextOutput)
     def get(self, request: Request, file_id: str) -> Response:
         found = services.file_get(user=request.user, file_id=file_id)

@@ -368,6 +368,8 @@ LUXX_IMAGE_MAX_SIDE = env_int("LUXX_IMAGE_MAX_SIDE", 1568, minimum=64)
 LUXX_IMAGE_MAX_MEGAPIXELS = env_int("LUXX_IMAGE_MAX_MEGAPIXELS", 50, minimum=1)
 LUXX_MAX_ATTACHMENTS = env_int("LUXX_MAX_ATTACHMENTS", 10, minimum=1, maximum=50)
 LUXX_ATTACHMENT_CONTEXT_TOKENS = env_int("LUXX_ATTACHMENT_CONTEXT_TOKENS", 8000, minimum=500)
+# A file uploaded and never sent with a message is deleted after this many hours.
+LUXX_UNSENT_FILE_HOURS = env_int("LUXX_UNSENT_FILE_HOURS", 24, minimum=1)
 
 # --- LLM calls ------------------------------------------------------------------------
 
@@ -446,6 +448,7 @@ LUXX_STREAM_STALE_SECONDS = env_float("LUXX_STREAM_STALE_SECONDS", 30.0)
 LUXX_PERIODIC_TASKS: dict[str, float] = {
     "chat.tasks.sweep_interrupted_replies": max(1.0, LUXX_STREAM_STALE_SECONDS / 3),
     "rooms.tasks.prune_event_logs": 600.0,
+    "files.tasks.prune_unsent_files": 3600.0,
 }
 
 # --- rooms / observers ------------------------------------------------------------------

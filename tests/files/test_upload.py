@@ -249,3 +249,20 @@ def test_an_image_has_no_extracted_text(owner: Any) -> None:
 
     assert response.status_code == 400
     assert response.json()["message"] == "Only a document has extracted text."
+
+
+def test_files_never_sent_are_pruned_after_a_day(owner: Any, settings: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from files.services import files_prune_unsent
+
+    old = upload(owner, "old.png", image_bytes()).json()["data"]["id"]
+    fresh = upload(owner, "fresh.png", image_bytes()).json()["data"]["id"]
+    File.objects.filter(pk=old).update(created_at=timezone.now() - timedelta(hours=25))
+
+    assert files_prune_unsent(older_than=timedelta(hours=settings.LUXX_UNSENT_FILE_HOURS)) == 1
+
+    assert list(File.objects.values_list("id", flat=True)) == [fresh]
+    assert settings.LUXX_PERIODIC_TASKS["files.tasks.prune_unsent_files"] == 3600.0
