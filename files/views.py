@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from files import serializers as s
 from files import services
 from files.models import FileKind
-from luxx.api import LuxxError, ok, validated
+from luxx.api import Conflict, ok, validated
 
 MULTIPART_OVERHEAD = 64 * 1024
 # What a stored file's bytes can be: images as re-encoded (a GIF becomes PNG), documents as uploaded.
@@ -82,11 +82,11 @@ class FileContentView(APIView):
 
 
 class FileTextView(APIView):
-    luxx_error_codes = {"GET": ["400"]}
+    luxx_error_codes = {"GET": ["409"]}
 
     @extend_schema(tags=["files"], summary="A document's extracted text", responses=s.FileTextOutput)
     def get(self, request: Request, file_id: str) -> Response:
         found = services.file_get(user=request.user, file_id=file_id)
         if found.kind != FileKind.DOCUMENT:
-            raise LuxxError(_("Only a document has extracted text."))
+            raise Conflict(_("Only a document has extracted text."))
         return ok({"id": found.pk, "name": found.name, "text": found.text})

@@ -247,7 +247,7 @@ def test_an_image_has_no_extracted_text(owner: Any) -> None:
 
     response = api_client_for(owner).get(f"/api/files/{file_id}/text")
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["message"] == "Only a document has extracted text."
 
 
