@@ -64,6 +64,7 @@ class TurnFiles:
     files: dict[str, _Loaded] = field(default_factory=dict)
     citations: list[dict[str, Any]] = field(default_factory=list)
     to_claim: list[str] = field(default_factory=list)
+    requested: set[str] = field(default_factory=set)
 
     @property
     def new_has_images(self) -> bool:
@@ -82,8 +83,11 @@ class TurnFiles:
         documents: list[_Loaded] = []
         for item in attachments:
             loaded = self.files.get(item.get("id", ""))
-            if loaded is None:
+            if loaded is None and item.get("id") in self.requested:
                 parts.append(_("[Attachment %(name)s: no longer available]") % {"name": item.get("name", "")})
+            elif loaded is None:
+                # Outside the window estimated from what messages store: not read, not sent again.
+                parts.append(_("[Attachment %(name)s: not shown again]") % {"name": item.get("name", "")})
             elif loaded.kind == FileKind.IMAGE and self.vision and loaded.image is not None:
                 pictures.append({"media_type": loaded.content_type, "data": base64.b64encode(loaded.image).decode("ascii")})
                 cost += image_tokens(loaded.width, loaded.height)
@@ -208,6 +212,7 @@ def turn_files(
     ids = list(dict.fromkeys([*wanted, *window]))
     if not ids:
         return result
+    result.requested = set(ids)
     image = Case(When(kind=FileKind.IMAGE, then=F("data")), default=Value(None), output_field=BinaryField())
     rows = (
         File.objects.filter(user_id=user_id, pk__in=ids)

@@ -72,7 +72,8 @@ class FileContentView(APIView):
     def get(self, request: Request, file_id: str) -> HttpResponse:
         found, data = services.file_content(user=request.user, file_id=file_id)
         response = HttpResponse(data, content_type=found.content_type)
-        disposition = "inline" if found.kind == FileKind.IMAGE or found.content_type == "application/pdf" else "attachment"
+        # Images show in the browser; documents download (a sandboxed page could not show a PDF).
+        disposition = "inline" if found.kind == FileKind.IMAGE else "attachment"
         response["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(found.name)}"
         response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "private, max-age=3600"

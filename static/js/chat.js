@@ -418,6 +418,7 @@ function prettyJson(value) {
 
 /** The knowledge page, opened on the cited document's chunks at the cited chunk. */
 function citationHref(citation) {
+  if (citation.file_id) return `#file-${encodeURIComponent(citation.file_id)}`; // opens in place (a dialog)
   const id = encodeURIComponent(citation.document_id ?? "");
   const chunk = Number.isInteger(citation.chunk_index) ? `&chunk=${citation.chunk_index}` : "";
   return `/knowledge/?document=${id}${chunk}#doc-${id}`;

@@ -290,3 +290,30 @@ def test_a_message_without_attachments_costs_no_file_query(user: Any, fake_llm: 
         services.turn_prepare(user=user, conversation_id=conversation_id, content="Hi")
 
     assert not [q for q in captured.captured_queries if "files_" in q["sql"]]
+
+
+def test_a_model_without_vision_later_gets_a_note_instead_of_earlier_images(user: Any, fake_llm: Any) -> None:
+    make_provider(user, fake_llm, "openai")
+    file_id = upload(user, "chart.png", image_bytes())
+    conversation_id = conversation(user)
+    send(user, conversation_id, content="Here is a chart", attachments=[file_id])
+    assert api_client_for(user).put(f"/api/conversations/{conversation_id}", {"model": "deepseek-chat"}, format="json").status_code == 200
+
+    response = send(user, conversation_id, content="Summarise our talk")
+
+    assert response.status_code == 200, response.json()
+    first = fake_llm.requests[-1].body["messages"][0]
+    assert first == {"role": "user", "content": "Here is a chart\n\n[Image chart.png attached: this model cannot see images]"}
+
+
+def test_a_deleted_file_is_named_in_the_history_without_its_content(user: Any, fake_llm: Any) -> None:
+    make_provider(user, fake_llm, "openai")
+    file_id = upload(user, "notes.txt", b"The code word is heliotrope.")
+    conversation_id = conversation(user)
+    send(user, conversation_id, content="Keep this", attachments=[file_id])
+    assert api_client_for(user).delete(f"/api/files/{file_id}").status_code == 200
+
+    send(user, conversation_id, content="What was the code word?")
+
+    first = fake_llm.requests[-1].body["messages"][0]
+    assert first == {"role": "user", "content": "Keep this\n\n[Attachment notes.txt: no longer available]"}
