@@ -112,7 +112,7 @@ function render() {
 }
 
 function chip(item) {
-  const thumb = item.image && (item.preview || item.status === "ready")
+  const thumb = item.image && item.status !== "error" && (item.preview || item.status === "ready")
     ? el("img", { class: "attach-thumb", src: item.preview || contentUrl(item.file.id), alt: "" })
     : el("span", { class: "attach-icon" }, icon("file", 18));
   let detail;
