@@ -309,6 +309,7 @@ def turn_prepare(
                 earlier=earlier,
                 budget=budget,
                 citations=citations,
+                replayed=True,
             )
         assistant = Message.objects.create(
             user=user, conversation=conversation, role=MessageRole.ASSISTANT, status=MessageStatus.STREAMING, model=model
@@ -351,6 +352,7 @@ def _attachments_for_turn(
     earlier: list[Message],
     budget: int,
     citations: list[dict[str, Any]],
+    replayed: bool = False,
 ) -> Any:
     """The turn's files (files.context.TurnFiles), checked: a model that does not accept
     images is a 400 naming it when the new message has images. Inside the set-up
@@ -367,6 +369,7 @@ def _attachments_for_turn(
         budget=budget,
         doc_budget=max(500, min(int(settings.LUXX_ATTACHMENT_CONTEXT_TOKENS), budget // 2)),
         first_citation=len(citations) + 1,
+        replayed=replayed,
     )
     if any(f.kind == "image" for f in attached.files.values()):
         attached.vision = model_accepts_images(provider_id=provider.pk, provider_type=provider.provider_type, model=model)

@@ -193,12 +193,16 @@ def turn_files(
     budget: int,
     doc_budget: int,
     first_citation: int = 1,
+    replayed: bool = False,
 ) -> TurnFiles:
     """Resolve a turn's attachments: the new message's (``new_ids``, each the user's, and
     of no other conversation: else 404 / 400) and those of the earlier messages that may
     fit the window. One query, and none when no message of the window has attachments;
     images' bytes are read only for those messages, documents' passages instead of their
-    bytes. Call inside the turn's set-up transaction, before the user message is saved."""
+    bytes. Call inside the turn's set-up transaction, before the user message is saved.
+
+    ``replayed``: the ids are those of a message already saved (a regenerated reply): one
+    deleted since is left out (and named in its place), not refused."""
     wanted = list(dict.fromkeys(new_ids))
     room = budget - doc_budget * bool(new_ids)
     window: list[str] = []
@@ -222,6 +226,10 @@ def turn_files(
     found = {row["id"]: row for row in rows}
     for file_id in wanted:
         row = found.get(file_id)
+        if replayed:
+            if row is not None:
+                result.new.append(listing(row))
+            continue
         if row is None:
             raise NotFound(_("File %(id)s not found.") % {"id": file_id})
         if row["conversation_id"] not in (None, conversation_id):

@@ -317,3 +317,19 @@ def test_a_deleted_file_is_named_in_the_history_without_its_content(user: Any, f
 
     first = fake_llm.requests[-1].body["messages"][0]
     assert first == {"role": "user", "content": "Keep this\n\n[Attachment notes.txt: no longer available]"}
+
+
+def test_a_reply_to_a_message_whose_file_was_deleted_can_still_be_regenerated(user: Any, fake_llm: Any) -> None:
+    make_provider(user, fake_llm, "openai")
+    file_id = upload(user, "chart.png", image_bytes(12, 12))
+    conversation_id = conversation(user)
+    reply = send(user, conversation_id, content="Describe", attachments=[file_id]).json()["data"]["assistant_message"]
+    assert api_client_for(user).delete(f"/api/files/{file_id}").status_code == 200
+
+    response = send(user, conversation_id, retry_message_id=reply["id"])
+
+    assert response.status_code == 200, response.json()
+    assert fake_llm.requests[-1].body["messages"][-1] == {
+        "role": "user",
+        "content": "Describe\n\n[Attachment chart.png: no longer available]",
+    }
