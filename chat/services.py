@@ -389,6 +389,8 @@ def _with_knowledge(system_prompt: str, *, user: User, agent_id: int | None, que
     will carry. A chat without documents costs one indexed EXISTS query."""
     from knowledge import services as knowledge
 
+    if not query.strip():
+        return system_prompt, []  # a message of attachments alone: nothing to search for
     if not knowledge.chat_has_documents(user_id=user.pk, agent_id=agent_id):
         return system_prompt, []
     chunks = knowledge.knowledge_retrieve(user_id=user.pk, agent_id=agent_id, query=query, top_k=5)
