@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from chat.models import Conversation, Message
+from files.serializers import AttachmentListField
 from luxx.fields import (
     CONVERSATION_ID_PATTERN,
     MESSAGE_ID_PATTERN,
@@ -75,6 +76,7 @@ class MessageSerializer(serializers.ModelSerializer):
     conversation_id = serializers.CharField(read_only=True, allow_null=True)
     room_id = serializers.CharField(read_only=True, allow_null=True)
     text = serializers.CharField(source="content", read_only=True)
+    attachments = AttachmentListField(read_only=True, help_text="The files sent with a user message (POST /api/files/); [] otherwise.")
 
     class Meta:
         model = Message

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from files.models import File
@@ -29,3 +30,27 @@ class FileTextOutput(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
     text = serializers.CharField(help_text="The document's extracted text.")
+
+
+ATTACHMENT_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["id", "name", "kind", "content_type", "size", "width", "height"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "kind": {"type": "string", "enum": ["image", "document"]},
+            "content_type": {"type": "string"},
+            "size": {"type": "integer"},
+            "width": {"type": "integer", "nullable": True},
+            "height": {"type": "integer", "nullable": True},
+        },
+    },
+}
+
+
+@extend_schema_field(ATTACHMENT_SCHEMA)
+class AttachmentListField(serializers.JSONField):
+    """A stored message's attachments, as they were when it was sent (a file deleted since
+    is still listed; GET /api/files/{id} answers 404 for it)."""
