@@ -114,3 +114,31 @@ def test_a_document_is_attached_with_the_button_and_its_text_opens(page: Any, fa
     reply.locator(".citation").first.click()
     expect(dialog.locator(".file-text")).to_contain_text("Ship the attachments feature on Friday.")
     assert page.errors == []
+
+
+DROP = """([data, name]) => {
+    const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], name, { type: "image/png" }));
+    const zone = document.querySelector(".chat-pane");
+    for (const type of ["dragenter", "dragover", "drop"]) {
+        zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }
+}"""
+
+
+def test_a_dropped_image_joins_the_tray_and_can_be_removed(page: Any, fake_llm: Any) -> None:
+    register(page)
+    add_fake_provider(page, fake_llm)
+    page.goto("/")
+    expect(page.locator("#chat")).to_have_attribute("data-ready", "true")
+
+    page.evaluate(DROP, [png_base64(20, 10), "dropped.png"])
+
+    chip = page.locator(".attach-chip")
+    expect(chip).to_have_attribute("data-status", "ready")
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()  # files alone can be sent
+    chip.get_by_role("button", name="Remove dropped.png").click()
+    expect(page.locator(".attach-chip")).to_have_count(0)
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+    assert page.errors == []
