@@ -18,6 +18,8 @@ from agents.selectors import provider_get_default
 from chat.background import default_titles
 from chat.context import estimate_tokens, history_within_budget
 from chat.models import Conversation, Message, MessageRole, MessageStatus
+from files import context as files_context
+from files.vision import model_accepts_images
 from luxx.api import Conflict, NotFound
 from luxx.db import write_transaction
 from toolbox.registry import ToolContext, registry
@@ -353,14 +355,11 @@ def _attachments_for_turn(
     budget: int,
     citations: list[dict[str, Any]],
     replayed: bool = False,
-) -> Any:
+) -> files_context.TurnFiles:
     """The turn's files (files.context.TurnFiles), checked: a model that does not accept
     images is a 400 naming it when the new message has images. Inside the set-up
     transaction: one query for the files, one for the model's capability when images are
     involved, one update when new files join the conversation; none without attachments."""
-    from files import context as files_context
-    from files.vision import model_accepts_images
-
     attached = files_context.turn_files(
         user_id=user.pk,
         conversation_id=conversation.pk,
