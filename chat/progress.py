@@ -46,6 +46,9 @@ class ReplyFinal:
     usage: dict[str, Any] | None
     error: str = ""
     citations: list[dict[str, Any]] = field(default_factory=list)
+    # A conversation whose title is still a default one: its title is requested in the
+    # same transaction (chat.tasks.title_request), not in one of its own.
+    title_conversation_id: str = ""
 
 
 class ReplyWriter:
@@ -130,8 +133,11 @@ def reply_writer() -> ReplyWriter:
 
 
 def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], finals: list[ReplyFinal], alive: list[str]) -> None:
-    """One transaction: progress of changed replies (only while still streaming), finals,
-    and a heartbeat for unchanged open replies."""
+    """One transaction: progress of changed replies (only while still streaming), finals
+    (with the title requests of their conversations), and a heartbeat for unchanged open
+    replies."""
+    from chat.tasks import title_request
+
     if not (progress or finals or alive):
         return
     meta = Message._meta
@@ -167,6 +173,9 @@ def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], fina
                     for final in finals
                 ],
             )
+        for final in finals:
+            if final.title_conversation_id:
+                title_request(conversation_id=final.title_conversation_id)
         for start in range(0, len(alive), _ID_BATCH):
             ids = alive[start : start + _ID_BATCH]
             cursor.execute(

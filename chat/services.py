@@ -21,7 +21,7 @@ from chat.models import Conversation, Message, MessageRole, MessageStatus
 from files import context as files_context
 from files.vision import model_accepts_images
 from luxx.api import Conflict, NotFound
-from luxx.db import write_transaction
+from luxx.db import first_unordered, write_transaction
 from toolbox.registry import ToolContext, registry
 
 MAX_CONTENT_CHARS = 100_000
@@ -146,8 +146,8 @@ def conversation_update(*, conversation: Conversation, user: User, **changes: An
 
 
 def conversation_get(*, user: User, conversation_id: str) -> Conversation:
-    conversation = (
-        Conversation.objects.owned_by(user).select_related("provider", "provider__user", "agent").filter(pk=conversation_id).first()
+    conversation = first_unordered(
+        Conversation.objects.owned_by(user).select_related("provider", "provider__user", "agent").filter(pk=conversation_id)
     )
     if conversation is None:
         raise NotFound(_("Conversation not found."))
@@ -155,7 +155,7 @@ def conversation_get(*, user: User, conversation_id: str) -> Conversation:
 
 
 def message_get(*, user: User, message_id: str) -> Message:
-    message = Message.objects.owned_by(user).filter(pk=message_id).first()
+    message = first_unordered(Message.objects.owned_by(user).filter(pk=message_id))
     if message is None:
         raise NotFound(_("Message not found."))
     return message

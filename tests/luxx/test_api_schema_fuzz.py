@@ -29,7 +29,7 @@ from luxx.bootstrap import BASE_DIR
 from tests.support.factories import DEFAULT_PASSWORD, api_client_for, make_user
 from toolbox import sandbox
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.serial]
 
 # A 1x1 PNG: the fuzz user's chat attachments.
 _PNG = bytes.fromhex(
