@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from luxx.text import estimate_tokens
@@ -10,18 +11,28 @@ from luxx.text import estimate_tokens
 __all__ = ["estimate_tokens", "history_within_budget", "title_from_text"]
 
 
-def history_within_budget(messages: list[Any], budget_tokens: int) -> list[dict[str, Any]]:
+def history_within_budget(
+    messages: list[Any], budget_tokens: int, expand: Callable[[Any], tuple[dict[str, Any] | None, int]] | None = None
+) -> list[dict[str, Any]]:
     """The most recent messages (oldest first) whose estimated size fits the budget. The
-    newest message is always kept, so a turn is never sent without its question."""
+    newest message is always kept, so a turn is never sent without its question.
+
+    ``expand`` gives a message as the model takes it and its cost (None for nothing to
+    send); the attachments of a turn use it (files.context.TurnFiles.expand)."""
     kept: list[dict[str, Any]] = []
     used = 0
     for message in reversed(messages):
-        if not message.content:
+        if expand is not None:
+            entry, cost = expand(message)
+            if entry is None:
+                continue
+        elif not message.content:
             continue
-        cost = estimate_tokens(message.content) + 4
+        else:
+            entry, cost = {"role": message.role, "content": message.content}, estimate_tokens(message.content) + 4
         if kept and used + cost > budget_tokens:
             break
-        kept.append({"role": message.role, "content": message.content})
+        kept.append(entry)
         used += cost
     kept.reverse()
     while kept and kept[0]["role"] == "assistant":

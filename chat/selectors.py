@@ -37,7 +37,7 @@ SELECT {columns} FROM path JOIN chat_message m ON m.id = path.id ORDER BY path.d
 """
 # What a turn's history needs: the other columns (process steps, citations, usage) can be
 # large, and are left deferred.
-HISTORY_COLUMNS = ("id", "parent_id", "conversation_id", "role", "content", "status", "created_at")
+HISTORY_COLUMNS = ("id", "parent_id", "conversation_id", "role", "content", "attachments", "status", "created_at")
 
 _NEWEST_LEAF_SQL = """
 WITH RECURSIVE below(id, depth) AS (

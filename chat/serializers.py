@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from chat.models import Conversation, Message
+from files.serializers import AttachmentListField
 from luxx.fields import (
     CONVERSATION_ID_PATTERN,
     MESSAGE_ID_PATTERN,
@@ -98,6 +99,7 @@ class MessageSerializer(serializers.ModelSerializer):
         read_only=True, allow_null=True, help_text="Addition: the message this one follows in the tree (null for a first message)."
     )
     text = serializers.CharField(source="content", read_only=True)
+    attachments = AttachmentListField(read_only=True, help_text="The files sent with a user message (POST /api/files/); [] otherwise.")
 
     class Meta:
         model = Message
@@ -155,21 +157,38 @@ class SendMessageInput(StrictObjectSerializer):
             "parent_id": {"pattern": MESSAGE_ID_PATTERN},
         },
         "oneOf": [
-            {"required": ["content"], "not": {"anyOf": [{"required": ["retry_message_id"]}, {"required": ["regenerate_message_id"]}]}},
+            {
+                "anyOf": [{"required": ["content"]}, {"required": ["attachments"]}],
+                "not": {"anyOf": [{"required": ["retry_message_id"]}, {"required": ["regenerate_message_id"]}]},
+            },
             {
                 "required": ["retry_message_id"],
-                "not": {"anyOf": [{"required": ["content"]}, {"required": ["regenerate_message_id"]}, {"required": ["parent_id"]}]},
+                "not": {
+                    "anyOf": [
+                        {"required": ["content"]},
+                        {"required": ["attachments"]},
+                        {"required": ["regenerate_message_id"]},
+                        {"required": ["parent_id"]},
+                    ]
+                },
             },
             {
                 "required": ["regenerate_message_id"],
-                "not": {"anyOf": [{"required": ["content"]}, {"required": ["retry_message_id"]}, {"required": ["parent_id"]}]},
+                "not": {
+                    "anyOf": [
+                        {"required": ["content"]},
+                        {"required": ["attachments"]},
+                        {"required": ["retry_message_id"]},
+                        {"required": ["parent_id"]},
+                    ]
+                },
             },
         ],
     }
     content = StrictCharField(
         trim_whitespace=False,
         required=False,
-        help_text="The user's message; required unless retry_message_id or regenerate_message_id is given.",
+        help_text="The user's message; required unless retry_message_id, regenerate_message_id or attachments are given.",
     )
     parent_id = StrictCharField(
         max_length=24,
@@ -178,6 +197,17 @@ class SendMessageInput(StrictObjectSerializer):
         help_text=(
             "Addition: the message the new one follows (editing a message = sending the new text with the edited "
             "message's parent_id); null starts a new first message; without it the current branch is continued."
+        ),
+    )
+    attachments = serializers.ListField(
+        child=StrictCharField(max_length=24),
+        required=False,
+        min_length=1,
+        max_length=50,
+        help_text=(
+            "Addition: ids of files uploaded with POST /api/files/ (at most LUXX_MAX_ATTACHMENTS, default 10). Images reach "
+            "the model as image content (a model that does not accept images answers 400); documents' text as quoted passages. "
+            "A file of another user is 404."
         ),
     )
     thinking_enabled = StrictBooleanField(required=False, allow_null=True)
@@ -200,6 +230,14 @@ class SendMessageInput(StrictObjectSerializer):
         ),
     )
 
+    def validate_attachments(self, value: list[str]) -> list[str]:
+        from django.conf import settings
+
+        unique = list(dict.fromkeys(value))
+        if len(unique) > settings.LUXX_MAX_ATTACHMENTS:
+            raise serializers.ValidationError(f"At most {settings.LUXX_MAX_ATTACHMENTS} attachments per message.")
+        return unique
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         has_content = "content" in attrs
         named = [name for name in ("retry_message_id", "regenerate_message_id") if name in attrs]
@@ -210,7 +248,9 @@ class SendMessageInput(StrictObjectSerializer):
                 raise serializers.ValidationError({"content": [f"Give either content or {named[0]}, not both."]})
             if "parent_id" in attrs:
                 raise serializers.ValidationError({"parent_id": [f"parent_id goes with content, not with {named[0]}."]})
-        elif not has_content:
+            if "attachments" in attrs:
+                raise serializers.ValidationError({"attachments": ["A regenerated reply reuses its message's attachments: give none."]})
+        elif not has_content and "attachments" not in attrs:
             raise serializers.ValidationError({"content": [self.fields["content"].error_messages["required"]]})
         return attrs
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 
@@ -18,6 +19,8 @@ from chat import selectors
 from chat.background import default_titles
 from chat.context import estimate_tokens, history_within_budget
 from chat.models import Conversation, Message, MessageRole, MessageStatus
+from files import context as files_context
+from files.vision import model_accepts_images
 from luxx.api import Conflict, NotFound
 from luxx.db import first_unordered, write_transaction
 from toolbox.registry import ToolContext, registry
@@ -281,6 +284,7 @@ def turn_prepare(
     retry_message_id: str | None = None,
     regenerate_message_id: str | None = None,
     parent_id: str | None = _UNSET,
+    attachments: list[str] | None = None,
 ) -> PreparedTurn:
     """Check everything that can fail before the model is called, save the user message,
     and create the assistant message with status ``streaming``; it becomes the
@@ -292,21 +296,28 @@ def turn_prepare(
     message is created beside the named one. With ``retry_message_id`` the turn
     regenerates the conversation's latest reply: the user message it answered is reused
     and the named reply is deleted in the same transaction that creates its replacement.
-    The model sees only the path from the root to the new message."""
+    The model sees only the path from the root to the new message.
+
+    ``attachments`` are file ids (files/): resolved with the path's earlier attachments
+    in one query inside the set-up transaction (see files.context.turn_files); a
+    regenerated or retried turn sends its user message's files again."""
     conversation = conversation_get(user=user, conversation_id=conversation_id)
     retried: tuple[Message, Message] | None = None
     question: Message | None = None
     if retry_message_id is not None:
         retried = _retry_target(user=user, conversation=conversation, message_id=retry_message_id)
         content = retried[1].content
+        attachments = _attachment_ids(retried[1])
     elif regenerate_message_id is not None:
         question = _regenerate_target(user=user, conversation=conversation, message_id=regenerate_message_id)
         content = question.content
+        attachments = _attachment_ids(question)
     elif parent_id is _UNSET:
         parent_id = selectors.current_leaf_id(conversation)
     elif parent_id is not None:
         parent_id = _message_of(user=user, conversation=conversation, message_id=parent_id, field_name="parent_id").pk
-    if not content.strip():
+    attachments = list(dict.fromkeys(attachments or ()))
+    if not content.strip() and not attachments:
         raise _field_error("content", _("The message is empty."))
     if len(content) > MAX_CONTENT_CHARS:
         raise _field_error("content", f"The message is too long ({len(content)} characters; at most {MAX_CONTENT_CHARS}).")
@@ -334,6 +345,21 @@ def turn_prepare(
 
     system_prompt, citations = _with_knowledge(system_prompt, user=user, agent_id=conversation.agent_id, query=content)
 
+    budget = provider.context_window - max_tokens - estimate_tokens(system_prompt)
+
+    def files_for(earlier: list[Message], *, replayed: bool) -> files_context.TurnFiles:
+        return _attachments_for_turn(
+            user=user,
+            conversation=conversation,
+            provider=provider,
+            model=model,
+            ids=attachments,
+            earlier=earlier,
+            budget=budget,
+            citations=citations,
+            replayed=replayed,
+        )
+
     with write_transaction():
         if retried is not None:
             failed, user_message = retried
@@ -345,14 +371,17 @@ def turn_prepare(
             ):
                 raise Conflict(_("The reply changed in the meantime: reload the conversation."))
             earlier = _history(conversation, parent_id=user_message.parent_id)
+            attached = files_for(earlier, replayed=True)
         elif question is not None:
             # Checked under the conversation's lock, so two regenerations cannot both start.
             _locked_leaf_id(conversation)
             _check_not_streaming(conversation)
             user_message = question
             earlier = _history(conversation, parent_id=question.parent_id)
+            attached = files_for(earlier, replayed=True)
         else:
             earlier = _history(conversation, parent_id=parent_id)
+            attached = files_for(earlier, replayed=False)
             user_message = Message.objects.create(
                 user=user,
                 conversation=conversation,
@@ -360,6 +389,7 @@ def turn_prepare(
                 role=MessageRole.USER,
                 content=content,
                 token_count=estimate_tokens(content),
+                attachments=attached.new,
             )
         assistant = Message.objects.create(
             user=user,
@@ -372,8 +402,9 @@ def turn_prepare(
         remembered = {"enabled_tools": chosen_tools} if chosen_tools is not None and chosen_tools != conversation.enabled_tools else {}
         Conversation.objects.filter(pk=conversation.pk).update(updated_at=assistant.created_at, current_leaf=assistant, **remembered)
 
-    budget = provider.context_window - max_tokens - estimate_tokens(system_prompt)
-    history = history_within_budget([*earlier, user_message], budget)
+    attached.current_id = user_message.pk
+    history = history_within_budget([*earlier, user_message], budget, expand=attached.expand)
+    citations = [*citations, *attached.citations]
     spec = TurnSpec(
         provider=ProviderConfig.from_provider(provider),
         model=model,
@@ -396,11 +427,54 @@ def turn_prepare(
     )
 
 
+def _attachment_ids(message: Message) -> list[str]:
+    """The file ids a message was sent with."""
+    return [item["id"] for item in message.attachments or () if isinstance(item, dict) and "id" in item]
+
+
 def _locked_leaf_id(conversation: Conversation) -> str | None:
     """The current leaf, read with the conversation's row locked until the transaction
     ends (PostgreSQL; SQLite's writes are serialized anyway)."""
     leaf = Conversation.objects.select_for_update().filter(pk=conversation.pk).values_list("current_leaf_id", flat=True).first()
     return leaf or selectors.newest_message_id(conversation_id=conversation.pk)
+
+
+def _attachments_for_turn(
+    *,
+    user: User,
+    conversation: Conversation,
+    provider: Provider,
+    model: str,
+    ids: list[str],
+    earlier: list[Message],
+    budget: int,
+    citations: list[dict[str, Any]],
+    replayed: bool = False,
+) -> files_context.TurnFiles:
+    """The turn's files (files.context.TurnFiles), checked: a model that does not accept
+    images is a 400 naming it when the new message has images. Inside the set-up
+    transaction: one query for the files, one for the model's capability when images are
+    involved, one update when new files join the conversation; none without attachments."""
+    attached = files_context.turn_files(
+        user_id=user.pk,
+        conversation_id=conversation.pk,
+        new_ids=ids,
+        earlier=earlier,
+        budget=budget,
+        doc_budget=max(500, min(int(settings.LUXX_ATTACHMENT_CONTEXT_TOKENS), budget // 2)),
+        first_citation=len(citations) + 1,
+        replayed=replayed,
+    )
+    if any(f.kind == "image" for f in attached.files.values()):
+        attached.vision = model_accepts_images(provider_id=provider.pk, provider_type=provider.provider_type, model=model)
+        if attached.new_has_images and not attached.vision:
+            raise _field_error(
+                "attachments",
+                _("The model %(model)s does not accept images: choose a model that does, or send the message without them.")
+                % {"model": model},
+            )
+    files_context.claim(conversation_id=conversation.pk, files=attached)
+    return attached
 
 
 def _with_knowledge(system_prompt: str, *, user: User, agent_id: int | None, query: str) -> tuple[str, list[dict[str, Any]]]:
@@ -409,6 +483,8 @@ def _with_knowledge(system_prompt: str, *, user: User, agent_id: int | None, que
     will carry. A chat without documents costs one indexed EXISTS query."""
     from knowledge import services as knowledge
 
+    if not query.strip():
+        return system_prompt, []  # a message of attachments alone: nothing to search for
     if not knowledge.chat_has_documents(user_id=user.pk, agent_id=agent_id):
         return system_prompt, []
     chunks = knowledge.knowledge_retrieve(user_id=user.pk, agent_id=agent_id, query=query, top_k=5)

@@ -317,6 +317,7 @@ def _turn_arguments(data: dict[str, Any]) -> dict[str, Any]:
         "enabled_tools": data.get("enabled_tools"),
         "retry_message_id": data.get("retry_message_id"),
         "regenerate_message_id": data.get("regenerate_message_id"),
+        "attachments": data.get("attachments"),
     }
     if "parent_id" in data:  # absent: continue the current branch; null: a new first message
         arguments["parent_id"] = data["parent_id"]

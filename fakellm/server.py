@@ -4,7 +4,10 @@ Completions and the Anthropic Messages protocols, scriptable per request."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import io
 import json
 import re
 import threading
@@ -47,12 +50,65 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+def _image_bytes(part: dict[str, Any]) -> bytes | None:
+    """The bytes of an image content part: OpenAI ``image_url`` with a data URL, or an
+    Anthropic ``image`` block with a base64 source."""
+    try:
+        if part.get("type") == "image_url":
+            url = (part.get("image_url") or {}).get("url", "")
+            if url.startswith("data:") and ";base64," in url:
+                return base64.b64decode(url.split(";base64,", 1)[1], validate=True)
+        elif part.get("type") == "image":
+            source = part.get("source") or {}
+            if source.get("type") == "base64":
+                return base64.b64decode(source.get("data", ""), validate=True)
+    except (ValueError, binascii.Error):
+        return None
+    return None
+
+
+def describe_images(message: dict[str, Any] | None) -> list[str]:
+    """``WIDTHxHEIGHT FORMAT`` of each image in a message (``unreadable`` when it cannot be
+    decoded), so tests can prove what reached the model."""
+    content = (message or {}).get("content")
+    if not isinstance(content, list):
+        return []
+    found = []
+    for part in content:
+        if not isinstance(part, dict) or part.get("type") not in ("image_url", "image"):
+            continue
+        data = _image_bytes(part)
+        try:
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data or b"")) as image:
+                found.append(f"{image.width}x{image.height} {image.format}")
+        except (OSError, ValueError, SyntaxError):
+            found.append("unreadable")
+    return found
+
+
+def _last_user_message(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last user message that is not a carrier of tool results."""
+    for message in reversed(messages):
+        content = message.get("content")
+        if message.get("role") != "user":
+            continue
+        if isinstance(content, list) and content and all(isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
+            continue
+        return message
+    return None
+
+
 def _conversation_facts(messages: list[dict[str, Any]]) -> tuple[str, list[str]]:
     """The last user text, and the tool results that end the conversation (if any)."""
     last_user = ""
     for message in messages:
         if message.get("role") == "user" and _text_of(message.get("content")):
             last_user = _text_of(message.get("content"))
+    final = _last_user_message(messages)
+    if final is not None and isinstance(final.get("content"), list) and describe_images(final):
+        last_user = _text_of(final.get("content"))  # an image may come without words
     trailing: list[str] = []
     for message in reversed(messages):
         if message.get("role") == "tool":
@@ -157,6 +213,9 @@ class FakeLLM:
         if scenario is None:
             scenario = Scenario()
         default = f"Tool results: {' | '.join(tool_results)}" if tool_results else f"You said: {last_user}"
+        seen = describe_images(_last_user_message(messages)) if not tool_results else []
+        if seen:
+            default = f"I see {len(seen)} image{'s' if len(seen) > 1 else ''}: {', '.join(seen)}. {default}"
         return scenario, scenario.reply_text(default)
 
     async def _openai_chat(self, request: web.Request) -> web.StreamResponse:

@@ -41,7 +41,7 @@ MB = 1024 * 1024
 AUTH_LIMIT_BYTES = 16 * KB
 # Room for the multipart framing around an upload (boundaries, part headers, agent_id).
 MULTIPART_OVERHEAD = 64 * KB
-UPLOAD_PATHS = frozenset({"/api/knowledge/documents", "/api/v1/knowledge/documents/upload"})
+UPLOAD_PATHS = frozenset({"/api/knowledge/documents", "/api/v1/knowledge/documents/upload", "/api/files"})
 # Conversation imports take files as large as uploads (a ChatGPT export's conversations.json).
 IMPORT_PATHS = frozenset({"/api/conversations/import"})
 AUTH_PATHS = frozenset(
@@ -70,7 +70,9 @@ def body_limit(path: str) -> int:
     """The most bytes a request body to ``path`` may have."""
     route = unquote(path).rstrip("/")
     if route in UPLOAD_PATHS or route in IMPORT_PATHS:
-        return int(settings.LUXX_MAX_UPLOAD_MB) * MB + MULTIPART_OVERHEAD
+        # Chat attachments may be images, whose limit (LUXX_MAX_IMAGE_MB) can be the larger.
+        largest = max(int(settings.LUXX_MAX_UPLOAD_MB), int(settings.LUXX_MAX_IMAGE_MB) if route == "/api/files" else 0)
+        return largest * MB + MULTIPART_OVERHEAD
     if route in AUTH_PATHS:
         return AUTH_LIMIT_BYTES
     return int(settings.LUXX_MAX_REQUEST_KB) * KB

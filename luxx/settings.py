@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "knowledge",
     "toolbox",
     "mcplink",
+    "files",
 ]
 
 MIDDLEWARE = [
@@ -357,6 +358,19 @@ LUXX_VECTOR_CACHE_MB = env_int("LUXX_VECTOR_CACHE_MB", 256, minimum=0)
 # same file replaces it.
 LUXX_KNOWLEDGE_STALE_MINUTES = env_int("LUXX_KNOWLEDGE_STALE_MINUTES", 30, minimum=1)
 
+# Chat attachments (files/): images up to this size, kept at most this many pixels on their
+# longer side (what vision models use; larger ones are scaled down), and refused when their
+# decoded size passes LUXX_IMAGE_MAX_MEGAPIXELS (a decompression bomb). Documents follow
+# LUXX_MAX_UPLOAD_MB. A message's documents give the model at most
+# LUXX_ATTACHMENT_CONTEXT_TOKENS of text (the best passages for the question when longer).
+LUXX_MAX_IMAGE_MB = env_int("LUXX_MAX_IMAGE_MB", 10, minimum=1)
+LUXX_IMAGE_MAX_SIDE = env_int("LUXX_IMAGE_MAX_SIDE", 1568, minimum=64)
+LUXX_IMAGE_MAX_MEGAPIXELS = env_int("LUXX_IMAGE_MAX_MEGAPIXELS", 50, minimum=1)
+LUXX_MAX_ATTACHMENTS = env_int("LUXX_MAX_ATTACHMENTS", 10, minimum=1, maximum=50)
+LUXX_ATTACHMENT_CONTEXT_TOKENS = env_int("LUXX_ATTACHMENT_CONTEXT_TOKENS", 8000, minimum=500)
+# A file uploaded and never sent with a message is deleted after this many hours.
+LUXX_UNSENT_FILE_HOURS = env_int("LUXX_UNSENT_FILE_HOURS", 24, minimum=1)
+
 # --- LLM calls ------------------------------------------------------------------------
 
 LUXX_LLM_CONNECT_TIMEOUT = env_float("LUXX_LLM_CONNECT_TIMEOUT", 10.0)
@@ -439,6 +453,7 @@ LUXX_STREAM_STALE_SECONDS = env_float("LUXX_STREAM_STALE_SECONDS", 30.0)
 LUXX_PERIODIC_TASKS: dict[str, float] = {
     "chat.tasks.sweep_interrupted_replies": max(1.0, LUXX_STREAM_STALE_SECONDS / 3),
     "rooms.tasks.prune_event_logs": 600.0,
+    "files.tasks.prune_unsent_files": 3600.0,
 }
 
 # --- rooms / observers ------------------------------------------------------------------

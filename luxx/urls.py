@@ -32,6 +32,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("messages/", include("chat.urls")),
     path("chat-rooms/", include("rooms.urls")),
     path("knowledge/", include("knowledge.urls")),
+    path("files/", include("files.urls")),
     path("tools/", include("toolbox.urls")),
     path("mcp-servers/", include("mcplink.urls")),
     path("mcp-tokens/", include("mcplink.urls_tokens")),

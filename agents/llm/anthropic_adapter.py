@@ -76,6 +76,15 @@ def to_anthropic_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]
                 blocks.append({"type": "tool_use", "id": call["id"], "name": call["name"], "input": arguments})
             if blocks:
                 _append(converted, "assistant", blocks)
+        elif role == "user" and message.get("images"):
+            # Images first, then the text, as Anthropic recommends; no empty text block.
+            blocks = [
+                {"type": "image", "source": {"type": "base64", "media_type": image["media_type"], "data": image["data"]}}
+                for image in message["images"]
+            ]
+            if message.get("content"):
+                blocks.append({"type": "text", "text": message["content"]})
+            _append(converted, "user", blocks)
         elif role == "user":
             _append(converted, "user", [{"type": "text", "text": message.get("content") or ""}])
     return converted

@@ -52,8 +52,9 @@ class ToolSpec:
 
 @dataclass(slots=True)
 class ChatRequest:
-    """Messages use the OpenAI shape (role, content, tool_calls, tool_call_id); the
-    Anthropic adapter converts. ``system`` is kept apart so each adapter places it."""
+    """Messages use the OpenAI shape (role, content, tool_calls, tool_call_id), plus
+    ``images`` on a user message (``[{media_type, data}]``, data in base64), which each
+    adapter turns into its API's image content; the Anthropic adapter converts. ``system`` is kept apart so each adapter places it."""
 
     model: str
     messages: list[dict[str, Any]]

@@ -63,6 +63,13 @@ def _to_openai_message(message: dict[str, Any]) -> dict[str, Any]:
         }
     if role == "tool":
         return {"role": "tool", "tool_call_id": message["tool_call_id"], "content": message["content"]}
+    if message.get("images"):
+        # Vision input: text and images as content parts, each image a data URL.
+        parts: list[dict[str, Any]] = [{"type": "text", "text": message["content"]}] if message.get("content") else []
+        parts.extend(
+            {"type": "image_url", "image_url": {"url": f"data:{image['media_type']};base64,{image['data']}"}} for image in message["images"]
+        )
+        return {"role": role, "content": parts}
     return {"role": role, "content": message.get("content", "")}
 
 

@@ -2,6 +2,7 @@
 // POST /api/messages/stream (process steps: thinking, text, tool calls and results).
 
 import { ApiError, del, get, post, put, request } from "./api.js";
+import { clearTray, initAttachments, messageFiles, openDocument, readyFiles, uploading } from "./attachments.js";
 import { t } from "./i18n.js";
 import { renderMarkdown } from "./markdown.js";
 import { readEvents } from "./sse.js";
@@ -407,8 +408,9 @@ function scrollToBottom(force = false) {
   if (force || nearBottom) messagesNode.scrollTop = messagesNode.scrollHeight;
 }
 
-function userMessageNode(text) {
-  return el("div", { class: "message message-user", dataset: { role: "user" } }, el("div", { class: "bubble", text }));
+function userMessageNode(text, attachments = null) {
+  const files = messageFiles(attachments);
+  return el("div", { class: "message message-user", dataset: { role: "user" } }, files ? el("div", { class: "message-user-body" }, files, text ? el("div", { class: "bubble", text }) : null) : el("div", { class: "bubble", text }));
 }
 
 function prettyJson(value) {
@@ -422,6 +424,7 @@ function prettyJson(value) {
 
 /** The knowledge page, opened on the cited document's chunks at the cited chunk. */
 function citationHref(citation) {
+  if (citation.file_id) return `#file-${encodeURIComponent(citation.file_id)}`; // opens in place (a dialog)
   const id = encodeURIComponent(citation.document_id ?? "");
   const chunk = Number.isInteger(citation.chunk_index) ? `&chunk=${citation.chunk_index}` : "";
   return `/knowledge/?document=${id}${chunk}#doc-${id}`;
@@ -590,7 +593,15 @@ class AssistantView {
         );
       // The knowledge page opens the document's chunks at the cited one; it finds an older
       // citation, stored without its chunk index, by this snippet.
-      link.addEventListener("click", () => sessionStorage.setItem("luxx.citation", JSON.stringify(citation)));
+      link.addEventListener("click", (event) => {
+        if (citation.file_id) {
+          // An attachment's passage: its document's text, here.
+          event.preventDefault();
+          openDocument(citation.file_id, citation.document_name || "");
+          return;
+        }
+        sessionStorage.setItem("luxx.citation", JSON.stringify(citation));
+      });
       list.append(link);
     }
     this.extraNode.append(list);
@@ -609,7 +620,7 @@ function renderMessages(messages) {
   for (const [position, message] of messages.entries()) {
     if (message.role === "user") {
       question = message.content;
-      const node = userMessageNode(message.content);
+      const node = userMessageNode(message.content, message.attachments);
       node.dataset.messageId = message.id;
       node.append(messageActions(message, node));
       nodes.push(node);
@@ -916,7 +927,7 @@ function setStreaming(streaming) {
 }
 
 function updateSendState() {
-  sendButton.disabled = !state.streaming && !input.value.trim();
+  sendButton.disabled = !state.streaming && (uploading() || (!input.value.trim() && !readyFiles().length));
 }
 
 function autosize() {
@@ -942,8 +953,8 @@ async function ensureConversation() {
   return conversation;
 }
 
-async function send(text) {
-  if (state.streaming || !text.trim()) return;
+async function send(text, files = []) {
+  if (state.streaming || (!text.trim() && !files.length)) return;
   let conversation;
   try {
     conversation = await ensureConversation();
@@ -952,9 +963,11 @@ async function send(text) {
     return;
   }
   emptyNode.hidden = true;
-  messagesNode.append(userMessageNode(text));
-  const turn = { text, view: null, messageId: null };
-  await streamReply(conversation, { content: text }, turn);
+  messagesNode.append(userMessageNode(text, files));
+  const body = text.trim() ? { content: text } : {};
+  if (files.length) body.attachments = files.map((file) => file.id);
+  const turn = { text, attachments: body.attachments, view: null, messageId: null };
+  await streamReply(conversation, body, turn);
   // The saved messages, with their ids and buttons (copy, edit, regenerate); a failed
   // reply keeps its error card and Retry as drawn.
   const saved = turn.view && turn.view.node.dataset.messageId && turn.view.node.dataset.status !== "error";
@@ -1134,7 +1147,9 @@ async function retry(conversation, turn) {
       return;
     }
   }
-  await streamReply(conversation, messageId ? { retry_message_id: messageId } : { content: turn.text }, turn);
+  const again = turn.text.trim() ? { content: turn.text } : {};
+  if (turn.attachments && turn.attachments.length) again.attachments = turn.attachments;
+  await streamReply(conversation, messageId ? { retry_message_id: messageId } : again, turn);
 }
 
 async function refreshAfterReply(conversationId) {
@@ -1187,11 +1202,17 @@ composer.addEventListener("submit", (event) => {
     return;
   }
   const text = input.value;
-  if (!text.trim()) return;
+  if (uploading()) {
+    toast(t("attach_wait"));
+    return;
+  }
+  const files = readyFiles();
+  if (!text.trim() && !files.length) return;
   input.value = "";
+  clearTray();
   autosize();
   updateSendState();
-  send(text);
+  send(text, files);
 });
 
 input.addEventListener("keydown", (event) => {
@@ -1241,6 +1262,7 @@ window.addEventListener("popstate", () => {
 });
 
 async function init() {
+  initAttachments({ onChange: updateSendState, dropZone: document.querySelector(".chat-pane"), pasteTarget: input });
   updateSendState();
   await Promise.all([loadAgents(), loadTools(), loadConversations()]);
   // The user's last choice of tools: that of their latest conversation with one.

@@ -31,6 +31,11 @@ from toolbox import sandbox
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.serial]
 
+# A 1x1 PNG: the fuzz user's chat attachments.
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415478da63f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
+)
+
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CHECKS = ",".join(
     [
@@ -83,6 +88,15 @@ def _seed(fake_llm: Any) -> dict[str, Any]:
     spare_message = post("/api/messages/", {"conversation_id": conversations[1], "content": "Hello"})["assistant_message"]
     v1_conversation = post("/api/v1/conversations", {"agent_id": agent_ids[0]})["id"]
     documents = [document("main.txt", agent_ids[0]), document("spare.txt")]
+
+    def attachment(name: str, data: bytes) -> str:
+        return post("/api/files/", {"file": SimpleUploadedFile(name, data)}, format="multipart")["id"]
+
+    # A document for the file routes (it has a text), a spare to delete, and an image that
+    # joins the main conversation, where fuzzed messages name it.
+    files = [attachment("notes.txt", b"Notes on the roof: solar panels."), attachment("spare.png", _PNG)]
+    image = attachment("main.png", _PNG)
+    post("/api/messages/", {"conversation_id": conversations[0], "content": "Look", "attachments": [image]})
     use = {
         "agent_id": agent_ids[0],
         "provider_id": provider_ids[0],
@@ -91,6 +105,7 @@ def _seed(fake_llm: Any) -> dict[str, Any]:
         "/api/v1/conversations/{conversation_id}/messages:conversation_id": v1_conversation,
         "message_id": message["id"],
         "document_id": documents[0],
+        "file_id": files[0],
         "user_id": other.pk,
         "/api/chat-rooms/{room_id}/agents/{agent_id}:agent_id": rooms[0]["agents"][0]["id"],
     }
@@ -102,9 +117,10 @@ def _seed(fake_llm: Any) -> dict[str, Any]:
         "conversation_id": conversations[1],
         "message_id": spare_message["id"],
         "document_id": documents[1],
+        "file_id": files[1],
         "/api/chat-rooms/{room_id}/agents/{agent_id}:agent_id": rooms[1]["agents"][0]["id"],
     }
-    body = {"provider_id": provider_ids[0], "agent_id": agent_ids[0], "conversation_id": conversations[0]}
+    body = {"provider_id": provider_ids[0], "agent_id": agent_ids[0], "conversation_id": conversations[0], "attachment": image}
     return {
         "credentials": {"username": "fuzzer", "password": DEFAULT_PASSWORD},
         "use": use,

@@ -32,15 +32,33 @@ def request_schema(schema: dict[str, Any], path: str, method: str = "post") -> d
 def test_a_message_has_either_content_or_retry_message_id_and_real_id_patterns(schema: dict[str, Any]) -> None:
     send = request_schema(schema, "/api/messages/")
 
+    # content and/or attachments (a message of files alone), or else retry_message_id
     assert send["oneOf"] == [
-        {"required": ["content"], "not": {"anyOf": [{"required": ["retry_message_id"]}, {"required": ["regenerate_message_id"]}]}},
+        {
+            "anyOf": [{"required": ["content"]}, {"required": ["attachments"]}],
+            "not": {"anyOf": [{"required": ["retry_message_id"]}, {"required": ["regenerate_message_id"]}]},
+        },
         {
             "required": ["retry_message_id"],
-            "not": {"anyOf": [{"required": ["content"]}, {"required": ["regenerate_message_id"]}, {"required": ["parent_id"]}]},
+            "not": {
+                "anyOf": [
+                    {"required": ["content"]},
+                    {"required": ["attachments"]},
+                    {"required": ["regenerate_message_id"]},
+                    {"required": ["parent_id"]},
+                ]
+            },
         },
         {
             "required": ["regenerate_message_id"],
-            "not": {"anyOf": [{"required": ["content"]}, {"required": ["retry_message_id"]}, {"required": ["parent_id"]}]},
+            "not": {
+                "anyOf": [
+                    {"required": ["content"]},
+                    {"required": ["attachments"]},
+                    {"required": ["retry_message_id"]},
+                    {"required": ["parent_id"]},
+                ]
+            },
         },
     ]
     assert send["properties"]["conversation_id"]["pattern"] == "^conv_[a-z0-9]{16}$"

@@ -57,6 +57,9 @@ def _point_at_real_resources(body: Any) -> None:
         for name, value in body.items():
             if name in BODY_REFERENCES and isinstance(value, (int, str)) and not isinstance(value, bool):
                 body[name] = FUZZ["body"][name]
+            elif name == "attachments" and isinstance(value, list) and value and "attachment" in FUZZ["body"]:
+                # A message's files: one real image of the fuzz user (already in its conversation).
+                body[name] = [FUZZ["body"]["attachment"]]
             else:
                 _point_at_real_resources(value)
 
@@ -95,14 +98,17 @@ STATEFUL_REFUSALS = (
 @schemathesis.hook
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
     """Keep every failure except a schema-valid request refused for one of the reasons above,
-    an upload refused with 415 for its file name's suffix, or an import refused with 400 for
-    its file's content (which a multipart schema cannot state)."""
+    an upload refused with 415 for its file name's suffix, an import refused with 400 for its
+    file's content, or a chat attachment refused for its content (not an image or document
+    the server can read: 400, 415): no multipart schema can state those."""
     if type(failure).__name__ != "RejectedPositiveData":
         return True
     if response.status_code == 415 and "/documents/" in case.operation.path:
         return False
     if response.status_code == 400 and case.operation.path == "/api/conversations/import":
         return False  # the file's content (a Luxx or ChatGPT export) is not a multipart schema's to state
+    if response.status_code in (400, 415) and case.operation.path == "/api/files/":
+        return False
     if response.status_code != 400:
         return True
     try:
