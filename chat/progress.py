@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from chat.models import Message, MessageStatus
 from luxx.db import run_db, write_transaction
+from usage.services import LedgerEntry, ledger_write
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class ReplyFinal:
     usage: dict[str, Any] | None
     error: str = ""
     citations: list[dict[str, Any]] = field(default_factory=list)
+    # The reply's model calls, recorded in the same transaction as its final state.
+    ledger: LedgerEntry | None = None
 
 
 class ReplyWriter:
@@ -167,6 +170,7 @@ def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], fina
                     for final in finals
                 ],
             )
+            ledger_write([final.ledger for final in finals if final.ledger is not None])
         for start in range(0, len(alive), _ID_BATCH):
             ids = alive[start : start + _ID_BATCH]
             cursor.execute(

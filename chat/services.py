@@ -20,6 +20,8 @@ from chat.models import Conversation, Message, MessageRole, MessageStatus
 from luxx.api import Conflict, NotFound
 from luxx.db import write_transaction
 from toolbox.registry import ToolContext, registry
+from usage import services as usage
+from usage.limits import Reservation
 
 MAX_CONTENT_CHARS = 100_000
 
@@ -189,6 +191,8 @@ class PreparedTurn:
     # The conversation still had a default title: the reply asks for one (chat/tasks.py).
     title_is_default: bool
     citations: list[dict[str, Any]] = field(default_factory=list)
+    # What the usage limits admitted; settled by the reply's final write.
+    reservation: Reservation | None = None
 
 
 def _latest_message_id(conversation: Conversation) -> str | None:
@@ -282,9 +286,18 @@ def turn_prepare(
         )
         remembered = {"enabled_tools": chosen_tools} if chosen_tools is not None and chosen_tools != conversation.enabled_tools else {}
         Conversation.objects.filter(pk=conversation.pk).update(updated_at=assistant.created_at, **remembered)
+        budget = provider.context_window - max_tokens - estimate_tokens(system_prompt)
+        history = history_within_budget([*earlier, user_message], budget)
+        # The limits, last: a refusal (429) undoes the messages saved above.
+        reservation = usage.reserve_for_turn(
+            user=user,
+            provider_id=provider.pk,
+            model=model,
+            prompt_estimate=usage.prompt_estimate(system_prompt, history),
+            max_tokens=max_tokens,
+            stream=True,
+        )
 
-    budget = provider.context_window - max_tokens - estimate_tokens(system_prompt)
-    history = history_within_budget([*earlier, user_message], budget)
     spec = TurnSpec(
         provider=ProviderConfig.from_provider(provider),
         model=model,
@@ -304,6 +317,7 @@ def turn_prepare(
         spec=spec,
         title_is_default=not conversation.title_is_custom and conversation.title in default_titles(conversation),
         citations=citations,
+        reservation=reservation,
     )
 
 

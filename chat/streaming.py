@@ -27,6 +27,8 @@ from chat import tasks as chat_tasks
 from chat.models import MessageStatus
 from chat.progress import ReplyFinal, reply_writer
 from luxx.db import run_db
+from usage.models import UsageKind
+from usage.services import LedgerEntry
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +177,17 @@ async def _heartbeats(queue: asyncio.Queue[Any]) -> None:
 
 
 def _final(prepared: services.PreparedTurn, turn: AgentTurn, status: str, error: str = "") -> ReplyFinal:
+    ledger = LedgerEntry(
+        user_id=prepared.user_id,
+        provider_id=prepared.spec.provider.id,
+        model=prepared.spec.model,
+        kind=UsageKind.CHAT,
+        kind_after_first=UsageKind.TOOL_LOOP,
+        calls=turn.calls,
+        conversation_id=prepared.conversation_id,
+        message_id=prepared.assistant_message_id,
+        reservation=prepared.reservation,
+    )
     return ReplyFinal(
         message_id=prepared.assistant_message_id,
         status=status,
@@ -183,6 +196,7 @@ def _final(prepared: services.PreparedTurn, turn: AgentTurn, status: str, error:
         usage=turn.usage,
         error=error,
         citations=prepared.citations,
+        ledger=ledger,
     )
 
 

@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "knowledge",
     "toolbox",
     "mcplink",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -389,6 +390,15 @@ LUXX_MCP_PRIVATE_URLS = env_choice("LUXX_MCP_PRIVATE_URLS", "admin", {"admin", "
 LUXX_MCP_STDIO_PATHS = env_list("LUXX_MCP_STDIO_PATHS", "")
 # A server that could not be reached has its tools unavailable this long, then is tried again.
 LUXX_MCP_RETRY_SECONDS = env_int("LUXX_MCP_RETRY_SECONDS", 60, minimum=0)
+
+# --- usage, limits, metrics ------------------------------------------------------------
+
+# Prices (Django admin: Usage > Model prices) are kept in memory this long per process.
+LUXX_PRICE_CACHE_SECONDS = env_float("LUXX_PRICE_CACHE_SECONDS", 60.0)
+# The currency of the price table, shown beside costs and cost limits.
+LUXX_USAGE_CURRENCY = env_str("LUXX_USAGE_CURRENCY", "USD")
+# GET /metrics answers only with this bearer token; unset, /metrics is off (404).
+LUXX_METRICS_TOKEN = env_str("LUXX_METRICS_TOKEN", "")
 
 # --- logging --------------------------------------------------------------------------
 

@@ -103,7 +103,7 @@ async def stream_chat(config: ProviderConfig, request: ChatRequest) -> AsyncIter
 
 async def _parse(lines: AsyncIterator[bytes]) -> AsyncIterator[LLMEvent]:
     blocks: dict[int, dict[str, Any]] = {}
-    prompt_tokens = completion_tokens = 0
+    prompt_tokens = completion_tokens = cached_tokens = 0
     stop_reason = ""
     finished = False
     async for data in lines:
@@ -143,7 +143,10 @@ async def _parse(lines: AsyncIterator[bytes]) -> AsyncIterator[LLMEvent]:
                 yield ThinkingSignature(thinking=block["thinking"], signature=block["signature"])
         elif kind == "message_start":
             usage = event.get("message", {}).get("usage") or {}
-            prompt_tokens = int(usage.get("input_tokens") or 0)
+            # Anthropic counts cache reads and writes apart from input_tokens; Luxx's
+            # prompt_tokens is every input token, of which cached_tokens were read.
+            cached_tokens = int(usage.get("cache_read_input_tokens") or 0)
+            prompt_tokens = int(usage.get("input_tokens") or 0) + cached_tokens + int(usage.get("cache_creation_input_tokens") or 0)
             completion_tokens = int(usage.get("output_tokens") or 0)
         elif kind == "message_delta":
             stop_reason = (event.get("delta") or {}).get("stop_reason") or stop_reason
@@ -157,7 +160,7 @@ async def _parse(lines: AsyncIterator[bytes]) -> AsyncIterator[LLMEvent]:
             raise LLMError(f"The model provider reported an error: {error.get('message', 'unknown error')}")
     if not finished:
         raise LLMError("The model's stream ended before it finished (the connection dropped).", retryable=True)
-    yield UsageReport(prompt_tokens, completion_tokens)
+    yield UsageReport(prompt_tokens, completion_tokens, cached_tokens)
     yield StreamEnd({"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}.get(stop_reason, stop_reason or "stop"))
 
 

@@ -114,7 +114,8 @@ async def _parse(lines: AsyncIterator[bytes]) -> AsyncIterator[LLMEvent]:
                 finish_reason = choice["finish_reason"]
         usage = chunk.get("usage")
         if usage:
-            yield UsageReport(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+            cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+            yield UsageReport(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), cached)
     if not done and not finish_reason:
         raise LLMError("The model's stream ended before it finished (the connection dropped).", retryable=True)
     for index in sorted(calls):
