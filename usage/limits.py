@@ -157,9 +157,10 @@ def _refusal(account: UsageAccount, limits: dict[str, Any], now: datetime, *, st
         ("cost_per_month", limits["cost_per_month"] is not None and month_cost >= limits["cost_per_month"] * MICROS, resets["month"]),
     ]
     if stream:
+        streams, rate = limits["concurrent_streams"], limits["requests_per_minute"]
         checks += [
-            ("concurrent_streams", limits["concurrent_streams"] is not None and account.active_streams >= limits["concurrent_streams"], None),
-            ("requests_per_minute", limits["requests_per_minute"] is not None and requests >= limits["requests_per_minute"], resets["minute"]),
+            ("concurrent_streams", streams is not None and account.active_streams >= streams, None),
+            ("requests_per_minute", rate is not None and requests >= rate, resets["minute"]),
         ]
     for name, exceeded, resets_at in checks:
         if exceeded:
@@ -178,15 +179,24 @@ def turn_admit(*, user: Any, tokens: int, cost_micros: int, stream: bool = True)
     now = timezone.now()
     day, month, minute = _now_parts(now)
     for _attempt in range(3):
-        if _admit_update(
-            user_id=user.pk, level=user.permission_level, day=day, month=month, minute=minute, tokens=tokens, cost=cost_micros, stream=stream
-        ):
+        admitted = _admit_update(
+            user_id=user.pk,
+            level=user.permission_level,
+            day=day,
+            month=month,
+            minute=minute,
+            tokens=tokens,
+            cost=cost_micros,
+            stream=stream,
+        )
+        if admitted:
             return Reservation(user.pk, day, month, tokens, cost_micros, stream)
         account = UsageAccount.objects.filter(user_id=user.pk).first()
         if account is None:
             UsageAccount.objects.get_or_create(user_id=user.pk)
             continue
-        refusal = _refusal(account, effective_limits(account, LevelLimit.objects.filter(permission_level=user.permission_level).first()), now, stream=stream)
+        level = LevelLimit.objects.filter(permission_level=user.permission_level).first()
+        refusal = _refusal(account, effective_limits(account, level), now, stream=stream)
         if refusal is not None:
             raise LimitExceeded(refusal)
         # A turn ended between the UPDATE and the look: try again.

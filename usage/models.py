@@ -28,7 +28,7 @@ class ModelPrice(models.Model):
     input_per_million = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal(0))
     output_per_million = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal(0))
     cached_input_per_million = models.DecimalField(
-        max_digits=12, decimal_places=4, null=True, blank=True, help_text="Input read from the provider's prompt cache; empty: the input price."
+        max_digits=12, decimal_places=4, null=True, blank=True, help_text="Input read from the prompt cache; empty: the input price."
     )
     updated_at = models.DateTimeField(auto_now=True)
 
