@@ -57,7 +57,8 @@ class LimitExceeded(exceptions.Throttled):
     resets in the message (in the caller's language), and ``Retry-After``."""
 
     def __init__(self, refusal: Refusal):
-        super().__init__(wait=refusal.wait_seconds)
+        # The exception handler answers Retry-After as int(wait) + 1.
+        super().__init__(wait=refusal.wait_seconds - 1)
         self.refusal = refusal
         self.luxx_message = limit_message(refusal)
 

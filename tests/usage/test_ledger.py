@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from django.test import override_settings
 
@@ -87,4 +88,34 @@ def test_a_failed_turn_releases_its_stream(user: Any, openai_provider: Any, fake
     conversation = Conversation.objects.create(user=user, provider=openai_provider, model="fake-model")
     assert send(user, conversation, "boom").status_code == 502
     assert Message.objects.get(role="assistant").status == MessageStatus.ERROR
+    assert UsageAccount.objects.get(user=user).active_streams == 0
+
+
+def test_a_stopped_reply_records_what_it_produced(live_url: str, user: Any, token: str, openai_provider: Any, fake_llm: Any) -> None:
+    # given a long reply, stopped after a few pieces
+    ModelPrice.objects.create(provider=openai_provider, model="fake-model", output_per_million=Decimal(1))
+    fake_llm.script(Scenario(tokens=500, tokens_per_second=100))
+    conversation = Conversation.objects.create(user=user, provider=openai_provider, model="fake-model")
+    headers = {"Authorization": f"Bearer {token}"}
+    received, stopped = "", False
+    with (
+        httpx.Client(timeout=30) as client,
+        client.stream(
+            "POST", f"{live_url}/api/messages/stream", json={"conversation_id": conversation.pk, "content": "long"}, headers=headers
+        ) as r,
+    ):
+        for chunk in r.iter_text():
+            received += chunk
+            if received.count("process_step") >= 3 and not stopped:
+                reply = Message.objects.get(role="assistant", conversation=conversation)
+                stopped = httpx.post(f"{live_url}/api/messages/{reply.pk}/stop", headers=headers).status_code == 200
+    # then the reply and its usage row say what was produced, as an estimate
+    assert stopped
+    reply = Message.objects.get(role="assistant", conversation=conversation)
+    assert reply.status == MessageStatus.STOPPED
+    row = UsageRecord.objects.get()
+    assert row.estimated
+    assert row.completion_tokens > 0 and row.prompt_tokens > 0
+    assert row.completion_tokens + row.prompt_tokens == reply.token_count
+    assert row.cost_micros == row.completion_tokens
     assert UsageAccount.objects.get(user=user).active_streams == 0
