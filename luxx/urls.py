@@ -35,6 +35,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("tools/", include("toolbox.urls")),
     path("mcp-servers/", include("mcplink.urls")),
     path("mcp-tokens/", include("mcplink.urls_tokens")),
+    path("", include("usage.urls")),
     re_path(r"^.*$", views.UnknownEndpointView.as_view()),
 ]
 
