@@ -85,7 +85,7 @@ def _summary(records: QuerySet[UsageRecord], window: UsageWindow, groups: dict[s
     for row in records.annotate(bucket=trunc).values("bucket").annotate(**_SUMS).order_by("bucket"):
         bucket = row["bucket"]
         day = timezone.localtime(bucket).date() if isinstance(bucket, datetime) else bucket
-        series.append({"date": day.isoformat(), **_totals(row)})
+        series.append({"date": day.isoformat(), **_totals(dict(row))})
     result: dict[str, Any] = {
         "period": window.period,
         "from": window.start.isoformat() if window.start else None,
@@ -143,7 +143,7 @@ def limits_for(*, user: Any) -> list[dict[str, Any]]:
         "concurrent_streams": account.active_streams if account else 0,
         "requests_per_minute": account.minute_requests if account and account.minute == minute else 0,
     }
-    reset_of = {
+    reset_of: dict[str, datetime | None] = {
         "tokens_per_day": resets["day"],
         "tokens_per_month": resets["month"],
         "cost_per_day": resets["day"],
@@ -153,7 +153,7 @@ def limits_for(*, user: Any) -> list[dict[str, Any]]:
     }
     out = []
     for name in LIMIT_NAMES:
-        value = limits[name]
+        value, resets_at = limits[name], reset_of[name]
         if value is None:
             continue
         out.append(
@@ -161,7 +161,7 @@ def limits_for(*, user: Any) -> list[dict[str, Any]]:
                 "name": name,
                 "value": float(value) if isinstance(value, Decimal) else int(value),
                 "used": used[name],
-                "resets_at": reset_of[name].isoformat() if reset_of[name] else None,
+                "resets_at": resets_at.isoformat() if resets_at is not None else None,
             }
         )
     return out

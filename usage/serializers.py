@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from luxx.fields import CONVERSATION_ID_PATTERN
@@ -12,7 +14,7 @@ class UsageQuery(serializers.Serializer):
     # "from" is a keyword: the field is named in __init__.
     to = serializers.DateField(required=False)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["from"] = serializers.DateField(required=False)
 
@@ -68,7 +70,7 @@ class _WindowSerializer(serializers.Serializer):
     series = SeriesPointSerializer(many=True)
     models = ModelUsageSerializer(many=True)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["from"] = serializers.DateField(allow_null=True)
 
