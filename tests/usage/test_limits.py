@@ -47,7 +47,7 @@ def _statuses(responses: list[httpx.Response]) -> list[int]:
 def test_concurrent_streams_beyond_the_limit_are_refused(live_url: str, user: Any, token: str, openai_provider: Any, fake_llm: Any) -> None:
     # given at most 2 streams at once, and slow replies that stay open while the others arrive
     UsageAccount.objects.create(user=user, concurrent_streams=2)
-    fake_llm.script(*[Scenario(tokens=20, tokens_per_second=20)] * REQUESTS)
+    fake_llm.script(*[Scenario(tokens=30, tokens_per_second=10)] * REQUESTS)
     # when 6 start at once
     responses = _fire(live_url, token, _conversations(user, openai_provider))
     # then exactly 2 streamed, the others were told why
@@ -84,7 +84,7 @@ def test_requests_per_minute_beyond_the_limit_are_refused(
 def test_daily_tokens_admit_turns_while_under_the_limit(live_url: str, user: Any, token: str, openai_provider: Any, fake_llm: Any) -> None:
     # given turns that each reserve their prompt (a few tokens) and their 1000 tokens of output
     UsageAccount.objects.create(user=user, tokens_per_day=1500)
-    fake_llm.script(*[Scenario(tokens=5, tokens_per_second=20)] * REQUESTS)
+    fake_llm.script(*[Scenario(tokens=5, tokens_per_second=2)] * REQUESTS)
     # when 6 start at once: the first two reserve more than 1500 together
     responses = _fire(live_url, token, _conversations(user, openai_provider, max_tokens=1000))
     assert _statuses(responses) == [200, 200, 429, 429, 429, 429]
@@ -101,7 +101,7 @@ def test_monthly_cost_admits_turns_while_under_the_limit(live_url: str, user: An
     # given output at 1 per million tokens: 1000 tokens of output reserve 0.001
     ModelPrice.objects.create(provider=openai_provider, model="fake-model", output_per_million=Decimal(1))
     UsageAccount.objects.create(user=user, cost_per_month=Decimal("0.0015"))
-    fake_llm.script(*[Scenario(tokens=5, tokens_per_second=20)] * REQUESTS)
+    fake_llm.script(*[Scenario(tokens=5, tokens_per_second=2)] * REQUESTS)
     responses = _fire(live_url, token, _conversations(user, openai_provider, max_tokens=1000))
     assert _statuses(responses) == [200, 200, 429, 429, 429, 429]
     message = next(r for r in responses if r.status_code == 429).json()["message"]
