@@ -26,11 +26,13 @@ from chat import services
 from chat import tasks as chat_tasks
 from chat.models import MessageStatus
 from chat.progress import ReplyFinal, reply_writer
+from luxx import metrics
 from luxx.db import run_db
 from usage.models import UsageKind
 from usage.services import LedgerEntry
 
 logger = logging.getLogger(__name__)
+model_logger = logging.getLogger("luxx.model")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,7 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncIterator[list[TurnEv
                 queue.put_nowait(update)
             queue.put_nowait(_DONE)
         except LLMError as error:
+            metrics.MODEL_ERRORS.labels(kind=metrics.model_error_kind(error.status_code, error.retryable)).inc()
             queue.put_nowait(_Failed(error))
         except asyncio.CancelledError:
             raise
@@ -115,6 +118,8 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncIterator[list[TurnEv
     writer.open(message_id, lambda: ([dict(step) for step in turn.steps], turn.text))
     stop_bus.register(message_id, on_stop)
     finished = False
+    clock = metrics.StreamClock()
+    metrics.ACTIVE_STREAMS.inc()
     try:
         while True:
             items = [await queue.get()]
@@ -122,10 +127,10 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncIterator[list[TurnEv
                 items.append(queue.get_nowait())
             batch: list[TurnEvent] = []
             outcome: Any = None
-            changed = False
+            pieces = 0
             for item in items:
                 if isinstance(item, StepUpdate):
-                    changed = True
+                    pieces += 1
                     _append_piece(batch, item.piece)
                 elif isinstance(item, Heartbeat):
                     if not batch:
@@ -134,10 +139,11 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncIterator[list[TurnEv
                     batch.append(item)
                 elif outcome is None:
                     outcome = item
-            if changed:
+            if pieces:
                 writer.changed(message_id)
+                clock.batch(pieces)
             if outcome is not None:
-                final = await _finish(prepared, turn, outcome)
+                final = await _finish(prepared, turn, outcome, clock)
                 finished = True
                 batch.append(final)
                 yield batch
@@ -145,13 +151,14 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncIterator[list[TurnEv
             if batch:
                 yield batch
     finally:
+        metrics.ACTIVE_STREAMS.dec()
         stop_bus.unregister(message_id)
         heartbeat.cancel()
         if not producer.done():
             producer.cancel()
         if not finished:
             # The client went away: keep what was produced (the writer commits it).
-            writer.finish_nowait(_final(prepared, turn, MessageStatus.INTERRUPTED, "The client disconnected."))
+            writer.finish_nowait(_final(prepared, turn, MessageStatus.INTERRUPTED, "The client disconnected.", clock))
 
 
 def _append_piece(batch: list[TurnEvent], piece: dict[str, Any]) -> None:
@@ -176,7 +183,8 @@ async def _heartbeats(queue: asyncio.Queue[Any]) -> None:
         queue.put_nowait(Heartbeat())
 
 
-def _final(prepared: services.PreparedTurn, turn: AgentTurn, status: str, error: str = "") -> ReplyFinal:
+def _final(prepared: services.PreparedTurn, turn: AgentTurn, status: str, error: str, clock: metrics.StreamClock) -> ReplyFinal:
+    _log_turn(prepared, turn, status, clock)
     ledger = LedgerEntry(
         user_id=prepared.user_id,
         provider_id=prepared.spec.provider.id,
@@ -200,14 +208,40 @@ def _final(prepared: services.PreparedTurn, turn: AgentTurn, status: str, error:
     )
 
 
-async def _finish(prepared: services.PreparedTurn, turn: AgentTurn, outcome: Any) -> TurnFinished:
+def _log_turn(prepared: services.PreparedTurn, turn: AgentTurn, status: str, clock: metrics.StreamClock) -> None:
+    """One line per turn's model calls: who, which model, how it ended, tokens, time."""
+    usage = turn.usage
+    model_logger.info(
+        "model turn %s %s",
+        prepared.spec.model,
+        status,
+        extra={
+            "fields": {
+                "event": "model_call",
+                "user_id": prepared.user_id,
+                "provider_id": prepared.spec.provider.id,
+                "model": prepared.spec.model,
+                "conversation_id": prepared.conversation_id,
+                "message_id": prepared.assistant_message_id,
+                "status": status,
+                "calls": len(turn.calls),
+                "prompt_tokens": usage["prompt_tokens"],
+                "completion_tokens": usage["completion_tokens"],
+                "estimated": bool(usage.get("estimated")),
+                "duration_ms": clock.elapsed_ms(),
+            }
+        },
+    )
+
+
+async def _finish(prepared: services.PreparedTurn, turn: AgentTurn, outcome: Any, clock: metrics.StreamClock) -> TurnFinished:
     if outcome is _DONE:
         status, error = MessageStatus.COMPLETE, ""
     elif outcome is _STOP:
         status, error = MessageStatus.STOPPED, ""
     else:
         status, error = MessageStatus.ERROR, outcome.error.message
-    final = _final(prepared, turn, status, error)
+    final = _final(prepared, turn, status, error, clock)
     await reply_writer().finish(final)
     if prepared.title_is_default:
         await run_db(chat_tasks.title_request, conversation_id=prepared.conversation_id)

@@ -122,6 +122,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "luxx.observability.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "luxx.csp.ContentSecurityPolicyMiddleware",
     "luxx.middleware.StaticFilesMiddleware",
@@ -402,11 +403,18 @@ LUXX_METRICS_TOKEN = env_str("LUXX_METRICS_TOKEN", "")
 
 # --- logging --------------------------------------------------------------------------
 
+# json: one JSON object a line (request and model-call lines with their fields); text:
+# plain lines for development (the default with DEBUG=true).
+LUXX_LOG_FORMAT = env_choice("LUXX_LOG_FORMAT", "text" if DEBUG else "json", {"json", "text"})
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "json": {"()": "luxx.logs.JsonFormatter"},
+        "text": {"()": "luxx.logs.TextFormatter"},
+    },
+    "filters": {"request_id": {"()": "luxx.logs.RequestIdFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LUXX_LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
