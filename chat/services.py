@@ -263,7 +263,10 @@ def turn_prepare(
     max_tokens = max(1, min(conversation.max_tokens, provider.max_tokens))
     system_prompt = _system_prompt_for(conversation, user)
 
-    system_prompt, citations = _with_knowledge(system_prompt, user=user, agent_id=conversation.agent_id, query=content)
+    # The question's embedding (when an embeddings provider is set) is recorded by the
+    # set-up's transaction below, not by one of its own.
+    with usage.usage_deferred() as embedding_usage:
+        system_prompt, citations = _with_knowledge(system_prompt, user=user, agent_id=conversation.agent_id, query=content)
 
     with write_transaction():
         if retried is None:
@@ -297,6 +300,7 @@ def turn_prepare(
             max_tokens=max_tokens,
             stream=True,
         )
+        usage.ledger_write(embedding_usage)
 
     spec = TurnSpec(
         provider=ProviderConfig.from_provider(provider),

@@ -50,6 +50,10 @@ from chat.models import Message, MessageRole, MessageStatus
 from luxx.db import run_db, write_transaction
 from rooms.eventstream import Publisher, channel_name, send
 from rooms.models import ChatRoom, RoomStatus
+from usage import services as usage_services
+from usage.limits import LimitExceeded, Reservation
+from usage.models import UsageKind
+from usage.services import LedgerEntry, ledger_write
 from worker.pool import current_process_id
 from worker.recovery import live_processes
 
@@ -216,10 +220,23 @@ def _turn_fields(state: RoomState, seat: Seat, round_number: int) -> dict[str, A
     }
 
 
-def _create_message(state: RoomState, seat: Seat, round_number: int) -> str:
+def _create_message(state: RoomState, seat: Seat, round_number: int, spec: TurnSpec) -> tuple[str, Reservation]:
+    """The turn's message, once the owner's usage limits admit the turn (else
+    LimitExceeded, and nothing is written)."""
+    from accounts.models import User
+
     with write_transaction():
+        owner = User.objects.only("id", "permission_level").get(pk=state.user_id)
+        reservation = usage_services.reserve_for_turn(
+            user=owner,
+            provider_id=spec.provider.id,
+            model=spec.model,
+            prompt_estimate=usage_services.prompt_estimate(spec.system_prompt, spec.messages),
+            max_tokens=spec.max_tokens,
+            stream=False,
+        )
         message = Message.objects.create(status=MessageStatus.STREAMING, **_turn_fields(state, seat, round_number))
-    return message.pk
+    return message.pk, reservation
 
 
 def _advance(room_id: str, token: str, following: Position, *, enqueue: bool, close: Callable[[], None]) -> bool:
@@ -367,22 +384,37 @@ class _Turn:
             self.lost = not owner
             self.stopped = self.stopped or stop
 
+    async def _fail(self, state: RoomState, seat: Seat, position: Position, following: Position, error: str) -> bool:
+        """A turn that cannot be spoken (no provider, a usage limit): recorded as failed,
+        and the room moves on. False when the lease was lost."""
+        failed: list[str] = []
+
+        def record_failed() -> None:
+            message = Message.objects.create(status=MessageStatus.ERROR, error=error, **_turn_fields(state, seat, position.round))
+            failed.append(message.id)
+
+        if not await run_db(_advance, self.room_id, self.token, following, enqueue=True, close=record_failed):
+            return False
+        await self.publish("agent_error", {"agent": seat.name, "error": error, "message_id": failed[0]})
+        return True
+
     async def _speak(self, state: RoomState, position: Position, following: Position) -> bool:
         """The turn of the seat at ``position``; False when the lease was lost on the way.
         Sets ``stopped`` when a stop came in the middle of it."""
         seat = state.seats[position.seat]
         if seat.provider is None or not seat.model:
-            failed: list[str] = []
-
-            def record_failed() -> None:
-                message = Message.objects.create(status=MessageStatus.ERROR, error=NO_PROVIDER, **_turn_fields(state, seat, position.round))
-                failed.append(message.id)
-
-            if not await run_db(_advance, self.room_id, self.token, following, enqueue=True, close=record_failed):
-                return False
-            await self.publish("agent_error", {"agent": seat.name, "error": NO_PROVIDER, "message_id": failed[0]})
-            return True
-        message_id = await run_db(_create_message, state, seat, position.round)
+            return await self._fail(state, seat, position, following, NO_PROVIDER)
+        spec = TurnSpec(
+            provider=seat.provider,
+            model=seat.model,
+            messages=_messages_for(state, seat),
+            system_prompt=_system_prompt(state, seat),
+            max_tokens=min(2048, seat.provider.max_tokens),
+        )
+        try:
+            message_id, reservation = await run_db(_create_message, state, seat, position.round, spec)
+        except LimitExceeded as refused:
+            return await self._fail(state, seat, position, following, refused.luxx_message)
         await self.publish(
             "message_start",
             {
@@ -393,13 +425,6 @@ class _Turn:
                 "sender_color": seat.color,
                 "round_number": position.round,
             },
-        )
-        spec = TurnSpec(
-            provider=seat.provider,
-            model=seat.model,
-            messages=_messages_for(state, seat),
-            system_prompt=_system_prompt(state, seat),
-            max_tokens=min(2048, seat.provider.max_tokens),
         )
         turn = AgentTurn(spec)
         accumulated = ""
@@ -436,6 +461,20 @@ class _Turn:
                 fields["usage"] = usage
                 fields["token_count"] = usage.get("total_tokens", 0)
             Message.objects.filter(pk=message_id).update(**fields)
+            ledger_write(
+                [
+                    LedgerEntry(
+                        user_id=state.user_id,
+                        provider_id=spec.provider.id,
+                        model=spec.model,
+                        kind=UsageKind.ROOM,
+                        calls=turn.calls,
+                        room_id=state.id,
+                        message_id=message_id,
+                        reservation=reservation,
+                    )
+                ]
+            )
 
         # A stopped turn closes the room's position too; the room pauses before the next speaker.
         if not await run_db(_advance, self.room_id, self.token, following, enqueue=not self.stopped, close=close):

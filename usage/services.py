@@ -8,7 +8,9 @@ of turns costs two statements.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import contextvars
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -150,14 +152,34 @@ def ledger_write(entries: Sequence[LedgerEntry]) -> list[UsageRecord]:
     return records
 
 
-def usage_record(entry: LedgerEntry) -> list[UsageRecord]:
-    """Record calls made outside a turn (embeddings): the user's counters are created
-    when missing. In its own transaction."""
+_deferred: contextvars.ContextVar[list[LedgerEntry] | None] = contextvars.ContextVar("luxx_usage_deferred", default=None)
+
+
+@contextlib.contextmanager
+def usage_deferred() -> Iterator[list[LedgerEntry]]:
+    """Within the block, :func:`usage_record` collects its entries in the yielded list
+    instead of writing them: the caller writes them with :func:`ledger_write` in its own
+    transaction (a chat turn's set-up, for the embedding of its question)."""
+    pending: list[LedgerEntry] = []
+    token = _deferred.set(pending)
+    try:
+        yield pending
+    finally:
+        _deferred.reset(token)
+
+
+def usage_record(entry: LedgerEntry) -> None:
+    """Record calls made outside a turn (embeddings), in a transaction of their own (the
+    user's counters are created when missing), or collect them (:func:`usage_deferred`)."""
+    pending = _deferred.get()
+    if pending is not None:
+        pending.append(entry)
+        return
     from luxx.db import write_transaction
 
     with write_transaction():
         UsageAccount.objects.get_or_create(user_id=entry.user_id)
-        return ledger_write([entry])
+        ledger_write([entry])
 
 
 def streams_release(*, user_ids: Sequence[int]) -> None:
@@ -171,4 +193,13 @@ def streams_release(*, user_ids: Sequence[int]) -> None:
         )
 
 
-__all__ = ["LedgerEntry", "UsageKind", "ledger_write", "prompt_estimate", "reserve_for_turn", "streams_release", "usage_record"]
+__all__ = [
+    "LedgerEntry",
+    "UsageKind",
+    "ledger_write",
+    "prompt_estimate",
+    "reserve_for_turn",
+    "streams_release",
+    "usage_deferred",
+    "usage_record",
+]
