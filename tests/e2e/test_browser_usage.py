@@ -37,7 +37,8 @@ def test_the_usage_page_shows_a_chart_after_two_chats(page: Any, fake_llm: Any) 
     expect(page.locator("#usage-limits")).to_contain_text("No limits apply to you.")
     # And the chart has a bar for today: the canvas is not blank
     drawn = page.evaluate(
-        "() => { const c = document.querySelector('#usage-chart canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
-        " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"
+        "() => { const c = document.querySelector('#usage-chart canvas');"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
+        " for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"
     )
     assert drawn > 500
