@@ -190,6 +190,7 @@ JS_STRINGS: dict[str, Any] = {
     "mcp_confirm_revoke": _("Revoke this token? MCP clients using it stop working."),
     "mcp_copied": _("Copied."),
     "retrying": _("Retrying… (attempt {n} of {max})"),
+    "conversation_usage": _("{tokens} tokens · {cost}"),
 }
 
 

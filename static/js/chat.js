@@ -14,6 +14,7 @@ const searchInput = document.getElementById("conv-search");
 const messagesNode = document.getElementById("messages");
 const emptyNode = document.getElementById("empty-chat");
 const titleNode = document.getElementById("chat-title");
+const usageNode = document.getElementById("chat-usage");
 const agentNode = document.getElementById("chat-agent");
 const composer = document.getElementById("composer");
 const input = document.getElementById("composer-input");
@@ -356,6 +357,23 @@ function setToolsOpen(open) {
 
 // --- messages ------------------------------------------------------------------------
 
+/** The open conversation's tokens and cost, in the header (hidden while it has none). */
+async function showUsage(id) {
+  if (!id) {
+    usageNode.hidden = true;
+    return;
+  }
+  try {
+    const data = await get(`/api/usage/?conversation_id=${encodeURIComponent(id)}`);
+    if (!state.current || state.current.id !== id) return;
+    const totals = data.totals;
+    usageNode.textContent = t("conversation_usage", { tokens: totals.total_tokens.toLocaleString(), cost: `${totals.cost.toFixed(totals.cost && totals.cost < 0.01 ? 4 : 2)} ${data.currency}` });
+    usageNode.hidden = totals.calls === 0;
+  } catch {
+    usageNode.hidden = true;
+  }
+}
+
 function setTitle(title) {
   titleNode.textContent = title || t("new_chat");
   document.title = `${title || t("new_chat")} · Luxx`;
@@ -624,6 +642,7 @@ function newChat({ push = false } = {}) {
   if (state.streaming) return;
   state.current = null;
   setTitle("");
+  showUsage(null);
   renderAgent();
   renderMessages([]);
   thinkingToggle.checked = preferredThinking();
@@ -641,6 +660,7 @@ async function openConversation(id, { push = false } = {}) {
     const [conversation, data] = await Promise.all([get(`/api/conversations/${encodeURIComponent(id)}`), get(`/api/messages/?conversation_id=${encodeURIComponent(id)}`)]);
     state.current = conversation;
     setTitle(conversation.title);
+    showUsage(conversation.id);
     renderAgent();
     renderMessages(data.messages || []);
     thinkingToggle.checked = !!conversation.thinking_enabled;
@@ -757,6 +777,7 @@ async function streamReply(conversation, body, turn) {
       view.finish({ status: "error", error: error.message || t("unexpected_error"), onRetry });
     }
   } finally {
+    if (state.current) showUsage(state.current.id);
     state.streaming = null;
     setStreaming(false);
     scrollToBottom();

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ def test_the_usage_page_shows_a_chart_after_two_chats(page: Any, fake_llm: Any) 
     # Given a user who had two chats
     register(page)
     add_fake_provider(page, fake_llm)
+    conversation: dict[str, Any] = {}
     for _ in range(2):
         marker = unique("usage")
         fake_llm.script(Scenario(tokens=12), match=marker)
@@ -42,3 +44,6 @@ def test_the_usage_page_shows_a_chart_after_two_chats(page: Any, fake_llm: Any) 
         " for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"
     )
     assert drawn > 500
+    # And a conversation's header shows its tokens and cost
+    page.goto(f"/c/{conversation['id']}")
+    expect(page.locator("#chat-usage")).to_have_text(re.compile(r"^\d[\d,]* tokens · 0\.00 USD$"))
