@@ -39,7 +39,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcplink.connection import CallOutcome, Connection, DiscoveredTool, McpFailure, scrub
-from mcplink.transport import GuardedTransport
+from mcplink.transport import GuardedTransport, ResponseTooLarge
 from toolbox import sandbox
 
 logger = logging.getLogger(__name__)
@@ -205,24 +205,33 @@ def _failure(conn: Connection, state: _SessionState, error: BaseException) -> Mc
     leaf = _leaf(error)
     name = conn.name
     status = state.transport.last_status if state.transport is not None else None
-    if isinstance(leaf, httpx2.TimeoutException):
+    if isinstance(leaf, ResponseTooLarge):
+        # The server answered, only too much: a failed call, not a server that is down.
+        message, unreachable = f"The MCP server {name} sent more than {leaf.limit // 2**20} MB in one response; ask it for less.", False
+    elif isinstance(leaf, httpx2.TimeoutException):
         message, unreachable = f"The MCP server {name} did not answer within {conn.timeout:g} seconds.", False
     elif status is not None and status >= 400 and not state.connected:
         reason = HTTP_REASONS.get(status, "the server failed" if status >= 500 else "the request was refused")
         message, unreachable = f"The MCP server {name} answered HTTP {status}: {reason}.", True
     elif isinstance(leaf, httpx2.HTTPError):
-        message, unreachable = f"The MCP server {name} could not be reached: {leaf}.", True
+        message, unreachable = f"The MCP server {name} could not be reached: {_sentence(leaf)}", True
     elif isinstance(leaf, MCPError):
         what = "refused the call" if state.connected else "could not start a session"
-        message, unreachable = f"The MCP server {name} {what}: {leaf}.", not state.connected
+        message, unreachable = f"The MCP server {name} {what}: {_sentence(leaf)}", not state.connected
     elif isinstance(leaf, OSError):
-        message, unreachable = f"The MCP server {name} could not be started: {leaf}.", True
+        message, unreachable = f"The MCP server {name} could not be started: {_sentence(leaf)}", True
     else:
         logger.warning("MCP server %s failed", name, exc_info=leaf)
         message, unreachable = f"The MCP server {name} failed: {type(leaf).__name__}: {leaf}", not state.connected
     if state.stderr and not state.connected:
         message = f"{message} Its error output: {state.stderr}"
     return McpFailure(scrub(message, conn.secrets), unreachable=unreachable)
+
+
+def _sentence(error: BaseException) -> str:
+    """An error's text ending in one full stop."""
+    text = str(error).strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 def _tail(errlog: IO[str]) -> str:

@@ -23,7 +23,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 from rest_framework import exceptions
 
-from agents.urlcheck import points_to_private_network
+from agents.urlcheck import looks_local, points_to_private_network
 from luxx.api import Forbidden
 from luxx.db import write_transaction
 from mcplink.connection import Connection, DiscoveredTool, McpFailure
@@ -55,15 +55,40 @@ def server_check_url(*, url: str, private_allowed: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _invalid("url", "Use an http:// or https:// URL with a host.")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked for it
+    except ValueError:
+        raise _invalid("url", "The URL's port is not a number from 0 to 65535.") from None
     if parts.username or parts.password:
         raise _invalid("url", "Put credentials in headers (e.g. Authorization), not in the URL.")
     if parts.fragment:
         raise _invalid("url", "The URL must not have a #fragment.")
-    if private_allowed or not points_to_private_network(url):
+    if private_allowed or not _reaches_private_network(url):
         return
     if settings.LUXX_MCP_PRIVATE_URLS == "none":
         raise _invalid("url", "MCP servers on loopback or private addresses are disabled on this server.")
     raise _invalid("url", "Only administrators may add an MCP server on a loopback or private address.")
+
+
+def _reaches_private_network(url: str) -> bool:
+    """Whether the URL's host is, or now resolves to, a private address that
+    LUXX_FETCH_ALLOWED_ADDRESSES does not allow (the guard at each connection allows those
+    too, so a server there is kept to the same rule when it is saved)."""
+    from toolbox import netguard
+
+    allowed = netguard.allowed_private_addresses()
+    if not allowed:
+        return points_to_private_network(url)
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    literal = netguard.parse_ip_literal(host)
+    try:
+        found = [str(literal)] if literal is not None else netguard.resolve_host_sync(host, port)
+    except netguard.ResolutionError:
+        return looks_local(url)
+    addresses = [a for a in (netguard.parse_ip_literal(item.split("%", 1)[0]) for item in found) if a is not None]
+    return any(not netguard.is_public_address(a) and (str(a), port) not in allowed for a in addresses)
 
 
 def private_urls_allowed(*, owner: Any, shared: bool) -> bool:

@@ -25,6 +25,10 @@ class AddressRefused(httpx2.ConnectError):
 class ResponseTooLarge(httpx2.ReadError):
     """The server sent more than MAX_RESPONSE_BYTES in one response."""
 
+    def __init__(self, limit: int):
+        super().__init__(f"the server sent more than {limit // (1024 * 1024)} MB in one response")
+        self.limit = limit
+
 
 class _LimitedStream(httpx2.AsyncByteStream):
     def __init__(self, inner: httpx2.AsyncByteStream, limit: int):
@@ -36,7 +40,7 @@ class _LimitedStream(httpx2.AsyncByteStream):
         async for chunk in self._inner:
             received += len(chunk)
             if received > self._limit:
-                raise ResponseTooLarge(f"the server sent more than {self._limit // (1024 * 1024)} MB in one response")
+                raise ResponseTooLarge(self._limit)
             yield chunk
 
     async def aclose(self) -> None:

@@ -44,7 +44,7 @@ def test_an_mcp_server_is_added_refreshed_used_and_deleted_from_settings(page: A
     # Then its card shows it reachable with its tools, and the header's name only
     card = page.locator(".mcp-card", has_text=name)
     expect(card).to_contain_text("Reachable")
-    expect(card).to_contain_text("7 tools")
+    expect(card).to_contain_text("8 tools")
     expect(card).to_contain_text("Headers: Authorization")
     card.locator("summary").click()
     expect(card.get_by_text(f"mcp.{name}.echo", exact=True)).to_be_visible()
@@ -53,7 +53,7 @@ def test_an_mcp_server_is_added_refreshed_used_and_deleted_from_settings(page: A
 
     # And a refresh finds the tools again
     card.get_by_role("button", name=f"Refresh tools: {name}").click()
-    expect(page.locator(".toast").last).to_contain_text(f"{name}: 7 tools found.")
+    expect(page.locator(".toast").last).to_contain_text(f"{name}: 8 tools found.")
 
     # And the chat's tool panel lists them under MCP servers
     tools = api(page, "GET", "/api/tools/?category=mcp")["tools"]

@@ -18,7 +18,7 @@ from tests.support.mcp_test_server import build_server
 from tests.toolbox.conftest import Listener
 
 # The test server's tools, in the order it lists them.
-ECHO_TOOLS = ["echo", "fail", "sleep", "big", "env_length", "reveal_env", "connect"]
+ECHO_TOOLS = ["echo", "fail", "sleep", "big", "env_length", "reveal_env", "connect", "identity"]
 
 
 @pytest.fixture(scope="session")

@@ -166,6 +166,20 @@ def test_knowledge_search_searches_only_the_callers_documents(live_url: str) -> 
     assert theirs == {"query": "submarine sonar", "results": [], "count": 0}
 
 
+def test_knowledge_search_keeps_to_one_agents_documents_when_asked(live_url: str) -> None:
+    alice = make_user()
+    keeper, sailor = Agent.objects.create(user=alice, name="Keeper"), Agent.objects.create(user=alice, name="Sailor")
+    for agent, name in ((keeper, "keeper.txt"), (sailor, "sailor.txt"), (None, "general.txt")):
+        document_upload(user=alice, agent=agent, name=name, data=f"Notes on the lighthouse lens from {name}.".encode(), background=False)
+    token = access_token_for(alice)
+
+    scoped = data(call(live_url, token, "knowledge_search", {"query": "lighthouse lens", "agent_id": keeper.pk}))
+    everything = data(call(live_url, token, "knowledge_search", {"query": "lighthouse lens"}))
+
+    assert [r["document_name"] for r in scoped["results"]] == ["keeper.txt"]
+    assert sorted(r["document_name"] for r in everything["results"]) == ["general.txt", "keeper.txt", "sailor.txt"]
+
+
 def test_knowledge_search_refuses_another_users_agent_and_bad_arguments(live_url: str) -> None:
     alice, bob = make_user(), make_user()
     bobs = Agent.objects.create(user=bob, name="b")
@@ -218,6 +232,23 @@ def test_ask_agent_goes_on_in_the_same_conversation(live_url: str, fake_llm: Any
     assert second["conversation_id"] == first["conversation_id"] and second["reply"] == "Second answer."
     history = [(m["role"], m["content"]) for m in fake_llm.requests[1].body["messages"]]
     assert history == [("user", "one"), ("assistant", "First answer."), ("user", "two")]
+
+
+def test_ask_agent_runs_the_agents_mcp_tools_both_ways(live_url: str, fake_llm: Any, shared_server: dict[str, Any]) -> None:
+    from fakellm import ToolCall
+    from toolbox.models import ToolExecution
+
+    alice = make_user(level=PermissionLevel.EXECUTE)
+    make_provider(alice, fake_llm, "openai")
+    agent = Agent.objects.create(user=alice, name="Relay", enabled_tools=["mcp.tests.echo"])
+    fake_llm.script(Scenario(tool_calls=[ToolCall("mcp_tests_echo", {"text": "relayed"}, id="call_1")]), Scenario(text="It said: relayed."))
+
+    result = data(call(live_url, access_token_for(alice), "ask_agent", {"agent_id": agent.pk, "message": "Relay this"}))
+
+    assert result["reply"] == "It said: relayed." and result["status"] == "complete"
+    assert "echo: relayed" in str(fake_llm.requests[1].body["messages"])
+    record = ToolExecution.objects.get(tool_name="mcp.tests.echo")
+    assert (record.user_id, record.conversation_id, record.success) == (alice.pk, result["conversation_id"], True)
 
 
 def test_ask_agent_offers_only_the_tools_the_users_level_allows(live_url: str, fake_llm: Any) -> None:

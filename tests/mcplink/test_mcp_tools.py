@@ -182,3 +182,15 @@ def test_an_agent_can_enable_a_servers_tools(client: Any, shared_server: dict[st
     response = client.post("/api/agents/", {"name": "helper", "enabled_tools": ["mcp.tests.echo", "process_data"]}, format="json")
 
     assert response.status_code == 201 and response.json()["data"]["enabled_tools"] == ["mcp.tests.echo", "process_data"]
+
+
+def test_listing_tools_never_contacts_a_server(client: Any, shared_server: dict[str, Any], mcp_http_server: Any) -> None:
+    before = len(mcp_http_server.seen_headers)
+
+    listed = client.get("/api/tools/?category=mcp").json()["data"]["total"]
+    client.get("/api/mcp-servers/")
+    client.get(f"/api/mcp-servers/{shared_server['id']}")
+    client.post("/api/agents/", {"name": "a", "enabled_tools": ["mcp.tests.echo"]}, format="json")
+
+    assert listed == len(ECHO_TOOLS)
+    assert len(mcp_http_server.seen_headers) == before

@@ -99,6 +99,7 @@ def test_omitted_headers_are_kept_and_an_empty_object_clears_them(
         ({"name": "a", "url": "ftp://example.com/mcp"}, "url"),
         ({"name": "a", "url": "http://user:pw@example.com/mcp"}, "url"),
         ({"name": "a", "url": 5}, "url"),
+        ({"name": "a", "url": "http://127.0.0.1:99999/mcp"}, "url"),
         ({"name": "a", "url": "http://127.0.0.1:9/mcp", "headers": ["Authorization"]}, "headers"),
         ({"name": "a", "url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": 5}}, "headers"),
         ({"name": "a", "url": "http://127.0.0.1:9/mcp", "headers": {"Bad Header": "x"}}, "headers"),
@@ -243,3 +244,21 @@ def test_refresh_reads_the_tools_again_and_keeps_them_when_the_server_is_down(
     assert len(refreshed["data"]["tools"]) == len(ECHO_TOOLS)
     assert failed["data"]["status"] == "down" and failed["message"].startswith("The MCP server tests could not be reached")
     assert len(failed["data"]["tools"]) == len(ECHO_TOOLS)
+
+
+def test_a_server_that_accepts_but_never_answers_is_given_up_on_within_its_time_limit(admin_client: Any) -> None:
+    import socket
+    import time
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # connections complete in the kernel; nothing ever reads or answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/mcp"
+        started = time.monotonic()
+
+        response = admin_client.post("/api/mcp-servers/", {"name": "silent", "url": url, "timeout_seconds": 2}, format="json")
+
+    data = response.json()["data"]
+    assert response.status_code == 201
+    assert (data["status"], data["error"]) == ("down", "The MCP server silent did not answer within 2 seconds.")
+    assert time.monotonic() - started < 10

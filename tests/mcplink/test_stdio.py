@@ -3,7 +3,9 @@ the environment only, no network unless an administrator allows it, killed on ti
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import json
+import shlex
 import shutil
 import tempfile
 import threading
@@ -18,7 +20,8 @@ import pytest
 
 from mcplink.models import McpServer
 from tests.mcplink.conftest import ECHO_TOOLS
-from tests.toolbox.conftest import Listener, leftover_sandbox_pids, requires_sandbox, sandbox_pids
+from tests.support.mcp_test_server import IDENTITY_SCRIPT
+from tests.toolbox.conftest import Listener, requires_sandbox
 
 pytestmark = [pytest.mark.django_db(transaction=True), requires_sandbox]
 
@@ -73,6 +76,7 @@ def stdio_row(admin: Any, stdio_program: dict[str, Any]) -> Callable[..., McpSer
 TOOL_SCHEMAS = {
     "sleep": {"type": "object", "properties": {"seconds": {"type": "number"}}, "required": ["seconds"]},
     "connect": {"type": "object", "properties": {"host": {"type": "string"}, "port": {"type": "integer"}}, "required": ["host", "port"]},
+    "identity": {"type": "object", "properties": {}},
 }
 
 
@@ -102,7 +106,9 @@ def test_a_stdio_server_is_discovered_and_called_in_the_sandbox_with_its_environ
     assert TOKEN not in McpServer.objects.get(name="local").env_encrypted
 
 
-def test_the_environment_is_never_on_a_command_line(admin_client: Any, stdio_row: Callable[..., McpServer]) -> None:
+def test_the_environment_is_never_on_a_command_line(
+    admin_client: Any, stdio_row: Callable[..., McpServer], stdio_program: dict[str, Any]
+) -> None:
     stdio_row()
     seen: dict[str, Any] = {}
 
@@ -116,7 +122,7 @@ def test_the_environment_is_never_on_a_command_line(admin_client: Any, stdio_row
     while runner.is_alive() and time.monotonic() < deadline:
         for process in psutil.process_iter(["cmdline"]):
             line = " ".join(process.info["cmdline"] or [])
-            if "server.py" in line:
+            if stdio_program["args"][0] in line:
                 command_lines.append(line)
         time.sleep(0.05)
     runner.join()
@@ -140,16 +146,39 @@ def test_the_server_reaches_the_network_only_when_an_admin_allows_it(
     assert allowed["result"] == "connected" and listener.connections == 1
 
 
-def test_a_call_past_the_time_limit_fails_and_leaves_no_process(admin_client: Any, stdio_row: Callable[..., McpServer]) -> None:
+def server_processes(script: str) -> set[int]:
+    """This test's server processes (bwrap and the program in it), by the script's path,
+    which is unique to the test: other sandbox runs on the machine do not count."""
+    found = set()
+    for process in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if script in " ".join(process.info["cmdline"] or []):
+                found.add(process.pid)
+    return found
+
+
+def test_a_call_past_the_time_limit_fails_and_leaves_no_process(
+    admin_client: Any, stdio_row: Callable[..., McpServer], stdio_program: dict[str, Any]
+) -> None:
     stdio_row(timeout_seconds=4)
-    before = sandbox_pids()
+    script = stdio_program["args"][0]
+    seen: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: seen.update(execute(admin_client, "mcp.local.sleep", {"seconds": 60})))
+    runner.start()
+    running: set[int] = set()
+    while runner.is_alive() and not running:
+        running = server_processes(script)
+        time.sleep(0.05)
+    runner.join()
 
-    result = execute(admin_client, "mcp.local.sleep", {"seconds": 60})
-
-    assert result["success"] is False
-    assert result["result"] == {"error": "The MCP server local did not answer within 4 seconds."}
-    assert result["duration_ms"] < 15_000
-    assert asyncio.run(leftover_sandbox_pids(before)) == set()
+    assert seen["success"] is False
+    assert seen["result"] == {"error": "The MCP server local did not answer within 4 seconds."}
+    assert seen["duration_ms"] < 15_000
+    assert running, "the server never started"
+    deadline = time.monotonic() + 2
+    while server_processes(script) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server_processes(script) == set()
 
 
 def test_a_server_does_not_start_in_a_workspace_over_its_quota(
@@ -178,3 +207,14 @@ def test_a_command_that_does_not_start_is_reported_with_its_error_output(admin_c
     assert response.status_code == 201 and data["status"] == "down"
     assert data["error"].startswith("The MCP server broken ")
     assert "no-such-mcp-server" in data["error"] and "No such file or directory" in data["error"]
+
+
+def test_the_server_runs_as_the_sandbox_user_under_shell_executes_limits(admin_client: Any, stdio_row: Callable[..., McpServer]) -> None:
+    stdio_row(timeout_seconds=20)
+
+    seen = execute(admin_client, "mcp.local.identity", {})["result"]
+    shell = execute(admin_client, "shell_execute", {"command": f"/usr/bin/python3 -c {shlex.quote(IDENTITY_SCRIPT)}", "timeout": 20})
+
+    assert shell["success"] is True and shell["result"]["exit_code"] == 0, shell
+    assert seen == json.loads(shell["result"]["stdout"])
+    assert (seen["uid"], seen["cwd"]) == (65534, "/workspace")

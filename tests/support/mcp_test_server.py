@@ -6,7 +6,9 @@ sandbox's python can run it with the SDK's directory mounted read-only."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import resource
 import socket
 
 from mcp.server import MCPServer
@@ -56,7 +58,22 @@ def build_server() -> MCPServer:
         except OSError as error:
             return f"refused: {error}"
 
+    @server.tool()
+    def identity() -> str:
+        """Who the server runs as, where, and under which resource limits."""
+        limits = {name: resource.getrlimit(getattr(resource, f"RLIMIT_{name}"))[0] for name in IDENTITY_LIMITS}
+        return json.dumps({"uid": os.getuid(), "gid": os.getgid(), "cwd": os.getcwd(), "limits": limits}, sort_keys=True)
+
     return server
+
+
+IDENTITY_LIMITS = ("AS", "CPU", "FSIZE", "NOFILE", "NPROC")
+# The same report from any Python program (shell_execute runs it to compare).
+IDENTITY_SCRIPT = (
+    f"import json, os, resource; names = {IDENTITY_LIMITS!r}; "
+    "limits = {n: resource.getrlimit(getattr(resource, 'RLIMIT_' + n))[0] for n in names}; "
+    "print(json.dumps({'uid': os.getuid(), 'gid': os.getgid(), 'cwd': os.getcwd(), 'limits': limits}, sort_keys=True))"
+)
 
 
 if __name__ == "__main__":
