@@ -32,7 +32,7 @@ def test_own_usage_has_totals_a_daily_series_and_models(user: Any) -> None:
     _record(user, days_ago=1, cost=1_500_000)
     _record(user, model="m2", priced=False)
     _record(user, model="m2")
-    _record(make_user(), cost=9_000_000)
+    _record(make_user(), cost=9_000_000, conversation_id="conv_ffffffffffffffff")
     # when
     response = api_client_for(user).get("/api/usage/")
     # then only the caller's is counted
@@ -52,6 +52,9 @@ def test_own_usage_has_totals_a_daily_series_and_models(user: Any) -> None:
     assert [(p["date"], p["calls"]) for p in data["series"]] == [((today - timedelta(days=1)).isoformat(), 1), (today.isoformat(), 2)]
     assert [(m["model"], m["calls"], m["cost"]) for m in data["models"]] == [("m1", 1, 1.5), ("m2", 2, 0.0)]
     assert data["limits"] == []
+    # and another user's conversation shows nothing
+    other = api_client_for(user).get("/api/usage/?conversation_id=conv_ffffffffffffffff").json()["data"]
+    assert other["totals"]["calls"] == 0 and other["models"] == []
 
 
 def test_own_usage_by_month_and_by_conversation(user: Any) -> None:
