@@ -19,6 +19,7 @@ from luxx.logs import request_id_from, request_id_var
 from luxx.metrics import HTTP_REQUESTS
 
 logger = logging.getLogger("luxx.request")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _user_id(request: HttpRequest) -> int | None:
@@ -41,7 +42,8 @@ def _begin(request: HttpRequest) -> tuple[float, Any]:
 def _end(request: HttpRequest, response: HttpResponse, started: float) -> HttpResponse:
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
     response.headers.setdefault("X-Request-ID", request.luxx_request_id)  # type: ignore[attr-defined]
-    HTTP_REQUESTS.labels(method=request.method or "", status=str(response.status_code)).inc()
+    method = request.method if request.method in _METHODS else "other"  # a client's made-up method is no new series
+    HTTP_REQUESTS.labels(method=method, status=str(response.status_code)).inc()
     match = request.resolver_match
     route = ("/" + match.route) if match is not None and match.route else request.path
     logger.info(

@@ -47,6 +47,7 @@ from agents.prompts import render_system_prompt
 from agents.runtime import AgentTurn, TurnSpec
 from agents.selectors import provider_get_default
 from chat.models import Message, MessageRole, MessageStatus
+from luxx import metrics
 from luxx.db import run_db, write_transaction
 from rooms.eventstream import Publisher, channel_name, send
 from rooms.models import ChatRoom, RoomStatus
@@ -446,6 +447,7 @@ class _Turn:
                     break
         except LLMError as failure:
             error = failure
+            metrics.MODEL_ERRORS.labels(kind=metrics.model_error_kind(failure.status_code, failure.retryable)).inc()
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
         if self.lost:
