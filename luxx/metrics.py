@@ -26,7 +26,7 @@ ProcessCollector(registry=registry)
 ACTIVE_STREAMS = Gauge("luxx_active_streams", "Chat replies streaming in this process.", registry=registry)
 TTFT = Histogram(
     "luxx_stream_ttft_seconds",
-    "Time from a chat turn's start to its first text or thinking piece.",
+    "Time from a chat turn's start to its first piece (text, thinking or a tool call).",
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0),
     registry=registry,
 )
