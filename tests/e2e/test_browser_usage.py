@@ -27,7 +27,7 @@ def test_the_usage_page_shows_a_chart_after_two_chats(page: Any, fake_llm: Any) 
         assert sent["assistant_message"]["status"] == "complete"
     # When they open the Usage page from the navigation
     page.goto("/")
-    page.get_by_role("link", name="Usage").click()
+    page.get_by_role("link", name="Usage", exact=True).click()
     page.wait_for_url("**/usage/")
     # Then the totals count both calls, the chart is drawn, and the model is listed
     totals = page.locator("#usage-totals")
