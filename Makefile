@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test venv deps dev-deps migrate lint typecheck schema fakellm bench clean
+.PHONY: run serve test venv deps dev-deps migrate lint typecheck schema fakellm bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ migrate: deps
 # their output and stops them all on Ctrl-C. The web process listens on PORT.
 run: migrate
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
+
+# Production-style on this machine: WEB_CONCURRENCY uvicorn processes on one port (one per
+# core unless set) and WORKERS task workers, on the PostgreSQL + Redis of DATABASE_URL and
+# REDIS_URL (required). HOST=0.0.0.0 to listen beyond this machine.
+serve: deps
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make serve needs DATABASE_URL (PostgreSQL) and REDIS_URL"; exit 2; }
+	$(BIN)/python manage.py migrate --noinput
+	PATH="$(abspath $(BIN)):$$PATH" WEB_CONCURRENCY=$${WEB_CONCURRENCY:-$$(nproc)} \
+		$(BIN)/honcho start -f Procfile -p $(PORT) -c web=1,worker=$${WORKERS:-2}
 
 fakellm: deps
 	$(BIN)/python manage.py fakellm

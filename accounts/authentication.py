@@ -8,6 +8,7 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidTok
 from rest_framework_simplejwt.settings import api_settings
 
 from accounts.models import RevokedAccessToken, User
+from luxx.db import first_unordered
 
 
 class LuxxJWTAuthentication(JWTAuthentication):
@@ -20,10 +21,10 @@ class LuxxJWTAuthentication(JWTAuthentication):
         except KeyError:
             raise InvalidToken("Token contained no recognizable user identification") from None
         jti = validated_token.get("jti") or ""
-        user = (
-            User.objects.filter(**{api_settings.USER_ID_FIELD: user_id})
-            .annotate(token_revoked=Exists(RevokedAccessToken.objects.filter(jti=jti) if jti else RevokedAccessToken.objects.none()))
-            .first()
+        user = first_unordered(
+            User.objects.filter(**{api_settings.USER_ID_FIELD: user_id}).annotate(
+                token_revoked=Exists(RevokedAccessToken.objects.filter(jti=jti) if jti else RevokedAccessToken.objects.none())
+            )
         )
         if user is None:
             raise AuthenticationFailed("User not found", code="user_not_found")

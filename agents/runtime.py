@@ -130,35 +130,36 @@ class AgentTurn:
             signatures: list[dict[str, str]] = []
             self._unreported_prompt = _prompt_estimate(request)
             self._unreported_output = []
-            async for event in llm.stream_chat(spec.provider, request):
-                if isinstance(event, (llm.TextDelta, llm.ThinkingDelta)):
-                    self._unreported_output.append(event.text)
-                    kind = "text" if isinstance(event, llm.TextDelta) else "thinking"
-                    if kind == "text":
-                        text_parts.append(event.text)
-                    if current is None or current["type"] != kind:
-                        current = self._new_step(kind, content=event.text)
-                        yield StepUpdate(current, dict(current), True)
-                    else:
-                        current["content"] += event.text
-                        yield StepUpdate(
-                            current, {"id": current["id"], "index": current["index"], "type": kind, "content": event.text}, False
-                        )
-                elif isinstance(event, llm.ToolCallRequest):
-                    calls.append(event)
-                    current = None
-                elif isinstance(event, llm.ThinkingSignature):
-                    signatures.append({"thinking": event.thinking, "signature": event.signature})
-                elif isinstance(event, llm.UsageReport):
-                    self.prompt_tokens += event.prompt_tokens
-                    self.completion_tokens += event.completion_tokens
-                    self._calls.append(CallUsage(event.prompt_tokens, event.completion_tokens, event.cached_tokens))
-                    self._unreported_prompt, self._unreported_output = 0, []
-                elif isinstance(event, llm.RetryNotice):
-                    if self.on_retry is not None:
-                        self.on_retry(event)
-                elif isinstance(event, llm.StreamEnd):
-                    self.finish_reason = event.finish_reason
+            async for batch in llm.stream_chat(spec.provider, request):
+                for event in batch:
+                    if isinstance(event, (llm.TextDelta, llm.ThinkingDelta)):
+                        self._unreported_output.append(event.text)
+                        kind = "text" if isinstance(event, llm.TextDelta) else "thinking"
+                        if kind == "text":
+                            text_parts.append(event.text)
+                        if current is None or current["type"] != kind:
+                            current = self._new_step(kind, content=event.text)
+                            yield StepUpdate(current, dict(current), True)
+                        else:
+                            current["content"] += event.text
+                            yield StepUpdate(
+                                current, {"id": current["id"], "index": current["index"], "type": kind, "content": event.text}, False
+                            )
+                    elif isinstance(event, llm.ToolCallRequest):
+                        calls.append(event)
+                        current = None
+                    elif isinstance(event, llm.ThinkingSignature):
+                        signatures.append({"thinking": event.thinking, "signature": event.signature})
+                    elif isinstance(event, llm.UsageReport):
+                        self.prompt_tokens += event.prompt_tokens
+                        self.completion_tokens += event.completion_tokens
+                        self._calls.append(CallUsage(event.prompt_tokens, event.completion_tokens, event.cached_tokens))
+                        self._unreported_prompt, self._unreported_output = 0, []
+                    elif isinstance(event, llm.RetryNotice):
+                        if self.on_retry is not None:
+                            self.on_retry(event)
+                    elif isinstance(event, llm.StreamEnd):
+                        self.finish_reason = event.finish_reason
             if self._unreported_prompt or self._unreported_output:
                 # The provider sent no usage for this call (some compatible servers never do).
                 completion = estimate_tokens("".join(self._unreported_output))

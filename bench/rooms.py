@@ -112,7 +112,8 @@ def main() -> None:
 
     data_dir = tempfile.mkdtemp(prefix="luxx-bench-rooms-")
     os.chmod(data_dir, 0o711)
-    env = {**os.environ, "LUXX_DATA_DIR": data_dir, "DJANGO_SETTINGS_MODULE": "luxx.settings"}
+    # The bench user is no admin, and its provider is the fake LLM on this machine.
+    env = {**os.environ, "LUXX_DATA_DIR": data_dir, "DJANGO_SETTINGS_MODULE": "luxx.settings", "LUXX_PROVIDER_PRIVATE_URLS": "all"}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     if args.redis_url:

@@ -6,10 +6,10 @@ token rate per stream relative to the direct one, the aggregate rate, errors by 
 servers' peak resident memory, and how many stored replies differ from what their client
 received (every reply is checked against the database).
 
-    .venv/bin/python bench/stream.py                                 # N = 1, 50, 200, 1000; SQLite; one daphne
+    .venv/bin/python bench/stream.py                                 # N = 1, 50, 200, 1000; SQLite; one uvicorn
     .venv/bin/python bench/stream.py --database postgres --n 200     # PostgreSQL + Redis (a throw-away database)
     .venv/bin/python bench/stream.py --database postgres --processes 2 --n 400
-    .venv/bin/python bench/stream.py --server uvicorn --n 1 50
+    .venv/bin/python bench/stream.py --server daphne --n 1 50
 
 Everything runs on 127.0.0.1: the fake LLM and the servers are subprocesses started here,
 on a throw-away data directory (and database).
@@ -302,7 +302,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[1, 50, 200, 1000], help="concurrent streams (in all)")
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--processes", type=int, default=1, help="server processes; streams are spread over them")
-    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    parser.add_argument(
+        "--server",
+        choices=["daphne", "uvicorn"],
+        default="uvicorn",
+        help="uvicorn (the production server, with uvloop and httptools) or daphne",
+    )
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--rate", type=float, default=100.0, help="tokens per second per stream")
     parser.add_argument("--profile", metavar="DIR", help="record each server with py-spy during the Luxx runs (collapsed stacks in DIR)")

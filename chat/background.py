@@ -10,7 +10,7 @@ from django.utils.translation import gettext_noop
 
 from chat.context import title_from_text
 from chat.models import Conversation, Message, MessageRole, MessageStatus
-from luxx.db import write_transaction
+from luxx.db import first_unordered, write_transaction
 from usage.services import streams_release
 
 DEFAULT_TITLE = str(Conversation._meta.get_field("title").default)
@@ -24,7 +24,7 @@ def default_titles(conversation: Conversation) -> set[str]:
 
 
 def conversation_title_is_default(*, conversation_id: str) -> bool:
-    conversation = Conversation.objects.select_related("agent").filter(pk=conversation_id, title_is_custom=False).first()
+    conversation = first_unordered(Conversation.objects.select_related("agent").filter(pk=conversation_id, title_is_custom=False))
     return conversation is not None and conversation.title in default_titles(conversation)
 
 

@@ -47,6 +47,9 @@ class ReplyFinal:
     usage: dict[str, Any] | None
     error: str = ""
     citations: list[dict[str, Any]] = field(default_factory=list)
+    # A conversation whose title was a default one when the turn began: its title task is
+    # queued in the same transaction, not in one of its own.
+    title_conversation_id: str = ""
     # The reply's model calls, recorded in the same transaction as its final state.
     ledger: LedgerEntry | None = None
 
@@ -133,8 +136,11 @@ def reply_writer() -> ReplyWriter:
 
 
 def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], finals: list[ReplyFinal], alive: list[str]) -> None:
-    """One transaction: progress of changed replies (only while still streaming), finals,
-    and a heartbeat for unchanged open replies."""
+    """One transaction: progress of changed replies (only while still streaming), finals
+    (with the title requests of their conversations), and a heartbeat for unchanged open
+    replies."""
+    from chat.tasks import generate_title
+
     if not (progress or finals or alive):
         return
     meta = Message._meta
@@ -171,6 +177,10 @@ def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], fina
                 ],
             )
             ledger_write([final.ledger for final in finals if final.ledger is not None])
+        for final in finals:
+            if final.title_conversation_id:
+                # Its title was a default one when the turn began; the task checks again.
+                generate_title.enqueue(final.title_conversation_id)
         for start in range(0, len(alive), _ID_BATCH):
             ids = alive[start : start + _ID_BATCH]
             cursor.execute(

@@ -18,7 +18,7 @@ from chat.background import default_titles
 from chat.context import estimate_tokens, history_within_budget
 from chat.models import Conversation, Message, MessageRole, MessageStatus
 from luxx.api import Conflict, NotFound
-from luxx.db import write_transaction
+from luxx.db import first_unordered, write_transaction
 from toolbox.registry import ToolContext, registry
 from usage import services as usage
 from usage.limits import Reservation
@@ -145,8 +145,8 @@ def conversation_update(*, conversation: Conversation, user: User, **changes: An
 
 
 def conversation_get(*, user: User, conversation_id: str) -> Conversation:
-    conversation = (
-        Conversation.objects.owned_by(user).select_related("provider", "provider__user", "agent").filter(pk=conversation_id).first()
+    conversation = first_unordered(
+        Conversation.objects.owned_by(user).select_related("provider", "provider__user", "agent").filter(pk=conversation_id)
     )
     if conversation is None:
         raise NotFound(_("Conversation not found."))
@@ -154,7 +154,7 @@ def conversation_get(*, user: User, conversation_id: str) -> Conversation:
 
 
 def message_get(*, user: User, message_id: str) -> Message:
-    message = Message.objects.owned_by(user).filter(pk=message_id).first()
+    message = first_unordered(Message.objects.owned_by(user).filter(pk=message_id))
     if message is None:
         raise NotFound(_("Message not found."))
     return message

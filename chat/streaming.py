@@ -23,11 +23,9 @@ from agents.cancellation import stop_bus
 from agents.llm import LLMError, RetryNotice
 from agents.runtime import AgentTurn, StepUpdate
 from chat import services
-from chat import tasks as chat_tasks
 from chat.models import MessageStatus
 from chat.progress import ReplyFinal, reply_writer
 from luxx import metrics
-from luxx.db import run_db
 from usage.models import UsageKind
 from usage.services import LedgerEntry
 
@@ -204,6 +202,7 @@ def _final(prepared: services.PreparedTurn, turn: AgentTurn, status: str, error:
         usage=turn.usage,
         error=error,
         citations=prepared.citations,
+        title_conversation_id=prepared.conversation_id if prepared.title_is_default else "",
         ledger=ledger,
     )
 
@@ -243,8 +242,6 @@ async def _finish(prepared: services.PreparedTurn, turn: AgentTurn, outcome: Any
         status, error = MessageStatus.ERROR, outcome.error.message
     final = _final(prepared, turn, status, error, clock)
     await reply_writer().finish(final)
-    if prepared.title_is_default:
-        await run_db(chat_tasks.title_request, conversation_id=prepared.conversation_id)
     return TurnFinished(
         status=status,
         message_id=prepared.assistant_message_id,

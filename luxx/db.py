@@ -23,9 +23,11 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
+from django.db.models import Model, QuerySet
 from django.utils import translation
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Model)
 
 _sqlite_write_lock = threading.Lock()
 
@@ -39,6 +41,16 @@ def write_transaction() -> Iterator[None]:
     else:
         with transaction.atomic():
             yield
+
+
+def first_unordered(queryset: QuerySet[M]) -> M | None:
+    """The row of a query that matches at most one (a lookup by primary key), or None.
+
+    ``QuerySet.first()`` orders by the model's ordering or its key, and compiling that
+    ORDER BY (Django hashes each ordering expression through its constructor signature)
+    costs more than the lookup itself; on a streaming turn's set-up it was the largest
+    single item."""
+    return next(iter(queryset.order_by()[:1]), None)
 
 
 _db_executor: ThreadPoolExecutor | None = None

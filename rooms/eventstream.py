@@ -242,6 +242,11 @@ def _publisher_pool() -> ThreadPoolExecutor:
         return _publisher
 
 
+def event_args(room_id: str, event_type: str, data: dict[str, Any]) -> tuple[str, str, str]:
+    """The arguments of :func:`send` for a room's event."""
+    return _send_args(room_id, event_type, data)
+
+
 def _send_args(room_id: str, event_type: str, data: dict[str, Any]) -> tuple[str, str, str]:
     # Encoded once, as UTF-8 JSON without ASCII escapes, like the starter's own frames.
     return channel_name(room_id), event_type, orjson.dumps(data).decode()

@@ -14,6 +14,20 @@ class RoomStatus(models.TextChoices):
     PAUSED = "paused"
     COMPLETED = "completed"
     ERROR = "error"
+    WAITING = "waiting"  # for the room owner's message (``human_turn``)
+
+
+class SpeakerPolicy(models.TextChoices):
+    ROUND_ROBIN = "round_robin"
+    SELECTOR = "selector"
+    MENTION = "mention"
+    MODERATOR = "moderator"
+
+
+class HumanTurn(models.TextChoices):
+    NEVER = "never"
+    EVERY_ROUND = "every_round"
+    ON_MENTION = "on_mention"
 
 
 class ChatRoomQuerySet(models.QuerySet["ChatRoom"]):
@@ -40,6 +54,23 @@ class ChatRoom(models.Model):
         max_length=100, blank=True, help_text="The turn task holding the run (worker process # random), empty between turns."
     )
     run_task_id = models.CharField(max_length=64, blank=True, help_text="The task result of the run's current or next turn.")
+    # How the room works as a team (see rooms.team); the defaults are plain rounds.
+    speaker_policy = models.CharField(max_length=16, choices=SpeakerPolicy.choices, default=SpeakerPolicy.ROUND_ROBIN)
+    allow_repeated_speaker = models.BooleanField(default=False)
+    selector_provider = models.ForeignKey(
+        "agents.Provider", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="The selector's provider."
+    )
+    selector_model = models.CharField(max_length=200, blank=True, help_text="The selector's model; empty: the first agent's.")
+    moderator = models.CharField(max_length=100, blank=True, help_text="The name of the agent that moderates (policy moderator).")
+    termination = models.JSONField(default=list, blank=True, help_text="Conditions, any of which ends the run.")
+    summarizer = models.CharField(max_length=100, blank=True, help_text="The name of the agent that writes the closing summary.")
+    human_turn = models.CharField(max_length=16, choices=HumanTurn.choices, default=HumanTurn.NEVER)
+    # The state of a team run.
+    run_started_at = models.DateTimeField(null=True, blank=True, help_text="When the run was last started or resumed.")
+    selected_seat = models.SmallIntegerField(null=True, blank=True, help_text="The seat chosen to speak the current turn.")
+    human_request = models.CharField(max_length=200, blank=True, help_text="Why the owner's message is awaited; empty: it is not.")
+    end_reason = models.CharField(max_length=32, blank=True, help_text="The termination condition that ended (or is ending) the run.")
+    summary_message_id = models.CharField(max_length=24, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

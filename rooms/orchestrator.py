@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
@@ -49,8 +49,9 @@ from agents.selectors import provider_get_default
 from chat.models import Message, MessageRole, MessageStatus
 from luxx import metrics
 from luxx.db import run_db, write_transaction
+from rooms import team
 from rooms.eventstream import Publisher, channel_name, send
-from rooms.models import ChatRoom, RoomStatus
+from rooms.models import ChatRoom, HumanTurn, RoomStatus, SpeakerPolicy
 from usage import services as usage_services
 from usage.limits import LimitExceeded, Reservation
 from usage.models import UsageKind
@@ -60,7 +61,7 @@ from worker.recovery import live_processes
 
 logger = logging.getLogger(__name__)
 
-TERMINAL_EVENTS = {"room_completed", "room_paused", "error"}
+TERMINAL_EVENTS = {"room_completed", "room_paused", "error", "human_turn_requested"}
 STOP_POLL_SECONDS = 1.0
 FLUSH_SECONDS = 1.0
 HEARTBEAT_SECONDS = 2.0
@@ -103,18 +104,47 @@ class RoomState:
     user_name: str
     seats: list[Seat]
     transcript: list[dict[str, Any]] = field(default_factory=list)
+    # How the room works as a team (rooms.team); ``team`` is False for a room that uses
+    # none of it, which runs exactly as rooms did before.
+    team: bool = False
+    policy: str = SpeakerPolicy.ROUND_ROBIN
+    allow_repeat: bool = False
+    moderator: int | None = None
+    summarizer: int | None = None
+    termination: list[dict[str, Any]] = field(default_factory=list)
+    human_turn: str = HumanTurn.NEVER
+    human_request: str = ""
+    user_handles: tuple[str, ...] = ()
+    end_reason: str = ""
+    summary_message_id: str = ""
+    selected_seat: int | None = None
+    started_at: datetime | None = None
+    tokens: int = 0
+    selector: ProviderConfig | None = None  # the selector's own provider, when the room names one
+    selector_model: str = ""
+
+    @property
+    def turns_per_round(self) -> int:
+        if not self.team:
+            return len(self.seats)
+        return team.turns_per_round(self.policy, len(self.seats))
 
 
 def next_position(state: RoomState, after: Position) -> Position:
-    """Who speaks after ``after``: round robin, every seat once a round in turn order.
-    This is the one place a speaker policy decides."""
-    if after.seat + 1 < len(state.seats):
+    """The position after ``after``: a round is ``turns_per_round`` turns (with round
+    robin, every seat once in turn order, the seat being the position's index). Who
+    speaks at a position of another policy is chosen when it comes (``_Turn._select``)."""
+    if after.seat + 1 < state.turns_per_round:
         return Position(after.round, after.seat + 1)
     return Position(after.round + 1, 0)
 
 
+def _seat_index(seats: list[Seat], name: str) -> int | None:
+    return next((index for index, seat in enumerate(seats) if name and seat.name == name), None)
+
+
 def _load_state(room_id: str) -> RoomState:
-    room = ChatRoom.objects.select_related("user").get(pk=room_id)
+    room = ChatRoom.objects.select_related("user", "selector_provider").get(pk=room_id)
     default = provider_get_default(user=room.user)
     seats = []
     for seat in room.agents.select_related("provider", "agent__provider").order_by("turn_order", "id"):
@@ -130,13 +160,16 @@ def _load_state(room_id: str) -> RoomState:
                 provider=ProviderConfig.from_provider(provider) if provider and provider.enabled else None,
             )
         )
-    transcript = [
-        {"role": m.role, "content": m.content, "seat": m.room_agent_id, "name": m.sender_name}
-        for m in Message.objects.filter(room=room)
-        .exclude(status__in=[MessageStatus.STREAMING, MessageStatus.INTERRUPTED])
-        .order_by("created_at", "id")
-        if m.content
-    ]
+    transcript = []
+    tokens = 0
+    for m in Message.objects.filter(room=room).order_by("created_at", "id"):
+        tokens += m.token_count
+        if m.content and m.status not in (MessageStatus.STREAMING, MessageStatus.INTERRUPTED):
+            entry = {"role": m.role, "content": m.content, "seat": m.room_agent_id, "name": m.sender_name}
+            transcript.append({**entry, "id": m.pk, "round": m.round_number})
+    is_team = bool(
+        room.speaker_policy != SpeakerPolicy.ROUND_ROBIN or room.termination or room.summarizer or room.human_turn != HumanTurn.NEVER
+    )
     return RoomState(
         id=room.pk,
         task=room.task,
@@ -147,6 +180,24 @@ def _load_state(room_id: str) -> RoomState:
         user_name=room.user.nickname or room.user.username,
         seats=seats,
         transcript=transcript,
+        team=is_team,
+        policy=room.speaker_policy,
+        allow_repeat=room.allow_repeated_speaker,
+        moderator=_seat_index(seats, room.moderator) if room.speaker_policy == SpeakerPolicy.MODERATOR else None,
+        summarizer=_seat_index(seats, room.summarizer),
+        termination=list(room.termination or []),
+        human_turn=room.human_turn,
+        human_request=room.human_request,
+        user_handles=tuple(h for h in (room.user.username, room.user.nickname) if h),
+        end_reason=room.end_reason,
+        summary_message_id=room.summary_message_id,
+        selected_seat=room.selected_seat,
+        started_at=room.run_started_at,
+        tokens=tokens,
+        selector=ProviderConfig.from_provider(room.selector_provider)
+        if room.selector_provider and room.selector_provider.enabled
+        else None,
+        selector_model=room.selector_model,
     )
 
 
@@ -221,9 +272,13 @@ def _turn_fields(state: RoomState, seat: Seat, round_number: int) -> dict[str, A
     }
 
 
-def _create_message(state: RoomState, seat: Seat, round_number: int, spec: TurnSpec) -> tuple[str, Reservation]:
+def _create_message(
+    state: RoomState, seat: Seat, round_number: int, spec: TurnSpec, *, token: str = "", selected: int | None = None
+) -> tuple[str, Reservation]:
     """The turn's message, once the owner's usage limits admit the turn (else
-    LimitExceeded, and nothing is written)."""
+    LimitExceeded, and nothing is written); with ``selected``, the seat chosen for the
+    turn is kept on the room in the same transaction, so a turn spoken again is spoken by
+    the same agent."""
     from accounts.models import User
 
     with write_transaction():
@@ -237,10 +292,34 @@ def _create_message(state: RoomState, seat: Seat, round_number: int, spec: TurnS
             stream=False,
         )
         message = Message.objects.create(status=MessageStatus.STREAMING, **_turn_fields(state, seat, round_number))
+        if selected is not None:
+            ChatRoom.objects.filter(pk=state.id, run_owner=token).update(selected_seat=selected)
     return message.pk, reservation
 
 
-def _advance(room_id: str, token: str, following: Position, *, enqueue: bool, close: Callable[[], None]) -> bool:
+def _finish(room_id: str, token: str, *, close: Callable[[], None], fields: dict[str, Any]) -> bool:
+    """Close the summary turn and complete the room, together. False when the lease was lost."""
+    with write_transaction():
+        if not ChatRoom.objects.select_for_update().filter(pk=room_id, run_owner=token).exists():
+            return False
+        close()
+        ChatRoom.objects.filter(pk=room_id).update(**fields)
+    return True
+
+
+def _await_human(room_id: str, token: str) -> bool:
+    """The room waits for its owner's message, unless it came already (False)."""
+    with write_transaction():
+        return bool(
+            ChatRoom.objects.filter(pk=room_id, run_owner=token)
+            .exclude(human_request="")
+            .update(status=RoomStatus.WAITING, stop_requested=False)
+        )
+
+
+def _advance(
+    room_id: str, token: str, following: Position, *, enqueue: bool, close: Callable[[], None], extra: dict[str, Any] | None = None
+) -> bool:
     """Close the turn (``close``) and move the room to ``following``, and enqueue its
     task, together: a crash leaves either the turn open (and spoken again) or closed and
     the room past it with its next task queued. False when the lease was lost."""
@@ -251,6 +330,7 @@ def _advance(room_id: str, token: str, following: Position, *, enqueue: bool, cl
             return False
         close()
         fields: dict[str, Any] = {"current_round": following.round, "next_turn_index": following.seat, "heartbeat_at": timezone.now()}
+        fields.update(extra or {})
         if enqueue:
             fields["run_task_id"] = str(room_turn.enqueue(room_id, following.round, following.seat).id)
         ChatRoom.objects.filter(pk=room_id).update(**fields)
@@ -262,7 +342,9 @@ def _messages_for(state: RoomState, seat: Seat) -> list[dict[str, Any]]:
     everyone else's as user turns prefixed with the speaker's name."""
     messages: list[dict[str, Any]] = []
     for entry in state.transcript:
-        if entry["role"] == MessageRole.USER:
+        if entry["role"] == MessageRole.USER and entry.get("round"):  # the room owner, speaking in the run
+            messages.append({"role": "user", "content": f"[{entry['name']}]: {entry['content']}"})
+        elif entry["role"] == MessageRole.USER:
             messages.append({"role": "user", "content": entry["content"]})
         elif entry["seat"] == seat.id:
             messages.append({"role": "assistant", "content": entry["content"]})
@@ -278,7 +360,37 @@ def _system_prompt(state: RoomState, seat: Seat) -> str:
     base = f"You are {seat.name}" + (f", {seat.role}" if seat.role else "") + "."
     room = f"You are taking part in a discussion with {others} about this task: {state.task}\nSpeak for yourself only, briefly."
     own = render_system_prompt(seat.system_prompt, user_name=state.user_name, agent_name=seat.name, today=date.today())
-    return "\n\n".join(part for part in (own, base, room) if part)
+    return "\n\n".join(part for part in (own, base, room, _team_prompt(state, seat)) if part)
+
+
+def _team_prompt(state: RoomState, seat: Seat) -> str:
+    """What an agent is told about how its room works as a team (nothing in a plain room)."""
+    if not state.team:
+        return ""
+    parts = []
+    handle = state.user_handles[0] if state.user_handles else "user"
+    if state.human_turn == HumanTurn.EVERY_ROUND:
+        parts.append(f"{state.user_name} (@{handle}), a person, takes part too and speaks after every round.")
+    elif state.human_turn == HumanTurn.ON_MENTION:
+        parts.append(f"{state.user_name}, a person, takes part too: @-mention them as @{handle} when you need their input.")
+    if state.policy == SpeakerPolicy.MENTION:
+        parts.append("To hand the word to someone, @-name them, for example @" + state.seats[0].name + ".")
+    if state.moderator is not None:
+        moderator = state.seats[state.moderator]
+        if seat.id == moderator.id:
+            parts.append(team.moderator_instructions([s.name for s in state.seats if s.id != moderator.id]))
+        else:
+            parts.append(f"{moderator.name} moderates the discussion.")
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class _Spoken:
+    """A turn that was closed: its message, its text, whether it failed."""
+
+    message_id: str
+    text: str
+    failed: bool
 
 
 async def run_turn(room_id: str, round_number: int, seat_index: int, *, opening: bool = False) -> str:
@@ -321,37 +433,188 @@ class _Turn:
             await self.publish("room_started", {"room_id": state.id, "task": state.task})
         for message_id, text in interrupted:
             await self.publish("message_interrupted", {"id": message_id, "room_id": state.id, "content": text})
-        if position.seat >= len(state.seats):  # paused after a round's last speaker (older runs)
+        if position.seat >= state.turns_per_round:  # paused after a round's last speaker (older runs)
             await self.publish("round_end", {"round": position.round})
             position = Position(position.round + 1, 0)
             await run_db(_save_if_owner, self.room_id, self.token, current_round=position.round, next_turn_index=0)
-        if position.round > state.max_rounds:
-            # The status first: a client told the room completed finds it so. The lease is
-            # held until the event is out, so a reset or start waits for it.
-            final = {"current_round": state.max_rounds, "next_turn_index": len(state.seats)}
-            await run_db(_save_if_owner, self.room_id, self.token, status=RoomStatus.COMPLETED, stop_requested=False, **final)
-            await self.publish("room_completed", {"room_id": state.id, "total_rounds": state.max_rounds})
-            return "completed"
+        reason = self._ending(state, position)
+        if reason is not None:
+            return await self._end(state, position, reason)
+        if state.human_request:
+            return await self._wait_for_human(state, position)
         if state.stop_requested:
             return await self._pause(position)
+        seat_index, choice = position.seat, None
+        if state.policy != SpeakerPolicy.ROUND_ROBIN:
+            if state.selected_seat is not None and state.selected_seat < len(state.seats):
+                seat_index = state.selected_seat  # chosen before this turn was cut: the same speaker again
+            else:
+                choice = await self._select(state)
+                if choice.end or choice.seat is None:
+                    conclusion = next((e["id"] for e in reversed(state.transcript) if e["seat"] is not None), "")
+                    return await self._end(state, position, "moderator", conclusion=conclusion)
+                seat_index = choice.seat
         if position.seat == 0:
             await run_db(_save_if_owner, self.room_id, self.token, current_round=position.round, next_turn_index=0)
             await self.publish("round_start", {"round": position.round, "max_rounds": state.max_rounds})
+        if choice is not None:
+            await self.publish(
+                "speaker_selected",
+                {
+                    "room_id": state.id,
+                    "round": position.round,
+                    "agent": state.seats[seat_index].name,
+                    "policy": state.policy,
+                    "reason": choice.reason,
+                    "reason_code": choice.code,
+                    "fallback": choice.fallback,
+                },
+            )
         following = next_position(state, position)
-        watcher = asyncio.get_running_loop().create_task(self._watch(), name=f"room-{self.room_id}-watch")
-        try:
-            spoken = await self._speak(state, position, following)
-        finally:
-            watcher.cancel()
-            with suppress(asyncio.CancelledError):
-                await watcher
-        if not spoken:
+        seat = state.seats[seat_index]
+
+        def commit(close: Callable[[], None], spoken: _Spoken, stopped: bool) -> bool:
+            extra = self._after_turn(state, position, following, seat, spoken)
+            return _advance(self.room_id, self.token, following, enqueue=not stopped, close=close, extra=extra)
+
+        selected = seat_index if state.policy != SpeakerPolicy.ROUND_ROBIN else None
+        spoken = await self._speak(state, seat, position.round, _messages_for(state, seat), _system_prompt(state, seat), commit, selected)
+        if spoken is None:
             return "lost"
         if following.round != position.round:
             await self.publish("round_end", {"round": position.round})
         if self.stopped:
             return await self._pause(following, round_number=position.round)
         return "spoken"
+
+    def _ending(self, state: RoomState, position: Position) -> str | None:
+        """Which condition ends the run before the turn at ``position``, if any."""
+        if state.end_reason:
+            return state.end_reason
+        if position.round > state.max_rounds:
+            return "max_rounds"
+        if not state.termination:
+            return None
+        spoken = [entry for entry in state.transcript if entry.get("round")]
+        elapsed = (timezone.now() - state.started_at).total_seconds() if state.started_at else 0.0
+        facts = team.Facts(
+            rounds_done=position.round - 1,
+            messages=len(spoken),
+            tokens=state.tokens,
+            elapsed_seconds=elapsed,
+            last_text=spoken[-1]["content"] if spoken else "",
+        )
+        return team.fired_condition(state.termination, facts)
+
+    def _after_turn(self, state: RoomState, position: Position, following: Position, seat: Seat, spoken: _Spoken) -> dict[str, Any]:
+        """What a team room records with the close of a turn: the choice made for it is
+        spent, and whether the room owner speaks next."""
+        if not state.team:
+            return {}
+        fields: dict[str, Any] = {"selected_seat": None}
+        if state.human_turn == HumanTurn.EVERY_ROUND and following.round != position.round and following.round <= state.max_rounds:
+            fields["human_request"] = "every_round"
+        elif state.human_turn == HumanTurn.ON_MENTION and not spoken.failed and team.mentions_human(spoken.text, state.user_handles):
+            fields["human_request"] = f"on_mention:{seat.name}"
+        return fields
+
+    async def _select(self, state: RoomState) -> team.Choice:
+        """Who speaks at this position, by the room's policy (never round robin here)."""
+        names = [seat.name for seat in state.seats]
+        agents_spoken = [entry for entry in state.transcript if entry["seat"] is not None]
+        seat_ids = [seat.id for seat in state.seats]
+        previous = next((seat_ids.index(e["seat"]) for e in reversed(agents_spoken) if e["seat"] in seat_ids), None)
+        if state.policy == SpeakerPolicy.MODERATOR and state.moderator is not None:
+            moderator = state.moderator
+            members = [seat_ids.index(e["seat"]) for e in agents_spoken if e["seat"] in seat_ids and e["seat"] != seat_ids[moderator]]
+            last_text = agents_spoken[-1]["content"] if agents_spoken and previous == moderator else ""
+            return team.choose_by_moderator(moderator, previous, last_text, members[-1] if members else None, names, state.allow_repeat)
+        if state.policy == SpeakerPolicy.MENTION:
+            last = next((e for e in reversed(state.transcript) if e.get("round")), None)
+            if last is None:
+                first = team.next_in_turn_order(len(names), previous)
+                return team.Choice(first, "Nobody was @-named: next in turn order.", "no_mention", fallback=True)
+            return team.choose_by_mention(last["content"], last["name"], names, previous, state.allow_repeat)
+        return await self._ask_selector(state, names, previous)
+
+    async def _ask_selector(self, state: RoomState, names: list[str], previous: int | None) -> team.Choice:
+        """Ask the selector model (the room's, or else the first agent's provider and model) for the next speaker."""
+        first = state.seats[0]
+        provider = state.selector or first.provider
+        model = state.selector_model or (state.selector.default_model if state.selector else first.model)
+        candidates = [n for i, n in enumerate(names) if i != previous or state.allow_repeat or len(names) == 1]
+        if provider is None or not model:
+            fallback = team.next_in_turn_order(len(names), previous)
+            return team.Choice(fallback, "No selector model: next in turn order.", "no_selector", fallback=True)
+        prompt = team.selector_prompt(
+            state.task,
+            [(seat.name, seat.role) for seat in state.seats],
+            [(e["name"], e["content"]) for e in state.transcript if e.get("round")],
+            candidates,
+        )
+        spec = TurnSpec(provider=provider, model=model, messages=[{"role": "user", "content": prompt}], max_tokens=64)
+        turn = AgentTurn(spec)
+        try:
+            async for _ in turn.run():
+                pass
+        except LLMError as error:
+            why = f"The selector failed ({error.message}): next in turn order."
+            return team.Choice(team.next_in_turn_order(len(names), previous), why, "selector_failed", fallback=True)
+        return team.choose_from_answer(turn.text, names, previous, state.allow_repeat)
+
+    async def _wait_for_human(self, state: RoomState, position: Position) -> str:
+        """The room owner's turn: the room waits (status ``waiting``, no task) until their
+        message comes (``rooms.services.room_human_message``), which queues the next turn."""
+        if not await run_db(_await_human, self.room_id, self.token):
+            return await self.run(position, opening=False, interrupted=[])  # their message came already
+        kind, _, agent = state.human_request.partition(":")
+        await self.publish("human_turn_requested", {"room_id": state.id, "round": position.round, "reason": kind, "agent": agent or None})
+        return "waiting"
+
+    async def _end(self, state: RoomState, position: Position, reason: str, *, conclusion: str = "") -> str:
+        """Complete the run: in a team room, after the summarizer's closing summary, with
+        the reason in ``room_completed``. The status first, then the event: a client told
+        the room completed finds it so; the lease is held until the event is out."""
+        if not state.team:
+            final = {"current_round": state.max_rounds, "next_turn_index": len(state.seats)}
+            await run_db(_save_if_owner, self.room_id, self.token, status=RoomStatus.COMPLETED, stop_requested=False, **final)
+            await self.publish("room_completed", {"room_id": state.id, "total_rounds": state.max_rounds})
+            return "completed"
+        rounds = min(state.max_rounds, position.round - 1 if position.seat == 0 else position.round)
+        done: dict[str, Any] = {
+            "status": RoomStatus.COMPLETED,
+            "stop_requested": False,
+            "current_round": max(rounds, 0),
+            "human_request": "",
+            "selected_seat": None,
+            "end_reason": reason,
+        }
+        summary_id = state.summary_message_id or conclusion
+        if state.summarizer is not None and not state.summary_message_id:
+            await run_db(_save_if_owner, self.room_id, self.token, end_reason=reason)  # a turn spoken again ends the same way
+            seat = state.seats[state.summarizer]
+            messages = _messages_for(state, seat)
+            if messages[-1]["content"] == "Continue the discussion.":
+                messages[-1] = {"role": "user", "content": team.SUMMARY_REQUEST}
+            else:
+                messages[-1] = {"role": "user", "content": f"{messages[-1]['content']}\n\n{team.SUMMARY_REQUEST}"}
+
+            def commit(close: Callable[[], None], spoken: _Spoken, stopped: bool) -> bool:
+                return _finish(
+                    self.room_id, self.token, close=close, fields={**done, "summary_message_id": "" if spoken.failed else spoken.message_id}
+                )
+
+            spoken = await self._speak(state, seat, max(rounds, 1), messages, _system_prompt(state, seat), commit, None)
+            if spoken is None:
+                return "lost"
+            summary_id = "" if spoken.failed else spoken.message_id
+            if summary_id:
+                await self.publish("summary", {"room_id": state.id, "message_id": summary_id, "agent": seat.name, "content": spoken.text})
+        else:
+            await run_db(_save_if_owner, self.room_id, self.token, summary_message_id=summary_id, **done)
+        payload = {"room_id": state.id, "total_rounds": max(rounds, 0), "reason": reason, "summary_message_id": summary_id or None}
+        await self.publish("room_completed", payload)
+        return "completed"
 
     async def _pause(self, position: Position, *, round_number: int | None = None) -> str:
         """Pause with ``position`` next; ``room_paused`` names the round of the last turn.
@@ -385,37 +648,74 @@ class _Turn:
             self.lost = not owner
             self.stopped = self.stopped or stop
 
-    async def _fail(self, state: RoomState, seat: Seat, position: Position, following: Position, error: str) -> bool:
+    async def _fail(
+        self,
+        state: RoomState,
+        seat: Seat,
+        round_number: int,
+        commit: Callable[[Callable[[], None], _Spoken, bool], bool],
+        error: str,
+    ) -> _Spoken | None:
         """A turn that cannot be spoken (no provider, a usage limit): recorded as failed,
-        and the room moves on. False when the lease was lost."""
+        and the room moves on. None when the lease was lost."""
         failed: list[str] = []
 
         def record_failed() -> None:
-            message = Message.objects.create(status=MessageStatus.ERROR, error=error, **_turn_fields(state, seat, position.round))
+            message = Message.objects.create(status=MessageStatus.ERROR, error=error, **_turn_fields(state, seat, round_number))
             failed.append(message.id)
 
-        if not await run_db(_advance, self.room_id, self.token, following, enqueue=True, close=record_failed):
-            return False
-        await self.publish("agent_error", {"agent": seat.name, "error": error, "message_id": failed[0]})
-        return True
+        def commit_failed() -> bool:
+            return commit(record_failed, _Spoken("", "", True), False)
 
-    async def _speak(self, state: RoomState, position: Position, following: Position) -> bool:
-        """The turn of the seat at ``position``; False when the lease was lost on the way.
-        Sets ``stopped`` when a stop came in the middle of it."""
-        seat = state.seats[position.seat]
+        if not await run_db(commit_failed):
+            return None
+        await self.publish("agent_error", {"agent": seat.name, "error": error, "message_id": failed[0]})
+        return _Spoken(failed[0], "", True)
+
+    async def _speak(
+        self,
+        state: RoomState,
+        seat: Seat,
+        round_number: int,
+        messages: list[dict[str, Any]],
+        system_prompt: str,
+        commit: Callable[[Callable[[], None], _Spoken, bool], bool],
+        selected: int | None,
+    ) -> _Spoken | None:
+        """A turn of ``seat``, watched for stop and lease; None when the lease was lost on
+        the way. ``commit`` closes the turn (the callable it is given) together with what
+        the room records after it. Sets ``stopped`` when a stop came in the middle of it."""
+        watcher = asyncio.get_running_loop().create_task(self._watch(), name=f"room-{self.room_id}-watch")
+        try:
+            return await self._stream(state, seat, round_number, messages, system_prompt, commit, selected)
+        finally:
+            watcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _stream(
+        self,
+        state: RoomState,
+        seat: Seat,
+        round_number: int,
+        messages: list[dict[str, Any]],
+        system_prompt: str,
+        commit: Callable[[Callable[[], None], _Spoken, bool], bool],
+        selected: int | None,
+    ) -> _Spoken | None:
         if seat.provider is None or not seat.model:
-            return await self._fail(state, seat, position, following, NO_PROVIDER)
+            return await self._fail(state, seat, round_number, commit, NO_PROVIDER)
         spec = TurnSpec(
             provider=seat.provider,
             model=seat.model,
-            messages=_messages_for(state, seat),
-            system_prompt=_system_prompt(state, seat),
+            messages=messages,
+            system_prompt=system_prompt,
             max_tokens=min(2048, seat.provider.max_tokens),
         )
         try:
-            message_id, reservation = await run_db(_create_message, state, seat, position.round, spec)
+            message_id, reservation = await run_db(_create_message, state, seat, round_number, spec, token=self.token, selected=selected)
         except LimitExceeded as refused:
-            return await self._fail(state, seat, position, following, refused.luxx_message)
+            return await self._fail(state, seat, round_number, commit, refused.luxx_message)
         await self.publish(
             "message_start",
             {
@@ -424,7 +724,7 @@ class _Turn:
                 "role": "assistant",
                 "sender_name": seat.name,
                 "sender_color": seat.color,
-                "round_number": position.round,
+                "round_number": round_number,
             },
         )
         turn = AgentTurn(spec)
@@ -451,7 +751,7 @@ class _Turn:
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
         if self.lost:
-            return False
+            return None
         status = MessageStatus.ERROR if error else MessageStatus.STOPPED if self.stopped else MessageStatus.COMPLETE
         usage = turn.usage
 
@@ -478,12 +778,18 @@ class _Turn:
                 ]
             )
 
+        spoken = _Spoken(message_id, accumulated, error is not None)
+        stopped = self.stopped
+
+        def commit_turn() -> bool:
+            return commit(close, spoken, stopped)
+
         # A stopped turn closes the room's position too; the room pauses before the next speaker.
-        if not await run_db(_advance, self.room_id, self.token, following, enqueue=not self.stopped, close=close):
-            return False
+        if not await run_db(commit_turn):
+            return None
         if error is not None:
             await self.publish("agent_error", {"agent": seat.name, "error": error.message, "message_id": message_id})
-            return True
+            return spoken
         await self.publish("message_end", {"id": message_id, "content": accumulated, "token_count": usage["total_tokens"]})
         await self.publish(
             "message",
@@ -496,10 +802,10 @@ class _Turn:
                 "text": accumulated,
                 "sender_name": seat.name,
                 "sender_color": seat.color,
-                "round_number": position.round,
+                "round_number": round_number,
             },
         )
-        return True
+        return spoken
 
 
 def run_given_up(room_id: str, cause: str) -> None:

@@ -16,7 +16,7 @@ from agents.models import Agent, Provider
 from chat.models import Message, MessageRole, MessageStatus
 from luxx.api import Conflict, NotFound
 from rooms import eventstream
-from rooms.models import ChatRoom, RoomAgent, RoomStatus
+from rooms.models import ChatRoom, RoomAgent, RoomStatus, SpeakerPolicy
 from rooms.orchestrator import owner_alive
 from worker.recovery import process_of
 
@@ -27,6 +27,14 @@ TASK_COLOR = "#10b981"
 # is dead and its next turn's task is neither queued nor running on a live worker.
 STALE_AFTER = timedelta(seconds=30)
 RELEASE_WAIT_SECONDS = 5.0
+# What a reset clears of a team run's state.
+RUN_CLEARED: dict[str, Any] = {
+    "human_request": "",
+    "end_reason": "",
+    "summary_message_id": "",
+    "selected_seat": None,
+    "run_started_at": None,
+}
 
 
 def room_get(*, user: Any, room_id: str) -> ChatRoom:
@@ -76,12 +84,62 @@ def _seat_fields(*, user: Any, spec: dict[str, Any], field: str) -> dict[str, An
     return fields
 
 
-def room_create(*, user: Any, title: str, task: str, max_rounds: int, agents: list[dict[str, Any]]) -> ChatRoom:
+TEAM_FIELDS = (
+    "speaker_policy",
+    "allow_repeated_speaker",
+    "selector_provider_id",
+    "selector_model",
+    "moderator",
+    "termination",
+    "summarizer",
+    "human_turn",
+)
+
+
+def _check_team(*, policy: str, moderator: str, summarizer: str, names: list[str]) -> None:
+    """The moderator and the summarizer are agents of the room; the moderator policy has one,
+    and someone else to moderate."""
+    if moderator and moderator not in names:
+        raise _invalid("moderator", f"{moderator} is not an agent of this room.")
+    if summarizer and summarizer not in names:
+        raise _invalid("summarizer", f"{summarizer} is not an agent of this room.")
+    if policy == SpeakerPolicy.MODERATOR:
+        if not moderator:
+            raise _invalid("moderator", "The moderator policy needs a moderator: name one of the room's agents.")
+        if len(names) < 2:
+            raise _invalid("agents", "A moderated room needs at least one agent besides the moderator.")
+
+
+def _team_values(data: dict[str, Any], *, user: Any) -> dict[str, Any]:
+    values = {name: data[name] for name in TEAM_FIELDS if name in data}
+    for name in ("moderator", "summarizer"):
+        if name in values:
+            values[name] = values[name] or ""
+    provider_id = values.pop("selector_provider_id", None)
+    if provider_id is not None:
+        provider = Provider.objects.usable_by(user).filter(pk=provider_id).first()
+        if provider is None:
+            raise _invalid("selector_provider_id", f"Unknown provider {provider_id}.")
+        values["selector_provider"] = provider
+    elif "selector_provider_id" in data:
+        values["selector_provider"] = None
+    return values
+
+
+def room_create(*, user: Any, title: str, task: str, max_rounds: int, agents: list[dict[str, Any]], **team: Any) -> ChatRoom:
+    """A room with its agents; ``team`` holds the optional TEAM_FIELDS (see rooms.team)."""
     if not agents:
         raise _invalid("agents", "A room needs at least one agent.")
     seats = [_seat_fields(user=user, spec=spec, field=f"agents[{position}]") for position, spec in enumerate(agents)]
+    values = _team_values(team, user=user)
+    _check_team(
+        policy=values.get("speaker_policy", SpeakerPolicy.ROUND_ROBIN),
+        moderator=values.get("moderator", ""),
+        summarizer=values.get("summarizer", ""),
+        names=[seat["name"] for seat in seats],
+    )
     with transaction.atomic():
-        room = ChatRoom.objects.create(user=user, title=title, task=task, max_rounds=max_rounds)
+        room = ChatRoom.objects.create(user=user, title=title, task=task, max_rounds=max_rounds, **values)
         RoomAgent.objects.bulk_create([RoomAgent(room=room, turn_order=position, **seat) for position, seat in enumerate(seats)])
     return room
 
@@ -160,6 +218,13 @@ def room_update(*, room: ChatRoom, data: dict[str, Any]) -> ChatRoom:
         if target == RoomStatus.RUNNING:
             raise _invalid("status", "Start a room with POST /start, not by setting its status.")
         raise _invalid("status", f"A {room.status} room cannot be set to {target}.")
+    data = {name: value for name, value in data.items() if name != "selector_provider_id"} | _team_values(data, user=room.user)
+    _check_team(
+        policy=data.get("speaker_policy", room.speaker_policy),
+        moderator=data.get("moderator", room.moderator),
+        summarizer=data.get("summarizer", room.summarizer),
+        names=list(room.agents.values_list("name", flat=True)),
+    )
     for name, value in data.items():
         setattr(room, name, value)
     room.save()
@@ -182,7 +247,7 @@ def room_reset(*, room: ChatRoom) -> ChatRoom:
         reset = (
             ChatRoom.objects.filter(pk=room.pk)
             .exclude(status=RoomStatus.RUNNING)
-            .update(status=RoomStatus.IDLE, current_round=0, next_turn_index=0, stop_requested=False)
+            .update(status=RoomStatus.IDLE, current_round=0, next_turn_index=0, stop_requested=False, **RUN_CLEARED)
         )
         if not reset:
             raise Conflict("The room is running: stop it first.")
@@ -203,16 +268,27 @@ def room_agent_add(*, user: Any, room: ChatRoom, spec: dict[str, Any]) -> RoomAg
 
 
 def room_agent_update(*, room: ChatRoom, seat: RoomAgent, data: dict[str, Any]) -> RoomAgent:
+    """Change a seat; a renamed moderator or summarizer stays one."""
     _ensure_not_running(room)
-    for name, value in data.items():
-        setattr(seat, name, value)
-    seat.save()
+    old_name = seat.name
+    with transaction.atomic():
+        for name, value in data.items():
+            setattr(seat, name, value)
+        seat.save()
+        if seat.name != old_name:
+            for role in ("moderator", "summarizer"):
+                ChatRoom.objects.filter(pk=room.pk, **{role: old_name}).update(**{role: seat.name})
     return seat
 
 
 def room_agent_remove(*, room: ChatRoom, seat: RoomAgent) -> None:
+    """Remove a seat; a removed summarizer is no longer one (a moderated room then needs a new moderator)."""
     _ensure_not_running(room)
-    seat.delete()
+    with transaction.atomic():
+        seat.delete()
+        for role in ("moderator", "summarizer"):
+            if not room.agents.filter(name=seat.name).exists():
+                ChatRoom.objects.filter(pk=room.pk, **{role: seat.name}).update(**{role: ""})
 
 
 def room_claim_for_run(*, room_id: str) -> ChatRoom:
@@ -228,35 +304,97 @@ def room_claim_for_run(*, room_id: str) -> ChatRoom:
             raise Conflict("The room is already running.")
         if room.status == RoomStatus.COMPLETED:
             raise Conflict("The room has completed: reset it to run it again.")
-        if not room.agents.exists():
+        if room.status == RoomStatus.WAITING:
+            raise Conflict("The room is waiting for your message: send it (POST /messages), or stop the room.")
+        names = list(room.agents.values_list("name", flat=True))
+        if not names:
             raise exceptions.ValidationError({"agents": ["The room has no agents."]})
+        _check_team(policy=room.speaker_policy, moderator=room.moderator, summarizer=room.summarizer, names=names)
+        now = timezone.now()
         claimed = (
             ChatRoom.objects.filter(pk=room.pk)
             .exclude(status=RoomStatus.RUNNING)
-            .update(status=RoomStatus.RUNNING, stop_requested=False, heartbeat_at=timezone.now(), run_owner="")
+            .update(status=RoomStatus.RUNNING, stop_requested=False, heartbeat_at=now, run_owner="", run_started_at=now)
         )
         if not claimed:
             raise Conflict("The room is already running.")
         first = room_turn.enqueue(room.pk, max(1, room.current_round), room.next_turn_index, opening=True)
         ChatRoom.objects.filter(pk=room.pk).update(run_task_id=str(first.id))
-        if not Message.objects.filter(room=room, role=MessageRole.USER).exists():
-            Message.objects.create(
-                user=room.user,
-                room=room,
-                role=MessageRole.USER,
-                content=room.task,
-                sender_name=TASK_SENDER,
-                sender_color=TASK_COLOR,
-                round_number=0,
-            )
+        _ensure_task_message(room)
     room.refresh_from_db()
     return room
+
+
+def _ensure_task_message(room: ChatRoom) -> None:
+    """The task opens the transcript, as the room's first user message (round 0)."""
+    if not Message.objects.filter(room=room, role=MessageRole.USER, round_number=0).exists():
+        Message.objects.create(
+            user=room.user,
+            room=room,
+            role=MessageRole.USER,
+            content=room.task,
+            sender_name=TASK_SENDER,
+            sender_color=TASK_COLOR,
+            round_number=0,
+        )
+
+
+def room_human_message(*, room: ChatRoom, content: str) -> Message:
+    """The room owner speaks: the message joins the transcript, seen by every later
+    speaker, and observers get ``human_message``. A room waiting for it (``human_turn``)
+    runs on: the next turn's task is queued in the same transaction, after the event, so
+    the event comes before the next turn's. In any other state the message is only added
+    (a running room's next speakers see it; a paused one's when it resumes)."""
+    from rooms.tasks import room_turn
+
+    user = room.user
+    with transaction.atomic():
+        room = ChatRoom.objects.select_for_update().get(pk=room.pk)
+        _ensure_task_message(room)
+        message = Message.objects.create(
+            user=user,
+            room=room,
+            role=MessageRole.USER,
+            content=content,
+            sender_name=user.nickname or user.username,
+            sender_color=TASK_COLOR,
+            round_number=max(1, room.current_round),
+        )
+        fields: dict[str, Any] = {}
+        if room.human_request:
+            fields["human_request"] = ""
+        if room.status == RoomStatus.WAITING:
+            following = room_turn.enqueue(room.pk, max(1, room.current_round), room.next_turn_index)
+            fields.update(status=RoomStatus.RUNNING, heartbeat_at=timezone.now(), run_task_id=str(following.id), stop_requested=False)
+        if fields:
+            ChatRoom.objects.filter(pk=room.pk).update(**fields)
+        data = {
+            "room_id": room.pk,
+            "id": message.pk,
+            "role": MessageRole.USER.value,
+            "content": content,
+            "sender_name": message.sender_name,
+            "sender_color": message.sender_color,
+            "round_number": message.round_number,
+        }
+        eventstream.send(*eventstream.event_args(room.pk, "human_message", {"type": "human_message", **data}))
+    return message
 
 
 def room_request_stop(*, room: ChatRoom) -> str:
     """Flag a running room to pause after the current chunk; the run, on whichever worker,
     reads the flag within a second. Answers the status: ``stopping``, or ``paused`` when
     the run was already gone."""
+    if room.status == RoomStatus.WAITING:
+        # No turn is in flight: the room pauses at once (its owner's turn comes again on resume).
+        with transaction.atomic():
+            paused = ChatRoom.objects.filter(pk=room.pk, status=RoomStatus.WAITING).update(status=RoomStatus.PAUSED, stop_requested=False)
+            if paused:
+                data = {"type": "room_paused", "room_id": room.pk, "round": max(1, room.current_round)}
+                eventstream.send(*eventstream.event_args(room.pk, "room_paused", data))
+        if paused:
+            return RoomStatus.PAUSED
+        room.refresh_from_db()
     was_running = room.status == RoomStatus.RUNNING
     room = room_recover_if_stale(room=room)
     if was_running and room.status == RoomStatus.PAUSED:

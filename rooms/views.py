@@ -88,6 +88,14 @@ class RoomStartView(APIView):
         description="Events: room_started, round_start, message_start, message_chunk, message_end, message, round_end, "
         "room_completed, room_paused, agent_error (with the failed turn's `message_id`, an addition), error, and "
         "message_interrupted (a turn cut by a crash, spoken again). "
+        "A room that works as a team (any of speaker_policy, termination, summarizer, human_turn set) also sends "
+        "`speaker_selected` {room_id, round, agent, policy, reason, reason_code, fallback} before a turn of the selector, mention or "
+        "moderator policy; `human_turn_requested` {room_id, round, reason: every_round|on_mention, agent} when the run "
+        "waits for the owner's message (status `waiting`; this stream ends there, the run goes on after "
+        "POST /messages); `human_message` {room_id, id, role, content, sender_name, sender_color, round_number}; "
+        "`summary` {room_id, message_id, agent, content} after the summarizer's closing turn; and `room_completed` "
+        "carries `reason` (max_rounds, max_messages, text_mention, token_budget, timeout_seconds, all, moderator) "
+        "and `summary_message_id`. Every event's `type` is its name. "
         "The run executes on a worker and goes on if this client disconnects; each frame has the `id` of the room's "
         "event channel, for resuming with GET /events and `Last-Event-ID`.",
         request=None,
@@ -129,6 +137,23 @@ class RoomResetView(APIView):
 
 
 class RoomMessagesView(APIView):
+    @extend_schema(
+        tags=["chat rooms"],
+        summary="The room owner speaks in the room",
+        description="Adds the owner's message to the transcript (seen by every later speaker) and sends `human_message` "
+        "to observers. A room waiting for it (status `waiting`, after `human_turn_requested`) runs on; in any other "
+        "state the message is only added.",
+        request=s.RoomHumanMessageInput,
+        responses={201: s.RoomMessageSerializer},
+    )
+    def post(self, request: Request, room_id: str) -> Response:
+        room = services.room_get(user=request.user, room_id=room_id)
+        data = validated(s.RoomHumanMessageInput, request.data)
+        if not data["content"].strip():
+            raise ValidationError({"content": ["Write something."]})
+        message = services.room_human_message(room=room, content=data["content"])
+        return ok(s.RoomMessageSerializer(message).data, "Message added", 201)
+
     @extend_schema(
         tags=["chat rooms"],
         summary="A room's messages",

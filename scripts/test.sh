@@ -14,8 +14,17 @@ bash scripts/ensure-system-packages.sh
 echo "== ruff"; $BIN/ruff check . && $BIN/ruff format --check .
 echo "== mypy"; $BIN/mypy .
 
+# Each pass: most tests in LUXX_TEST_WORKERS processes (they mostly wait on the servers
+# they start), then the browser tests and those that judge time, one at a time. The
+# arguments of this script go to pytest (exit code 5: nothing of that part selected).
+PYTEST_ARGS=("$@")
+suite() {
+  "$@" $BIN/pytest -n "${LUXX_TEST_WORKERS:-3}" --dist loadfile -m "not e2e and not serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
+  "$@" $BIN/pytest -m "e2e or serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
+}
+
 echo "== pytest on SQLite + in-memory channel layer"
-env -u DATABASE_URL -u REDIS_URL $BIN/pytest "$@"
+suite env -u DATABASE_URL -u REDIS_URL
 
 pg_up() { $BIN/python - "$PG_URL" <<'PY'
 import sys, psycopg
@@ -56,4 +65,4 @@ if [ -n "$missing" ]; then
 fi
 
 echo "== pytest on PostgreSQL + Redis channel layer"
-DATABASE_URL=$PG_URL REDIS_URL=$REDIS $BIN/pytest "$@"
+suite env DATABASE_URL="$PG_URL" REDIS_URL="$REDIS"

@@ -57,8 +57,9 @@ def _backoff(attempt: int, error: LLMError) -> float:
     return min(8.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
 
 
-async def stream_chat(config: ProviderConfig, request: ChatRequest) -> AsyncIterator[LLMEvent]:
-    """Stream one model call as Luxx events.
+async def stream_chat(config: ProviderConfig, request: ChatRequest) -> AsyncIterator[list[LLMEvent]]:
+    """Stream one model call as batches of Luxx events (one batch per network read, its
+    consecutive deltas merged).
 
     A call that fails before its first event (a 429, a 5xx, a refused or dropped
     connection) is made again up to LUXX_LLM_MAX_RETRIES times with back-off, each retry
@@ -87,12 +88,17 @@ async def stream_chat(config: ProviderConfig, request: ChatRequest) -> AsyncIter
                 delay = _backoff(attempt, error)
                 if not error.retryable or attempt == max_attempts or time.monotonic() + delay >= deadline:
                     raise
-                yield RetryNotice(attempt=attempt + 1, max_attempts=max_attempts, delay_seconds=round(delay, 2), reason=error.message)
+                yield [RetryNotice(attempt=attempt + 1, max_attempts=max_attempts, delay_seconds=round(delay, 2), reason=error.message)]
                 await asyncio.sleep(delay)
                 continue
-            yield names.incoming(first)
-            async for event in stream:
-                yield names.incoming(event)
+            if not names:
+                yield first
+                async for batch in stream:
+                    yield batch
+                return
+            yield [names.incoming(event) for event in first]
+            async for batch in stream:
+                yield [names.incoming(event) for event in batch]
             return
         finally:
             await stream.aclose()  # type: ignore[attr-defined]

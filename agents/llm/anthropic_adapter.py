@@ -21,10 +21,12 @@ from agents.llm.base import (
     ThinkingSignature,
     ToolCallRequest,
     UsageReport,
+    append_event,
 )
 from agents.llm.clients import client_for
 from agents.llm.errors import translate_error
-from agents.llm.sse import iter_sse_data
+from agents.llm.sse import sse_data_batches
+from agents.llm.transport import response_chunks
 
 _MIN_THINKING_BUDGET = 1024
 
@@ -86,13 +88,13 @@ def _append(messages: list[dict[str, Any]], role: str, blocks: list[dict[str, An
         messages.append({"role": role, "content": list(blocks)})
 
 
-async def stream_chat(config: ProviderConfig, request: ChatRequest) -> AsyncIterator[LLMEvent]:
+async def stream_chat(config: ProviderConfig, request: ChatRequest) -> AsyncIterator[list[LLMEvent]]:
     client = client_for(config)
     params = build_params(request)
     try:
         async with client.messages.with_streaming_response.create(**params) as response:
-            async for event in _parse(iter_sse_data(response.http_response.aiter_bytes())):
-                yield event
+            async for batch in _parse(sse_data_batches(response_chunks(response.http_response))):
+                yield batch
     except anthropic.APIError as error:
         raise translate_error(error) from None
     except LLMError:
@@ -101,31 +103,35 @@ async def stream_chat(config: ProviderConfig, request: ChatRequest) -> AsyncIter
         raise translate_error(error) from None
 
 
-async def _parse(lines: AsyncIterator[bytes]) -> AsyncIterator[LLMEvent]:
-    blocks: dict[int, dict[str, Any]] = {}
-    prompt_tokens = completion_tokens = cached_tokens = 0
-    stop_reason = ""
-    finished = False
-    async for data in lines:
-        if not data:
-            continue
-        event = orjson.loads(data)
+class _Blocks:
+    """What an Anthropic message stream has said so far, beyond its deltas."""
+
+    def __init__(self) -> None:
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.prompt_tokens = 0
+        self.cached_tokens = 0
+        self.completion_tokens = 0
+        self.stop_reason = ""
+        self.finished = False
+
+    def read(self, event: dict[str, Any], events: list[LLMEvent]) -> None:
+        """Add one stream event's Luxx events to ``events``."""
         kind = event.get("type")
         if kind == "content_block_delta":
             delta = event["delta"]
             delta_type = delta.get("type")
             if delta_type == "text_delta":
-                yield TextDelta(delta["text"])
+                append_event(events, TextDelta(delta["text"]))
             elif delta_type == "thinking_delta":
-                blocks[event["index"]]["thinking"] += delta["thinking"]
-                yield ThinkingDelta(delta["thinking"])
+                self.blocks[event["index"]]["thinking"] += delta["thinking"]
+                append_event(events, ThinkingDelta(delta["thinking"]))
             elif delta_type == "input_json_delta":
-                blocks[event["index"]]["json"] += delta.get("partial_json", "")
+                self.blocks[event["index"]]["json"] += delta.get("partial_json", "")
             elif delta_type == "signature_delta":
-                blocks[event["index"]]["signature"] += delta.get("signature", "")
+                self.blocks[event["index"]]["signature"] += delta.get("signature", "")
         elif kind == "content_block_start":
             block = event["content_block"]
-            blocks[event["index"]] = {
+            self.blocks[event["index"]] = {
                 "type": block.get("type"),
                 "id": block.get("id", ""),
                 "name": block.get("name", ""),
@@ -134,34 +140,49 @@ async def _parse(lines: AsyncIterator[bytes]) -> AsyncIterator[LLMEvent]:
                 "signature": "",
             }
             if block.get("type") == "text" and block.get("text"):
-                yield TextDelta(block["text"])
+                append_event(events, TextDelta(block["text"]))
         elif kind == "content_block_stop":
-            block = blocks.get(event["index"])
+            block = self.blocks.get(event["index"])
             if block and block["type"] == "tool_use":
-                yield ToolCallRequest(id=block["id"], name=block["name"], arguments=block["json"] or "{}")
+                events.append(ToolCallRequest(id=block["id"], name=block["name"], arguments=block["json"] or "{}"))
             elif block and block["type"] == "thinking" and block["signature"]:
-                yield ThinkingSignature(thinking=block["thinking"], signature=block["signature"])
+                events.append(ThinkingSignature(thinking=block["thinking"], signature=block["signature"]))
         elif kind == "message_start":
             usage = event.get("message", {}).get("usage") or {}
             # Anthropic counts cache reads and writes apart from input_tokens; Luxx's
             # prompt_tokens is every input token, of which cached_tokens were read.
-            cached_tokens = int(usage.get("cache_read_input_tokens") or 0)
-            prompt_tokens = int(usage.get("input_tokens") or 0) + cached_tokens + int(usage.get("cache_creation_input_tokens") or 0)
-            completion_tokens = int(usage.get("output_tokens") or 0)
+            self.cached_tokens = int(usage.get("cache_read_input_tokens") or 0)
+            cache_writes = int(usage.get("cache_creation_input_tokens") or 0)
+            self.prompt_tokens = int(usage.get("input_tokens") or 0) + self.cached_tokens + cache_writes
+            self.completion_tokens = int(usage.get("output_tokens") or 0)
         elif kind == "message_delta":
-            stop_reason = (event.get("delta") or {}).get("stop_reason") or stop_reason
+            self.stop_reason = (event.get("delta") or {}).get("stop_reason") or self.stop_reason
             usage = event.get("usage") or {}
-            completion_tokens = int(usage.get("output_tokens") or completion_tokens)
+            self.completion_tokens = int(usage.get("output_tokens") or self.completion_tokens)
         elif kind == "message_stop":
-            finished = True
-            break
+            self.finished = True
         elif kind == "error":
             error = event.get("error") or {}
             raise LLMError(f"The model provider reported an error: {error.get('message', 'unknown error')}")
-    if not finished:
+
+
+async def _parse(batches: AsyncIterator[list[bytes]]) -> AsyncIterator[list[LLMEvent]]:
+    state = _Blocks()
+    async for lines in batches:
+        events: list[LLMEvent] = []
+        for data in lines:
+            if data:
+                state.read(orjson.loads(data), events)
+                if state.finished:
+                    break
+        if events:
+            yield events
+        if state.finished:
+            break
+    if not state.finished:
         raise LLMError("The model's stream ended before it finished (the connection dropped).", retryable=True)
-    yield UsageReport(prompt_tokens, completion_tokens, cached_tokens)
-    yield StreamEnd({"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}.get(stop_reason, stop_reason or "stop"))
+    stop = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}.get(state.stop_reason, state.stop_reason or "stop")
+    yield [UsageReport(state.prompt_tokens, state.completion_tokens, state.cached_tokens), StreamEnd(stop)]
 
 
 async def ping(config: ProviderConfig) -> PingResult:

@@ -119,6 +119,18 @@ class RetryNotice:
 LLMEvent = TextDelta | ThinkingDelta | ThinkingSignature | ToolCallRequest | UsageReport | StreamEnd | RetryNotice
 
 
+def append_event(batch: list[LLMEvent], event: LLMEvent) -> None:
+    """Append to a batch, merging a text or thinking delta into the delta before it of
+    the same kind (a read that brought ten tokens becomes one delta)."""
+    last = batch[-1] if batch else None
+    if isinstance(event, TextDelta) and isinstance(last, TextDelta):
+        batch[-1] = TextDelta(last.text + event.text)
+    elif isinstance(event, ThinkingDelta) and isinstance(last, ThinkingDelta):
+        batch[-1] = ThinkingDelta(last.text + event.text)
+    else:
+        batch.append(event)
+
+
 class LLMError(Exception):
     """A failed model call, in plain words. ``retryable`` tells a passing fault (429, 5xx,
     a connection problem) from a final one (bad key, unknown model)."""

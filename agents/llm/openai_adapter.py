@@ -19,10 +19,12 @@ from agents.llm.base import (
     ThinkingDelta,
     ToolCallRequest,
     UsageReport,
+    append_event,
 )
 from agents.llm.clients import client_for
 from agents.llm.errors import translate_error
-from agents.llm.sse import iter_sse_data
+from agents.llm.sse import sse_data_batches
+from agents.llm.transport import response_chunks
 
 
 def build_params(request: ChatRequest) -> dict[str, Any]:
@@ -64,13 +66,13 @@ def _to_openai_message(message: dict[str, Any]) -> dict[str, Any]:
     return {"role": role, "content": message.get("content", "")}
 
 
-async def stream_chat(config: ProviderConfig, request: ChatRequest) -> AsyncIterator[LLMEvent]:
+async def stream_chat(config: ProviderConfig, request: ChatRequest) -> AsyncIterator[list[LLMEvent]]:
     client = client_for(config)
     params = build_params(request)
     try:
         async with client.chat.completions.with_streaming_response.create(**params) as response:
-            async for event in _parse(iter_sse_data(response.http_response.aiter_bytes())):
-                yield event
+            async for batch in _parse(sse_data_batches(response_chunks(response.http_response))):
+                yield batch
     except openai.APIError as error:
         raise translate_error(error) from None
     except LLMError:
@@ -79,49 +81,63 @@ async def stream_chat(config: ProviderConfig, request: ChatRequest) -> AsyncIter
         raise translate_error(error) from None
 
 
-async def _parse(lines: AsyncIterator[bytes]) -> AsyncIterator[LLMEvent]:
+async def _parse(batches: AsyncIterator[list[bytes]]) -> AsyncIterator[list[LLMEvent]]:
     calls: dict[int, dict[str, str]] = {}
     finish_reason = ""
     done = False
-    async for data in lines:
-        if data == b"[DONE]":
-            done = True
+    async for lines in batches:
+        events: list[LLMEvent] = []
+        for data in lines:
+            if data == b"[DONE]":
+                done = True
+                break
+            if data:
+                finish_reason = _read_chunk(orjson.loads(data), events, calls) or finish_reason
+        if events:
+            yield events
+        if done:
             break
-        if not data:
-            continue
-        chunk = orjson.loads(data)
-        if chunk.get("error"):
-            error = chunk["error"]
-            raise LLMError(f"The model provider reported an error: {error.get('message', error) if isinstance(error, dict) else error}")
-        for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning:
-                yield ThinkingDelta(reasoning)
-            content = delta.get("content")
-            if content:
-                yield TextDelta(content)
-            for call in delta.get("tool_calls") or ():
-                slot = calls.setdefault(call.get("index", 0), {"id": "", "name": "", "arguments": ""})
-                if call.get("id"):
-                    slot["id"] = call["id"]
-                function = call.get("function") or {}
-                if function.get("name"):
-                    slot["name"] += function["name"]
-                if function.get("arguments"):
-                    slot["arguments"] += function["arguments"]
-            if choice.get("finish_reason"):
-                finish_reason = choice["finish_reason"]
-        usage = chunk.get("usage")
-        if usage:
-            cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-            yield UsageReport(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), cached)
     if not done and not finish_reason:
         raise LLMError("The model's stream ended before it finished (the connection dropped).", retryable=True)
-    for index in sorted(calls):
-        slot = calls[index]
-        yield ToolCallRequest(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"] or "{}")
-    yield StreamEnd(finish_reason or "stop")
+    ending: list[LLMEvent] = [
+        ToolCallRequest(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"] or "{}")
+        for index, slot in sorted(calls.items())
+    ]
+    ending.append(StreamEnd(finish_reason or "stop"))
+    yield ending
+
+
+def _read_chunk(chunk: dict[str, Any], events: list[LLMEvent], calls: dict[int, dict[str, str]]) -> str:
+    """Add one completion chunk's events to ``events`` and its tool-call pieces to
+    ``calls``; return its finish reason, if it has one."""
+    if chunk.get("error"):
+        error = chunk["error"]
+        raise LLMError(f"The model provider reported an error: {error.get('message', error) if isinstance(error, dict) else error}")
+    finish_reason = ""
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if reasoning:
+            append_event(events, ThinkingDelta(reasoning))
+        content = delta.get("content")
+        if content:
+            append_event(events, TextDelta(content))
+        for call in delta.get("tool_calls") or ():
+            slot = calls.setdefault(call.get("index", 0), {"id": "", "name": "", "arguments": ""})
+            if call.get("id"):
+                slot["id"] = call["id"]
+            function = call.get("function") or {}
+            if function.get("name"):
+                slot["name"] += function["name"]
+            if function.get("arguments"):
+                slot["arguments"] += function["arguments"]
+        if choice.get("finish_reason"):
+            finish_reason = choice["finish_reason"]
+    usage = chunk.get("usage")
+    if usage:
+        cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+        events.append(UsageReport(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), cached))
+    return finish_reason
 
 
 async def ping(config: ProviderConfig) -> PingResult:

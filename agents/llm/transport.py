@@ -15,6 +15,7 @@ redirect hop.
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -24,7 +25,7 @@ from django.conf import settings
 
 # The SDK's own aiohttp transport for its httpx client (the one its DefaultAioHttpClient
 # uses), given a session of ours so that the connector and its resolver are Luxx's.
-from openai._vendor.httpx_aiohttp.transport import AiohttpTransport
+from openai._vendor.httpx_aiohttp.transport import AiohttpTransport, map_aiohttp_exceptions
 
 from toolbox import netguard
 from toolbox.netguard import IPAddress, is_public_address, parse_ip_literal
@@ -115,3 +116,22 @@ def http_client(*, allow_private: bool, timeout: httpx2.Timeout) -> httpx2.Async
         follow_redirects=True,
         event_hooks={"request": [check_literal_host]},
     )
+
+
+def response_chunks(response: httpx2.Response) -> AsyncIterator[bytes]:
+    """The body of a streamed response, each read as it arrives.
+
+    Read from the aiohttp response underneath when the body is not content-encoded: the
+    httpx layer above it (a byte stream wrapper, a decoder and a chunker, each an await
+    per read) is what it costs to relay a token, so a stream skips it; an encoded body
+    goes through httpx, which decodes it."""
+    raw = getattr(response.stream, "_aiohttp_response", None)
+    if raw is None or response.headers.get("content-encoding", "identity") != "identity":
+        return response.aiter_bytes()
+    return _read_each(raw)
+
+
+async def _read_each(raw: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    with map_aiohttp_exceptions():
+        async for chunk in raw.content.iter_any():
+            yield chunk

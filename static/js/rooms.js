@@ -22,10 +22,13 @@ const startButton = document.getElementById("room-start");
 const stopButton = document.getElementById("room-stop");
 const resetButton = document.getElementById("room-reset");
 const deleteButton = document.getElementById("room-delete");
+const composer = document.getElementById("room-composer");
+const composerInput = document.getElementById("room-composer-input");
+const composerCall = document.getElementById("room-composer-call");
 const form = document.getElementById("room-form");
 const formError = document.getElementById("room-form-error");
 
-const EVENT_TYPES = ["room_started", "round_start", "message_start", "message_chunk", "message_end", "message", "round_end", "room_completed", "room_paused", "agent_error", "error", "room_reset"];
+const EVENT_TYPES = ["room_started", "round_start", "message_start", "message_chunk", "message_end", "message", "round_end", "room_completed", "room_paused", "agent_error", "error", "room_reset", "speaker_selected", "human_turn_requested", "human_message", "summary"];
 
 // Agent errors the server words itself (rooms/orchestrator.py), in English whatever the
 // page's language: shown translated. Others (the provider's faults) are shown as sent.
@@ -50,7 +53,7 @@ const state = {
 
 // --- list ------------------------------------------------------------------------------
 
-const STATUS_BADGE = { idle: "badge", running: "badge badge-info", paused: "badge badge-warning", completed: "badge badge-success", error: "badge badge-danger" };
+const STATUS_BADGE = { idle: "badge", running: "badge badge-info", paused: "badge badge-warning", completed: "badge badge-success", error: "badge badge-danger", waiting: "badge badge-warning" };
 
 function renderList() {
   if (!state.rooms.length) {
@@ -115,9 +118,14 @@ function setRoom(room) {
     }),
   );
   const running = current.status === "running";
+  const waiting = current.status === "waiting";
   startButton.textContent = current.status === "paused" ? t("resume") : t("start");
-  startButton.disabled = running || current.status === "completed" || !!state.localRun;
-  stopButton.disabled = !running;
+  startButton.disabled = running || waiting || current.status === "completed" || !!state.localRun;
+  // A room with a seat for its owner has a composer, called out while the run waits for them.
+  composer.hidden = !current.human_turn || current.human_turn === "never";
+  composer.classList.toggle("waiting", waiting);
+  composerCall.hidden = !waiting;
+  stopButton.disabled = !running && !waiting;
   resetButton.disabled = running;
   deleteButton.disabled = running;
   const listed = state.rooms.find((r) => r.id === current.id);
@@ -193,6 +201,25 @@ function setContent(entry, content, { final = false } = {}) {
   });
 }
 
+const REASONS = { max_rounds: "reason_max_rounds", max_messages: "reason_max_messages", text_mention: "reason_text_mention", token_budget: "reason_token_budget", timeout_seconds: "reason_timeout_seconds", all: "reason_all", moderator: "reason_moderator" };
+
+function completedText(reason) {
+  return reason && REASONS[reason] ? t("room_completed_because", { reason: t(REASONS[reason]) }) : t("room_completed");
+}
+
+function markSummary(id) {
+  const entry = id ? state.bubbles.get(id) : null;
+  if (!entry || entry.node.classList.contains("room-summary")) return;
+  entry.node.classList.add("room-summary");
+  entry.name.textContent = t("summary_by", { agent: entry.node.dataset.sender || "…" });
+}
+
+function humanBubble(message) {
+  const entry = bubble(message.id, message);
+  entry.node.classList.add("room-human");
+  setContent(entry, message.content || "", { final: true });
+}
+
 function renderTranscript(messages) {
   state.bubbles.clear();
   state.rounds.clear();
@@ -200,6 +227,10 @@ function renderTranscript(messages) {
   inner.replaceChildren(el("div", { class: "task-card" }, el("div", { class: "task-card-label", text: t("task") }), el("div", { class: "task-card-text", text: state.room.task })));
   for (const message of messages) {
     if (message.role === "user" && !message.round_number) continue; // the task, shown above
+    if (message.role === "user") {
+      humanBubble(message);
+      continue;
+    }
     const content = message.content || message.text || "";
     if (message.status === "error") {
       // A turn that failed upstream is saved with status error: show it as the live
@@ -212,7 +243,8 @@ function renderTranscript(messages) {
     const entry = bubble(message.id, message);
     setContent(entry, content, { final: message.status !== "streaming" });
   }
-  if (state.room.status === "completed") notice("completed", t("room_completed"));
+  if (state.room.summary_message_id) markSummary(state.room.summary_message_id);
+  if (state.room.status === "completed") notice("completed", completedText(state.room.end_reason));
   scrollDown(true);
 }
 
@@ -241,9 +273,29 @@ function handle(type, data) {
       break;
     }
     case "room_completed":
-      setRoom({ status: "completed" });
-      notice("completed", t("room_completed"));
+      setRoom({ status: "completed", end_reason: data.reason || null, summary_message_id: data.summary_message_id || null });
+      if (data.summary_message_id) markSummary(data.summary_message_id);
+      notice("completed", completedText(data.reason));
       refreshRoom();
+      break;
+    case "speaker_selected": {
+      // Worded here, in the page's language, when the reason is one the page knows.
+      const key = `selected_${data.reason_code}`;
+      const text = t(key, { agent: data.agent });
+      notice(`selected-${data.round}-${state.bubbles.size}-${data.agent}`, text !== key ? text : t("speaker_selected", { agent: data.agent, reason: data.reason }));
+      break;
+    }
+    case "human_turn_requested":
+      setRoom({ status: "waiting" });
+      notice(`human-${data.round}-${state.bubbles.size}`, data.reason === "on_mention" && data.agent ? t("human_asked_by", { agent: data.agent }) : t("human_asked"));
+      composerInput.focus();
+      break;
+    case "human_message":
+      humanBubble(data);
+      if (state.room.status === "waiting") setRoom({ status: "running" });
+      break;
+    case "summary":
+      markSummary(data.message_id);
       break;
     case "room_paused":
       setRoom({ status: "paused" });
@@ -380,6 +432,27 @@ async function start() {
   }
 }
 
+async function speak(event) {
+  event.preventDefault();
+  const room = state.room;
+  const content = composerInput.value.trim();
+  if (!room || !content) return;
+  const button = document.getElementById("room-send");
+  button.disabled = true;
+  try {
+    const message = await post(`/api/chat-rooms/${room.id}/messages`, { content });
+    composerInput.value = "";
+    if (state.room && state.room.id === room.id) {
+      humanBubble(message);
+      await refreshRoom();
+    }
+  } catch (error) {
+    showError(error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 async function stop() {
   if (!state.room) return;
   stopButton.disabled = true;
@@ -437,6 +510,7 @@ async function openCreate({ push = false } = {}) {
   closeObserver();
   state.room = null;
   form.reset();
+  document.getElementById("rf-moderator-field").hidden = true;
   formError.hidden = true;
   document.getElementById("rf-inline").replaceChildren();
   try {
@@ -472,12 +546,27 @@ form.addEventListener("submit", async (event) => {
     formError.hidden = false;
     return;
   }
+  const field = (name) => form.elements.namedItem(name);
   const body = {
-    title: form.elements.namedItem("title").value.trim(),
-    task: form.elements.namedItem("task").value.trim(),
-    max_rounds: Number(form.elements.namedItem("max_rounds").value) || 3,
+    title: field("title").value.trim(),
+    task: field("task").value.trim(),
+    max_rounds: Number(field("max_rounds").value) || 3,
     agents,
   };
+  // The team settings, sent only when they differ from the defaults.
+  const policy = field("speaker_policy").value;
+  if (policy !== "round_robin") body.speaker_policy = policy;
+  if (policy === "moderator") body.moderator = field("moderator").value.trim();
+  if (field("allow_repeated_speaker").checked) body.allow_repeated_speaker = true;
+  if (field("human_turn").value !== "never") body.human_turn = field("human_turn").value;
+  if (field("summarizer").value.trim()) body.summarizer = field("summarizer").value.trim();
+  const termination = [];
+  for (const name of ["max_messages", "token_budget", "timeout_seconds"]) {
+    const raw = field(name).value.trim();
+    if (raw) termination.push({ type: name, value: Number(raw) });
+  }
+  if (field("text_mention").value.trim()) termination.push({ type: "text_mention", value: field("text_mention").value.trim() });
+  if (termination.length) body.termination = termination;
   try {
     const room = await post("/api/chat-rooms/", body);
     state.rooms.unshift(room);
@@ -488,6 +577,30 @@ form.addEventListener("submit", async (event) => {
   }
 });
 
+function agentNames() {
+  const names = [...form.querySelectorAll('input[name="template"]:checked')].map((box) => state.templates.find((a) => String(a.id) === box.value)?.name).filter(Boolean);
+  for (const row of form.querySelectorAll(".inline-agent")) {
+    const name = row.querySelector('[name="inline_name"]').value.trim();
+    if (name) names.push(name);
+  }
+  return names;
+}
+
+function refreshAgentNames() {
+  document.getElementById("rf-agent-names").replaceChildren(...agentNames().map((name) => el("option", { value: name })));
+}
+
+document.getElementById("rf-policy").addEventListener("change", (event) => {
+  document.getElementById("rf-moderator-field").hidden = event.target.value !== "moderator";
+});
+form.addEventListener("change", refreshAgentNames);
+form.addEventListener("focusin", (event) => {
+  if (event.target.getAttribute("list") === "rf-agent-names") refreshAgentNames();
+});
+composer.addEventListener("submit", speak);
+composerInput.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) speak(event);
+});
 document.getElementById("rf-add-inline").addEventListener("click", inlineRow);
 document.getElementById("new-room").addEventListener("click", () => openCreate({ push: true }));
 for (const button of document.querySelectorAll("[data-toggle-list]")) button.addEventListener("click", () => setListOpen(!sidebar.classList.contains("open")));

@@ -50,4 +50,4 @@ def test_fifty_concurrent_streams_complete_with_their_own_contents(
     assert set(stored.values_list("status", flat=True)) == {MessageStatus.COMPLETE}
     for message in stored.select_related("conversation"):
         i = conversations.index(message.conversation)
-        assert message.content.startswith(f"Reply number {i} ")
+        assert message.content == f"Reply number {i} " + " ".join(f"w{i}x{j}" for j in range(30))

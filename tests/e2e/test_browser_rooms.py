@@ -192,3 +192,65 @@ def transcript_order(page: Any) -> list[str]:
         "#transcript-inner > .room-msg, #transcript-inner > .room-error",
         "nodes => nodes.map(n => n.classList.contains('room-error') ? 'error' : n.dataset.sender)",
     )
+
+
+def test_a_room_with_a_seat_for_the_person_asks_them_and_goes_on_when_they_answer(page: Any, fake_llm: Any) -> None:
+    # Given a room made in the form: a writer, a critic that says APPROVED, a summary, and me every round
+    register(page)
+    add_fake_provider(page, fake_llm)
+    fake_llm.script(
+        Scenario(text="Draft one: rooms that think."),
+        Scenario(text="Too vague."),
+        Scenario(text="Draft two: rooms that argue."),
+        Scenario(text="APPROVED"),
+        Scenario(text="We chose draft two."),
+    )
+    page.goto("/rooms/")
+    page.get_by_role("button", name="New room").click()
+    page.get_by_label("Title").fill("Slogan")
+    page.get_by_label("Task").fill(unique("Write a slogan "))
+    page.get_by_label("Rounds").fill("3")
+    for name in ("Writer", "Critic"):
+        page.get_by_role("button", name="Add an inline agent").click()
+        page.locator(".inline-agent").last.get_by_label("Name").fill(name)
+    page.get_by_label("Your seat").select_option("every_round")
+    page.get_by_label("Someone says").fill("APPROVED")
+    page.get_by_label("Summarizer (agent name, optional)").fill("Writer")
+    page.get_by_role("button", name="Create room").click()
+    expect(page.locator("#room-title")).to_have_text("Slogan")
+    composer = page.locator("#room-composer")
+    expect(composer).to_be_visible()
+    expect(composer).not_to_have_class(re.compile("waiting"))
+
+    # When it runs, the first round ends by asking me, and the composer calls for me
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#room-status")).to_have_attribute("data-status", "waiting", timeout=30_000)
+    expect(composer).to_have_class(re.compile("waiting"))
+    expect(page.locator("#room-composer-call")).to_have_text("Your turn: the agents are waiting for you.")
+    expect(page.get_by_role("button", name="Start")).to_be_disabled()
+
+    # And when I answer, the run goes on to the critic's approval and the writer's summary
+    page.get_by_label("Your message to the room").fill("Make it punchier.")
+    page.get_by_label("Your message to the room").press("Enter")
+    expect(page.locator(".room-msg.room-human")).to_contain_text("Make it punchier.")
+    expect(page.locator("#room-status")).to_have_attribute("data-status", "completed", timeout=30_000)
+    expect(page.locator(".room-notice", has_text="The discussion is complete: the closing phrase was said.")).to_be_visible()
+    summary = page.locator(".room-msg.room-summary")
+    expect(summary).to_contain_text("We chose draft two.")
+    expect(summary.locator(".room-msg-name")).to_have_text("Summary by Writer")
+    expect(composer).not_to_have_class(re.compile("waiting"))
+    me = page.locator(".room-human").get_attribute("data-sender")
+    live = transcript_order(page)
+    assert live == ["Writer", "Critic", me, "Writer", "Critic", "Writer"]
+
+    # Then a reload shows the same, and in Chinese it reads in Chinese
+    page.reload()
+    expect(page.locator("#rooms")).to_have_attribute("data-ready", "true")
+    assert transcript_order(page) == live
+    expect(page.locator(".room-msg.room-summary")).to_have_count(1)
+    page.locator("#lang-rail").select_option("zh-hans")
+    page.wait_for_load_state()
+    expect(page.locator("#rooms")).to_have_attribute("data-ready", "true")
+    expect(page.locator(".room-notice", has_text="讨论已完成：有人说出了结束语。")).to_be_visible()
+    expect(page.locator(".room-summary .room-msg-name")).to_have_text("Writer 的总结")
+    assert page.errors == []

@@ -29,7 +29,7 @@ from luxx.bootstrap import BASE_DIR
 from tests.support.factories import DEFAULT_PASSWORD, api_client_for, make_user
 from toolbox import sandbox
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.serial]
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CHECKS = ",".join(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -91,8 +92,10 @@ def test_three_agents_two_rounds_stream_the_seed_events_and_store_them(live_url:
 
     events = start(live_url, owner, room_id, on_event=snapshot)
 
-    kinds = [e.event for e in events]
-    turn = ["message_start"] + ["message_chunk"] * 4 + ["message_end", "message"]
+    # (A turn's text comes in one chunk per network read of the model's stream: usually one
+    # per token at this pace, fewer when reads fall behind.)
+    kinds = re.sub(r"(message_chunk )+", "message_chunk ", " ".join(e.event for e in events) + " ").split()
+    turn = ["message_start", "message_chunk", "message_end", "message"]
     expected = ["room_started"] + (["round_start"] + turn * 3 + ["round_end"]) * 2 + ["room_completed"]
     assert kinds == expected
     for event in events:
@@ -104,8 +107,13 @@ def test_three_agents_two_rounds_stream_the_seed_events_and_store_them(live_url:
     assert [(m["sender_name"], m["round_number"], m["content"]) for m in finals] == [
         (name, r, f"{name} says round {r}.") for r in (1, 2) for name in ("Ada", "Bo", "Cy")
     ]
-    chunks = [e.data for e in events if e.event == "message_chunk"][:4]
-    assert [c["accumulated"] for c in chunks] == ["Ada ", "Ada says ", "Ada says round ", "Ada says round 1."]
+    first_turn = finals[0]["id"]
+    chunks = [e.data for e in events if e.event == "message_chunk" and e.data["id"] == first_turn]
+    grown = ""
+    for chunk in chunks:
+        grown += chunk["content"]
+        assert chunk["accumulated"] == grown
+    assert grown == "Ada says round 1."
     stored = list(Message.objects.filter(room_id=room_id, role="assistant").order_by("created_at"))
     assert [(m.id, m.content, m.sender_color, m.status) for m in stored] == [
         (m["id"], m["content"], m["sender_color"], "complete") for m in finals

@@ -151,3 +151,44 @@ def test_a_reset_on_one_process_reaches_an_observer_of_the_other(two_servers: li
     assert reset.status_code == 200, reset.text
     events = [(e.event, e.data) for e in parse_sse("".join(observed)) if e.event and e.event != "stream-open"]
     assert events == [("room_reset", {"type": "room_reset", "room_id": room.pk})]
+
+
+def test_the_owners_message_on_one_process_reaches_an_observer_of_the_other_and_the_run_goes_on(
+    two_servers: list[str], fake_llm: Any
+) -> None:
+    # Given a room waiting for its owner, observed through the second process
+    first, second = two_servers
+    user = make_user()
+    make_provider(user, fake_llm)
+    room = ChatRoom.objects.create(
+        user=user,
+        title="x",
+        task="Human across",
+        max_rounds=2,
+        human_turn="every_round",
+        status="waiting",
+        human_request="every_round",
+        current_round=2,
+    )
+    room.agents.create(name="Ada", model="fake-model", color="#10b981")
+    fake_llm.script(Scenario(text="Heard you."), match="Go on")
+    token = access_token_for(user)
+    observed: list[str] = []
+    observer = threading.Thread(target=_observe, args=(second, room.pk, token, observed, threading.Event()), daemon=True)
+    observer.start()
+    time.sleep(0.5)
+
+    # When the owner speaks through the first
+    auth = {"Authorization": f"Bearer {token}"}
+    posted = httpx.post(f"{first}/api/chat-rooms/{room.pk}/messages", json={"content": "Go on"}, headers=auth)
+    observer.join(timeout=30)
+
+    # Then the observer sees the message, and the run that goes on
+    assert posted.status_code == 201, posted.text
+    events = [(e.event, e.data) for e in parse_sse("".join(observed)) if e.event and e.event != "stream-open"]
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "human_message" and events[0][1]["content"] == "Go on" and events[0][1]["id"] == posted.json()["data"]["id"]
+    assert kinds[1] == "round_start"
+    assert [data["content"] for kind, data in events if kind == "message"] == ["Heard you."]
+    assert kinds[-1] == "room_completed"
+    assert ChatRoom.objects.get(pk=room.pk).status == "completed"

@@ -85,6 +85,10 @@ STATEFUL_REFUSALS = (
     "The password is too similar to the",
     "This password is too common.",
     "room cannot be set to",  # a room's status moves only along its state machine
+    "does not resolve: check the URL.",  # a provider's host must resolve now, which no schema can say
+    "is not an agent of this room.",  # a moderator or summarizer names one of the room's agents
+    "The moderator policy needs a moderator",
+    "besides the moderator.",
 )
 
 
