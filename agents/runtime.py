@@ -39,6 +39,17 @@ class TurnSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class CallUsage:
+    """The tokens of one model call of a turn; ``estimated`` when the provider reported
+    none (a stopped or cut call, or a server that never reports usage)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+    estimated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class StepUpdate:
     """A step was created or grew. ``piece`` is what a client appends: for ``thinking`` and
     ``text`` steps the new content only; ``tool_call``/``tool_result`` steps come whole."""
@@ -61,6 +72,7 @@ class AgentTurn:
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.finish_reason = ""
+        self._calls: list[CallUsage] = []
         # What the model call in progress would cost, until the provider reports its
         # usage: a stopped or cut call is charged this estimate.
         self._unreported_prompt = 0
@@ -76,6 +88,14 @@ class AgentTurn:
         if self._estimated or self._unreported_prompt or output:
             usage["estimated"] = True
         return usage
+
+    @property
+    def calls(self) -> list[CallUsage]:
+        """Every model call of the turn so far, the one in progress (estimated) included."""
+        output = "".join(self._unreported_output)
+        if self._unreported_prompt or output:
+            return [*self._calls, CallUsage(self._unreported_prompt, estimate_tokens(output), 0, True)]
+        return list(self._calls)
 
     @property
     def text(self) -> str:
@@ -133,6 +153,7 @@ class AgentTurn:
                     elif isinstance(event, llm.UsageReport):
                         self.prompt_tokens += event.prompt_tokens
                         self.completion_tokens += event.completion_tokens
+                        self._calls.append(CallUsage(event.prompt_tokens, event.completion_tokens, event.cached_tokens))
                         self._unreported_prompt, self._unreported_output = 0, []
                     elif isinstance(event, llm.RetryNotice):
                         if self.on_retry is not None:
@@ -141,8 +162,10 @@ class AgentTurn:
                         self.finish_reason = event.finish_reason
             if self._unreported_prompt or self._unreported_output:
                 # The provider sent no usage for this call (some compatible servers never do).
+                completion = estimate_tokens("".join(self._unreported_output))
+                self._calls.append(CallUsage(self._unreported_prompt, completion, 0, True))
                 self.prompt_tokens += self._unreported_prompt
-                self.completion_tokens += estimate_tokens("".join(self._unreported_output))
+                self.completion_tokens += completion
                 self._unreported_prompt, self._unreported_output = 0, []
                 self._estimated = True
             if not calls:

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_noop
 from chat.context import title_from_text
 from chat.models import Conversation, Message, MessageRole, MessageStatus
 from luxx.db import first_unordered, write_transaction
+from usage.services import streams_release
 
 DEFAULT_TITLE = str(Conversation._meta.get_field("title").default)
 # Stored in English, as the API's other texts; the chat page shows its translation.
@@ -58,7 +59,9 @@ def replies_interrupt_stale(*, silent_for: timedelta) -> list[str]:
         return []
     with write_transaction():
         # Still stale at the moment of the update: a writer that saved since keeps its reply.
-        Message.objects.filter(pk__in=[pk for pk, _ in found], status=MessageStatus.STREAMING, updated_at__lt=cutoff).update(
-            status=MessageStatus.INTERRUPTED, error=PROCESS_DIED, updated_at=timezone.now()
-        )
+        still = Message.objects.filter(pk__in=[pk for pk, _ in found], status=MessageStatus.STREAMING, updated_at__lt=cutoff)
+        user_ids = list(still.values_list("user_id", flat=True))
+        still.update(status=MessageStatus.INTERRUPTED, error=PROCESS_DIED, updated_at=timezone.now())
+        # Their streams count against the users' concurrency limit no more.
+        streams_release(user_ids=user_ids)
     return sorted({conversation_id for _, conversation_id in found if conversation_id})

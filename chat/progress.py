@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from chat.models import Message, MessageStatus
 from luxx.db import run_db, write_transaction
+from usage.services import LedgerEntry, ledger_write
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class ReplyFinal:
     # A conversation whose title was a default one when the turn began: its title task is
     # queued in the same transaction, not in one of its own.
     title_conversation_id: str = ""
+    # The reply's model calls, recorded in the same transaction as its final state.
+    ledger: LedgerEntry | None = None
 
 
 class ReplyWriter:
@@ -173,6 +176,7 @@ def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], fina
                     for final in finals
                 ],
             )
+            ledger_write([final.ledger for final in finals if final.ledger is not None])
         for final in finals:
             if final.title_conversation_id:
                 # Its title was a default one when the turn began; the task checks again.

@@ -24,6 +24,8 @@ from files.vision import model_accepts_images
 from luxx.api import Conflict, NotFound
 from luxx.db import first_unordered, write_transaction
 from toolbox.registry import ToolContext, registry
+from usage import services as usage
+from usage.limits import Reservation
 
 MAX_CONTENT_CHARS = 100_000
 
@@ -221,6 +223,8 @@ class PreparedTurn:
     # The conversation still had a default title: the reply asks for one (chat/tasks.py).
     title_is_default: bool
     citations: list[dict[str, Any]] = field(default_factory=list)
+    # What the usage limits admitted; settled by the reply's final write.
+    reservation: Reservation | None = None
 
 
 _UNSET: Any = object()
@@ -343,7 +347,10 @@ def turn_prepare(
     max_tokens = max(1, min(conversation.max_tokens, provider.max_tokens))
     system_prompt = _system_prompt_for(conversation, user)
 
-    system_prompt, citations = _with_knowledge(system_prompt, user=user, agent_id=conversation.agent_id, query=content)
+    # The question's embedding (when an embeddings provider is set) is recorded by the
+    # set-up's transaction below, not by one of its own.
+    with usage.usage_deferred() as embedding_usage:
+        system_prompt, citations = _with_knowledge(system_prompt, user=user, agent_id=conversation.agent_id, query=content)
 
     budget = provider.context_window - max_tokens - estimate_tokens(system_prompt)
 
@@ -401,9 +408,19 @@ def turn_prepare(
         )
         remembered = {"enabled_tools": chosen_tools} if chosen_tools is not None and chosen_tools != conversation.enabled_tools else {}
         Conversation.objects.filter(pk=conversation.pk).update(updated_at=assistant.created_at, current_leaf=assistant, **remembered)
+        attached.current_id = user_message.pk
+        history = history_within_budget([*earlier, user_message], budget, expand=attached.expand)
+        # The limits, last: a refusal (429) undoes the messages saved above.
+        reservation = usage.reserve_for_turn(
+            user=user,
+            provider_id=provider.pk,
+            model=model,
+            prompt_estimate=usage.prompt_estimate(system_prompt, history),
+            max_tokens=max_tokens,
+            stream=True,
+        )
+        usage.ledger_write(embedding_usage)
 
-    attached.current_id = user_message.pk
-    history = history_within_budget([*earlier, user_message], budget, expand=attached.expand)
     citations = [*citations, *attached.citations]
     spec = TurnSpec(
         provider=ProviderConfig.from_provider(provider),
@@ -424,6 +441,7 @@ def turn_prepare(
         spec=spec,
         title_is_default=not conversation.title_is_custom and conversation.title in default_titles(conversation),
         citations=citations,
+        reservation=reservation,
     )
 
 

@@ -25,8 +25,12 @@ from chat import replies, services
 from chat.events import Heartbeat, Retrying, StepEvent, TurnEvent, TurnFinished
 from chat.models import MessageStatus
 from chat.progress import ReplyFinal, reply_writer
+from luxx import metrics
+from usage.models import UsageKind
+from usage.services import LedgerEntry
 
 logger = logging.getLogger(__name__)
+model_logger = logging.getLogger("luxx.model")
 
 
 _STOP = object()
@@ -62,6 +66,7 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncGenerator[list[TurnE
                 queue.put_nowait(update)
             queue.put_nowait(_DONE)
         except LLMError as error:
+            metrics.MODEL_ERRORS.labels(kind=metrics.model_error_kind(error.status_code, error.retryable)).inc()
             queue.put_nowait(_Failed(error))
         except asyncio.CancelledError:
             raise
@@ -86,6 +91,8 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncGenerator[list[TurnE
     position = 0
     outcome: Any = None
     finished: TurnFinished | None = None
+    clock = metrics.StreamClock()
+    metrics.ACTIVE_STREAMS.inc()
 
     async def next_batch() -> list[TurnEvent]:
         """The events of what the turn produced since the last call, the last one a
@@ -96,10 +103,10 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncGenerator[list[TurnE
             items = [await queue.get()]
             while not queue.empty():
                 items.append(queue.get_nowait())
-            changed = False
+            pieces = 0
             for item in items:
                 if isinstance(item, StepUpdate):
-                    changed = True
+                    pieces += 1
                     piece = item.piece
                     position += len(piece["content"]) if piece["type"] in ("text", "thinking") else 1
                     _append_piece(batch, piece, position)
@@ -113,13 +120,14 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncGenerator[list[TurnE
                         remote.asked()
                 elif outcome is None:
                     outcome = item
-            if changed:
+            if pieces:
                 writer.changed(message_id)
                 run.changed()
+                clock.batch(pieces)
         if outcome is not None:
             # Kept in ``outcome`` first: if the request is cancelled while the final state
             # is written, the reply's end is written again rather than waited for.
-            finished = await _finish(prepared, turn, outcome, position)
+            finished = await _finish(prepared, turn, outcome, position, clock)
             replies.run_close(run, finished)
             if remote is not None:
                 await remote.publish(turn.steps, batch, finished)
@@ -145,6 +153,7 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncGenerator[list[TurnE
                 await next_batch()
         raise
     finally:
+        metrics.ACTIVE_STREAMS.dec()
         stop_bus.unregister(message_id)
         if remote is not None:
             stop_bus.unregister(replies.follow_key(message_id))
@@ -155,7 +164,7 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncGenerator[list[TurnE
             # Cut before its end (the client went away with LUXX_STOP_ON_DISCONNECT, or
             # the server ended the request): keep what was produced (the writer commits it).
             reason = "The client disconnected."
-            writer.finish_nowait(_final(prepared, turn, MessageStatus.INTERRUPTED, reason))
+            writer.finish_nowait(_final(prepared, turn, MessageStatus.INTERRUPTED, reason, clock))
             replies.run_close(run, TurnFinished(MessageStatus.INTERRUPTED, message_id, turn.usage, "", (), position))
 
 
@@ -181,7 +190,19 @@ async def _heartbeats(queue: asyncio.Queue[Any]) -> None:
         queue.put_nowait(Heartbeat())
 
 
-def _final(prepared: services.PreparedTurn, turn: AgentTurn, status: str, error: str = "") -> ReplyFinal:
+def _final(prepared: services.PreparedTurn, turn: AgentTurn, status: str, error: str, clock: metrics.StreamClock) -> ReplyFinal:
+    _log_turn(prepared, turn, status, clock)
+    ledger = LedgerEntry(
+        user_id=prepared.user_id,
+        provider_id=prepared.spec.provider.id,
+        model=prepared.spec.model,
+        kind=UsageKind.CHAT,
+        kind_after_first=UsageKind.TOOL_LOOP,
+        calls=turn.calls,
+        conversation_id=prepared.conversation_id,
+        message_id=prepared.assistant_message_id,
+        reservation=prepared.reservation,
+    )
     return ReplyFinal(
         message_id=prepared.assistant_message_id,
         status=status,
@@ -191,17 +212,46 @@ def _final(prepared: services.PreparedTurn, turn: AgentTurn, status: str, error:
         error=error,
         citations=prepared.citations,
         title_conversation_id=prepared.conversation_id if prepared.title_is_default else "",
+        ledger=ledger,
     )
 
 
-async def _finish(prepared: services.PreparedTurn, turn: AgentTurn, outcome: Any, position: int) -> TurnFinished:
+def _log_turn(prepared: services.PreparedTurn, turn: AgentTurn, status: str, clock: metrics.StreamClock) -> None:
+    """One line per turn's model calls: who, which model, how it ended, tokens, time."""
+    usage = turn.usage
+    model_logger.info(
+        "model turn %s %s",
+        prepared.spec.model,
+        status,
+        extra={
+            "fields": {
+                "event": "model_call",
+                "user_id": prepared.user_id,
+                "provider_id": prepared.spec.provider.id,
+                "model": prepared.spec.model,
+                "conversation_id": prepared.conversation_id,
+                "message_id": prepared.assistant_message_id,
+                "status": status,
+                "calls": len(turn.calls),
+                "prompt_tokens": usage["prompt_tokens"],
+                "completion_tokens": usage["completion_tokens"],
+                "estimated": bool(usage.get("estimated")),
+                "duration_ms": clock.elapsed_ms(),
+            }
+        },
+    )
+
+
+async def _finish(
+    prepared: services.PreparedTurn, turn: AgentTurn, outcome: Any, position: int, clock: metrics.StreamClock
+) -> TurnFinished:
     if outcome is _DONE:
         status, error = MessageStatus.COMPLETE, ""
     elif outcome is _STOP:
         status, error = MessageStatus.STOPPED, ""
     else:
         status, error = MessageStatus.ERROR, outcome.error.message
-    final = _final(prepared, turn, status, error)
+    final = _final(prepared, turn, status, error, clock)
     await reply_writer().finish(final)
     return TurnFinished(
         status=status,

@@ -13,6 +13,10 @@ import httpx
 from django.conf import settings
 
 from agents.models import Provider
+from agents.runtime import CallUsage
+from luxx.text import estimate_tokens
+from usage.models import UsageKind
+from usage.services import LedgerEntry, usage_record
 
 BATCH = 64
 TIMEOUT_SECONDS = 60.0
@@ -29,22 +33,42 @@ def embedding_provider() -> Provider | None:
     return Provider.objects.filter(pk=provider_id, enabled=True).first()
 
 
-def embed_texts(provider: Provider, texts: list[str]) -> list[list[float]]:
+def embed_texts(provider: Provider, texts: list[str], *, user_id: int | None = None, document_id: int | None = None) -> list[list[float]]:
+    """Vectors of ``texts``; with ``user_id``, each request is recorded in the usage
+    ledger for that user (and document)."""
     headers = {"Authorization": f"Bearer {provider.api_key}"} if provider.api_key else {}
     url = provider.base_url.rstrip("/") + "/embeddings"
     vectors: list[list[float]] = []
-    with httpx.Client(timeout=TIMEOUT_SECONDS) as client:
-        for start in range(0, len(texts), BATCH):
-            batch = texts[start : start + BATCH]
-            try:
-                response = client.post(
-                    url, json={"model": settings.LUXX_EMBEDDINGS_MODEL, "input": batch, "encoding_format": "float"}, headers=headers
+    calls: list[CallUsage] = []
+    try:
+        with httpx.Client(timeout=TIMEOUT_SECONDS) as client:
+            for start in range(0, len(texts), BATCH):
+                batch = texts[start : start + BATCH]
+                try:
+                    response = client.post(
+                        url, json={"model": settings.LUXX_EMBEDDINGS_MODEL, "input": batch, "encoding_format": "float"}, headers=headers
+                    )
+                    response.raise_for_status()
+                    body = response.json()
+                    data = sorted(body["data"], key=lambda item: item["index"])
+                except (httpx.HTTPError, KeyError, ValueError) as error:
+                    raise EmbeddingError(f"The embeddings provider failed: {type(error).__name__}.") from None
+                vectors.extend(_normalised(item["embedding"]) for item in data)
+                reported = (body.get("usage") or {}).get("prompt_tokens")
+                tokens = int(reported) if reported is not None else sum(estimate_tokens(text) for text in batch)
+                calls.append(CallUsage(tokens, 0, 0, reported is None))
+    finally:
+        if user_id is not None and calls:
+            usage_record(
+                LedgerEntry(
+                    user_id=user_id,
+                    provider_id=provider.pk,
+                    model=settings.LUXX_EMBEDDINGS_MODEL,
+                    kind=UsageKind.EMBEDDING,
+                    calls=calls,
+                    document_id=document_id,
                 )
-                response.raise_for_status()
-                data = sorted(response.json()["data"], key=lambda item: item["index"])
-            except (httpx.HTTPError, KeyError, ValueError) as error:
-                raise EmbeddingError(f"The embeddings provider failed: {type(error).__name__}.") from None
-            vectors.extend(_normalised(item["embedding"]) for item in data)
+            )
     return vectors
 
 

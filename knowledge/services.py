@@ -102,7 +102,7 @@ def document_index(*, document_id: int) -> None:
         document_fail(document_id=document_id, reason=_("The uploaded file is gone; upload it again."))
         return
     try:
-        prepared = _prepare(bytes(data), document.file_type)
+        prepared = _prepare(bytes(data), document.file_type, user_id=document.user_id, document_id=document.pk)
     except ExtractionError as error:
         document_fail(document_id=document_id, reason=str(error))
         return
@@ -156,7 +156,7 @@ class _Prepared:
     vectors: list[list[float]] | None
 
 
-def _prepare(data: bytes, file_type: str) -> _Prepared:
+def _prepare(data: bytes, file_type: str, *, user_id: int | None = None, document_id: int | None = None) -> _Prepared:
     """Everything slow that needs no database: extraction, chunking, segmentation, vectors."""
     pages = extract(data, file_type)
     drafts = chunk_pages(pages, markdown=file_type == "markdown")
@@ -167,7 +167,7 @@ def _prepare(data: bytes, file_type: str) -> _Prepared:
     vectors = None
     if provider is not None:
         try:
-            vectors = embed_texts(provider, [f"{d.heading}\n{d.content}" for d in drafts])
+            vectors = embed_texts(provider, [f"{d.heading}\n{d.content}" for d in drafts], user_id=user_id, document_id=document_id)
         except EmbeddingError as error:
             # Vectors are an optional second ranking: an outage of the embeddings provider
             # must not make uploads fail, so the document is indexed for lexical search.
@@ -232,7 +232,7 @@ def knowledge_search(
 
 def _vector_ranking(provider: Any, *, query: str, user_id: int, agent_id: int | None, for_chat: bool) -> list[int]:
     try:
-        [query_vector] = embed_texts(provider, [query])
+        [query_vector] = embed_texts(provider, [query], user_id=user_id)
     except EmbeddingError:
         logger.warning("Embeddings unavailable; searching lexically only")
         return []

@@ -230,6 +230,7 @@ JS_STRINGS: dict[str, Any] = {
     "mcp_confirm_revoke": _("Revoke this token? MCP clients using it stop working."),
     "mcp_copied": _("Copied."),
     "retrying": _("Retrying… (attempt {n} of {max})"),
+    "conversation_usage": _("{tokens} tokens · {cost}"),
 }
 
 
@@ -364,6 +365,33 @@ def knowledge_page(request: HttpRequest) -> HttpResponse:
 
     # The search's stopwords, so that the page highlights the words the search used.
     return _page(request, "knowledge.html", "knowledge", stopwords=sorted(STOPWORDS))
+
+
+# The Usage page's own strings (static/js/usage.js).
+USAGE_STRINGS: dict[str, Any] = {
+    "tokens": _("Tokens"),
+    "cost": _("Cost"),
+    "calls": _("Calls"),
+    "prompt": _("Prompt"),
+    "completion": _("Completion"),
+    "cached": _("Cached"),
+    "unpriced": _("{n} calls of models without a price (counted at 0)"),
+    "no_usage": _("No usage in this period."),
+    "no_limits": _("No limits apply to you."),
+    "limit_tokens_per_day": _("Tokens per day"),
+    "limit_tokens_per_month": _("Tokens per month"),
+    "limit_cost_per_day": _("Cost per day"),
+    "limit_cost_per_month": _("Cost per month"),
+    "limit_concurrent_streams": _("Replies at once"),
+    "limit_requests_per_minute": _("Chat requests per minute"),
+    "limit_used": _("{used} of {value} used"),
+    "limit_resets": _("resets {at}"),
+}
+
+
+@login_required
+def usage_page(request: HttpRequest) -> HttpResponse:
+    return _page(request, "usage.html", "usage", usage_strings=USAGE_STRINGS)
 
 
 @login_required

@@ -119,9 +119,11 @@ INSTALLED_APPS = [
     "toolbox",
     "mcplink",
     "files",
+    "usage",
 ]
 
 MIDDLEWARE = [
+    "luxx.observability.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "luxx.csp.ContentSecurityPolicyMiddleware",
     "luxx.middleware.StaticFilesMiddleware",
@@ -409,13 +411,29 @@ LUXX_MCP_STDIO_PATHS = env_list("LUXX_MCP_STDIO_PATHS", "")
 # A server that could not be reached has its tools unavailable this long, then is tried again.
 LUXX_MCP_RETRY_SECONDS = env_int("LUXX_MCP_RETRY_SECONDS", 60, minimum=0)
 
+# --- usage, limits, metrics ------------------------------------------------------------
+
+# Prices (Django admin: Usage > Model prices) are kept in memory this long per process.
+LUXX_PRICE_CACHE_SECONDS = env_float("LUXX_PRICE_CACHE_SECONDS", 60.0)
+# The currency of the price table, shown beside costs and cost limits.
+LUXX_USAGE_CURRENCY = env_str("LUXX_USAGE_CURRENCY", "USD")
+# GET /metrics answers only with this bearer token; unset, /metrics is off (404).
+LUXX_METRICS_TOKEN = env_str("LUXX_METRICS_TOKEN", "")
+
 # --- logging --------------------------------------------------------------------------
 
+# json: one JSON object a line (request and model-call lines with their fields); text:
+# plain lines for development (the default with DEBUG=true).
+LUXX_LOG_FORMAT = env_choice("LUXX_LOG_FORMAT", "text" if DEBUG else "json", {"json", "text"})
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "json": {"()": "luxx.logs.JsonFormatter"},
+        "text": {"()": "luxx.logs.TextFormatter"},
+    },
+    "filters": {"request_id": {"()": "luxx.logs.RequestIdFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LUXX_LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},

@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts.throttling import throttled_form_posts
 from luxx import views
+from luxx.metrics import metrics_view
 
 v1_patterns: list[URLPattern | URLResolver] = [
     path("health", views.V1HealthView.as_view(), name="v1-health"),
@@ -21,6 +22,7 @@ v1_patterns: list[URLPattern | URLResolver] = [
 api_patterns: list[URLPattern | URLResolver] = [
     path("", views.InfoView.as_view(), name="api-info"),
     path("health", views.HealthView.as_view(), name="health"),
+    path("health/ready", views.ReadinessView.as_view(), name="health-ready"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: pages allow no inline script.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
@@ -36,6 +38,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("tools/", include("toolbox.urls")),
     path("mcp-servers/", include("mcplink.urls")),
     path("mcp-tokens/", include("mcplink.urls_tokens")),
+    path("", include("usage.urls")),
     re_path(r"^.*$", views.UnknownEndpointView.as_view()),
 ]
 
@@ -49,6 +52,7 @@ urlpatterns = [
     path("docs", RedirectView.as_view(url="/api/docs/", permanent=False)),
     path("admin/login/", throttled_form_posts(admin.site.login)),
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("luxx.urls_pages")),
 ]
 

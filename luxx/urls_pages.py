@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("rooms/", pages.rooms_page, name="rooms"),
     path("rooms/<str:room_id>", pages.rooms_page, name="room"),
     path("knowledge/", pages.knowledge_page, name="knowledge"),
+    path("usage/", pages.usage_page, name="usage"),
     path("settings/", pages.settings_page, name="settings"),
     path("login/", pages.login_page, name="login"),
     path("register/", pages.register_page, name="register"),

@@ -69,6 +69,69 @@ class HealthView(PublicView):
         return raw({"status": "ok", "message": "Luxx API is running"})
 
 
+def _readiness_checks() -> tuple[dict[str, str], int | None]:
+    """Each dependency as "ok", "not configured" or what failed; and the live workers."""
+    checks = {"database": "ok" if database_is_reachable() else "unreachable"}
+    if settings.REDIS_URL:
+        import redis
+
+        try:
+            client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+            client.ping()
+            client.close()
+            checks["redis"] = "ok"
+        except redis.RedisError:
+            checks["redis"] = "unreachable"
+    else:
+        checks["redis"] = "not configured"
+    workers: int | None = None
+    if settings.TASKS["default"]["BACKEND"].startswith("django_tasks_db") and checks["database"] == "ok":
+        from datetime import timedelta
+
+        from django.utils import timezone
+        from django_tasks_db.models import DBTaskResult
+
+        from worker.models import WorkerProcess
+
+        try:
+            DBTaskResult.objects.exists()
+            cutoff = timezone.now() - timedelta(seconds=settings.LUXX_WORKER_STALE_SECONDS)
+            workers = WorkerProcess.objects.filter(seen_at__gte=cutoff).count()
+            checks["task_queue"] = "ok"
+        except DatabaseError:
+            checks["task_queue"] = "unreachable"
+    else:
+        checks["task_queue"] = "not configured" if checks["database"] == "ok" else "unreachable"
+    return checks, workers
+
+
+class ReadinessView(PublicView):
+    @extend_schema(
+        tags=["health"],
+        summary="Readiness: the database, Redis when configured, and the task queue",
+        description=(
+            "200 when every configured dependency answers, else 503 naming the one that did not. `workers` is the "
+            "number of background workers seen alive (reported, not required: a web process serves without them). "
+            "`/api/health` stays the cheap liveness probe."
+        ),
+        responses={
+            code: inline_serializer(
+                f"Readiness{code}",
+                {
+                    "status": serializers.CharField(help_text="ready or not ready"),
+                    "checks": serializers.DictField(child=serializers.CharField()),
+                    "workers": serializers.IntegerField(allow_null=True),
+                },
+            )
+            for code in (200, 503)
+        },
+    )
+    def get(self, request: Request) -> Response:
+        checks, workers = _readiness_checks()
+        ready = all(value in ("ok", "not configured") for value in checks.values())
+        return raw({"status": "ready" if ready else "not ready", "checks": checks, "workers": workers}, 200 if ready else 503)
+
+
 class InfoView(PublicView):
     @extend_schema(
         tags=["health"],

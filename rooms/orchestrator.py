@@ -47,10 +47,15 @@ from agents.prompts import render_system_prompt
 from agents.runtime import AgentTurn, TurnSpec
 from agents.selectors import provider_get_default
 from chat.models import Message, MessageRole, MessageStatus
+from luxx import metrics
 from luxx.db import run_db, write_transaction
 from rooms import team
 from rooms.eventstream import Publisher, channel_name, send
 from rooms.models import ChatRoom, HumanTurn, RoomStatus, SpeakerPolicy
+from usage import services as usage_services
+from usage.limits import LimitExceeded, Reservation
+from usage.models import UsageKind
+from usage.services import LedgerEntry, ledger_write
 from worker.pool import current_process_id
 from worker.recovery import live_processes
 
@@ -267,14 +272,29 @@ def _turn_fields(state: RoomState, seat: Seat, round_number: int) -> dict[str, A
     }
 
 
-def _create_message(state: RoomState, seat: Seat, round_number: int, *, token: str = "", selected: int | None = None) -> str:
-    """The turn's message; with ``selected``, the seat chosen for the turn is kept on the
-    room in the same transaction, so a turn spoken again is spoken by the same agent."""
+def _create_message(
+    state: RoomState, seat: Seat, round_number: int, spec: TurnSpec, *, token: str = "", selected: int | None = None
+) -> tuple[str, Reservation]:
+    """The turn's message, once the owner's usage limits admit the turn (else
+    LimitExceeded, and nothing is written); with ``selected``, the seat chosen for the
+    turn is kept on the room in the same transaction, so a turn spoken again is spoken by
+    the same agent."""
+    from accounts.models import User
+
     with write_transaction():
+        owner = User.objects.only("id", "permission_level").get(pk=state.user_id)
+        reservation = usage_services.reserve_for_turn(
+            user=owner,
+            provider_id=spec.provider.id,
+            model=spec.model,
+            prompt_estimate=usage_services.prompt_estimate(spec.system_prompt, spec.messages),
+            max_tokens=spec.max_tokens,
+            stream=False,
+        )
         message = Message.objects.create(status=MessageStatus.STREAMING, **_turn_fields(state, seat, round_number))
         if selected is not None:
             ChatRoom.objects.filter(pk=state.id, run_owner=token).update(selected_seat=selected)
-    return message.pk
+    return message.pk, reservation
 
 
 def _finish(room_id: str, token: str, *, close: Callable[[], None], fields: dict[str, Any]) -> bool:
@@ -628,6 +648,30 @@ class _Turn:
             self.lost = not owner
             self.stopped = self.stopped or stop
 
+    async def _fail(
+        self,
+        state: RoomState,
+        seat: Seat,
+        round_number: int,
+        commit: Callable[[Callable[[], None], _Spoken, bool], bool],
+        error: str,
+    ) -> _Spoken | None:
+        """A turn that cannot be spoken (no provider, a usage limit): recorded as failed,
+        and the room moves on. None when the lease was lost."""
+        failed: list[str] = []
+
+        def record_failed() -> None:
+            message = Message.objects.create(status=MessageStatus.ERROR, error=error, **_turn_fields(state, seat, round_number))
+            failed.append(message.id)
+
+        def commit_failed() -> bool:
+            return commit(record_failed, _Spoken("", "", True), False)
+
+        if not await run_db(commit_failed):
+            return None
+        await self.publish("agent_error", {"agent": seat.name, "error": error, "message_id": failed[0]})
+        return _Spoken(failed[0], "", True)
+
     async def _speak(
         self,
         state: RoomState,
@@ -660,20 +704,18 @@ class _Turn:
         selected: int | None,
     ) -> _Spoken | None:
         if seat.provider is None or not seat.model:
-            failed: list[str] = []
-
-            def record_failed() -> None:
-                message = Message.objects.create(status=MessageStatus.ERROR, error=NO_PROVIDER, **_turn_fields(state, seat, round_number))
-                failed.append(message.id)
-
-            def commit_failed() -> bool:
-                return commit(record_failed, _Spoken("", "", True), False)
-
-            if not await run_db(commit_failed):
-                return None
-            await self.publish("agent_error", {"agent": seat.name, "error": NO_PROVIDER, "message_id": failed[0]})
-            return _Spoken(failed[0], "", True)
-        message_id = await run_db(_create_message, state, seat, round_number, token=self.token, selected=selected)
+            return await self._fail(state, seat, round_number, commit, NO_PROVIDER)
+        spec = TurnSpec(
+            provider=seat.provider,
+            model=seat.model,
+            messages=messages,
+            system_prompt=system_prompt,
+            max_tokens=min(2048, seat.provider.max_tokens),
+        )
+        try:
+            message_id, reservation = await run_db(_create_message, state, seat, round_number, spec, token=self.token, selected=selected)
+        except LimitExceeded as refused:
+            return await self._fail(state, seat, round_number, commit, refused.luxx_message)
         await self.publish(
             "message_start",
             {
@@ -684,14 +726,6 @@ class _Turn:
                 "sender_color": seat.color,
                 "round_number": round_number,
             },
-        )
-        assert seat.provider is not None
-        spec = TurnSpec(
-            provider=seat.provider,
-            model=seat.model,
-            messages=messages,
-            system_prompt=system_prompt,
-            max_tokens=min(2048, seat.provider.max_tokens),
         )
         turn = AgentTurn(spec)
         accumulated = ""
@@ -713,6 +747,7 @@ class _Turn:
                     break
         except LLMError as failure:
             error = failure
+            metrics.MODEL_ERRORS.labels(kind=metrics.model_error_kind(failure.status_code, failure.retryable)).inc()
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
         if self.lost:
@@ -728,6 +763,20 @@ class _Turn:
                 fields["usage"] = usage
                 fields["token_count"] = usage.get("total_tokens", 0)
             Message.objects.filter(pk=message_id).update(**fields)
+            ledger_write(
+                [
+                    LedgerEntry(
+                        user_id=state.user_id,
+                        provider_id=spec.provider.id,
+                        model=spec.model,
+                        kind=UsageKind.ROOM,
+                        calls=turn.calls,
+                        room_id=state.id,
+                        message_id=message_id,
+                        reservation=reservation,
+                    )
+                ]
+            )
 
         spoken = _Spoken(message_id, accumulated, error is not None)
         stopped = self.stopped

@@ -16,6 +16,8 @@ from luxx.settings import *  # noqa: F403
 from luxx.settings import LUXX_DATA_DIR
 
 LUXX_TEST_VIEWS = True
+# Prices are read when used: a test that sets one sees it at once.
+LUXX_PRICE_CACHE_SECONDS = 0.0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405

@@ -23,6 +23,8 @@ from typing import Any, Protocol
 import jsonschema
 from django.db import models
 
+from luxx import metrics
+
 logger = logging.getLogger(__name__)
 
 MAX_RESULT_CHARS = 64_000
@@ -284,17 +286,19 @@ async def tool_execute(*, name: str, arguments: dict[str, Any] | str | None, ctx
         found = await registry.aget(name, user_id=ctx.user_id)
         tool, parsed = tool_check_call(name=name, arguments=arguments, ctx=ctx, tool=found)
         result = await asyncio.wait_for(tool.handler(parsed, ctx), timeout=tool.timeout)
-        success, content = True, render_result(result)
+        success, content, kind = True, render_result(result), "success"
     except ToolCallRejected as error:
         success, content, rejected_status = False, render_result({"error": error.message}), error.status_code
+        kind = "rejected"
     except ToolError as error:
-        success, content = False, render_result({"error": str(error)})
+        success, content, kind = False, render_result({"error": str(error)}), "error"
     except TimeoutError:
         limit = found.timeout if found is not None else 0
-        success, content = False, render_result({"error": f"The tool {name} timed out after {limit:g} seconds."})
+        success, content, kind = False, render_result({"error": f"The tool {name} timed out after {limit:g} seconds."}), "timeout"
     except Exception as error:  # a tool bug must become a failed result, never crash a turn
         logger.exception("Tool %s failed", name)
-        success, content = False, render_result({"error": f"The tool {name} failed: {type(error).__name__}: {error}"})
+        success, content, kind = False, render_result({"error": f"The tool {name} failed: {type(error).__name__}: {error}"}), "error"
+    metrics.TOOL_RUNS.labels(tool=metrics.tool_label(name) if found is not None else "unknown", outcome=kind).inc()
     duration_ms = int((time.perf_counter() - started) * 1000)
     outcome = ToolOutcome(success=success, content=content, duration_ms=duration_ms, rejected_status=rejected_status)
     if _audit_recorder is not None:

@@ -37,6 +37,8 @@ from typing import Any
 
 from django.conf import settings
 
+from luxx import metrics
+
 logger = logging.getLogger(__name__)
 
 SANDBOX_UID = 65534
@@ -379,13 +381,21 @@ async def run_sandboxed(
     :class:`SandboxBusy` when the concurrency limits stay full."""
     available, reason = sandbox_availability()
     if not available:
+        metrics.SANDBOX_RUNS.labels(outcome="unavailable").inc()
         raise SandboxUnavailable(reason)
     limits = limits or SandboxLimits.from_settings()
-    await limiter.acquire(user_id, wait=limits.timeout)
     try:
-        return await _run(build_command(argv=argv, workspace=workspace, limits=limits), stdin, limits, guard)
+        await limiter.acquire(user_id, wait=limits.timeout)
+    except SandboxBusy:
+        metrics.SANDBOX_RUNS.labels(outcome="busy").inc()
+        raise
+    try:
+        result = await _run(build_command(argv=argv, workspace=workspace, limits=limits), stdin, limits, guard)
     finally:
         limiter.release(user_id)
+    outcome = "timeout" if result.timed_out else "success" if result.exit_code == 0 else "error"
+    metrics.SANDBOX_RUNS.labels(outcome=outcome).inc()
+    return result
 
 
 async def _run(command: list[str], stdin: bytes, limits: SandboxLimits, guard: Guard | None = None) -> SandboxResult:

@@ -118,6 +118,7 @@ class _Blocks:
     def __init__(self) -> None:
         self.blocks: dict[int, dict[str, Any]] = {}
         self.prompt_tokens = 0
+        self.cached_tokens = 0
         self.completion_tokens = 0
         self.stop_reason = ""
         self.finished = False
@@ -157,7 +158,11 @@ class _Blocks:
                 events.append(ThinkingSignature(thinking=block["thinking"], signature=block["signature"]))
         elif kind == "message_start":
             usage = event.get("message", {}).get("usage") or {}
-            self.prompt_tokens = int(usage.get("input_tokens") or 0)
+            # Anthropic counts cache reads and writes apart from input_tokens; Luxx's
+            # prompt_tokens is every input token, of which cached_tokens were read.
+            self.cached_tokens = int(usage.get("cache_read_input_tokens") or 0)
+            cache_writes = int(usage.get("cache_creation_input_tokens") or 0)
+            self.prompt_tokens = int(usage.get("input_tokens") or 0) + self.cached_tokens + cache_writes
             self.completion_tokens = int(usage.get("output_tokens") or 0)
         elif kind == "message_delta":
             self.stop_reason = (event.get("delta") or {}).get("stop_reason") or self.stop_reason
@@ -186,7 +191,7 @@ async def _parse(batches: AsyncIterator[list[bytes]]) -> AsyncIterator[list[LLME
     if not state.finished:
         raise LLMError("The model's stream ended before it finished (the connection dropped).", retryable=True)
     stop = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}.get(state.stop_reason, state.stop_reason or "stop")
-    yield [UsageReport(state.prompt_tokens, state.completion_tokens), StreamEnd(stop)]
+    yield [UsageReport(state.prompt_tokens, state.completion_tokens, state.cached_tokens), StreamEnd(stop)]
 
 
 async def ping(config: ProviderConfig) -> PingResult:

@@ -93,8 +93,12 @@ class ToolCallRequest:
 
 @dataclass(frozen=True, slots=True)
 class UsageReport:
+    """A call's tokens. ``prompt_tokens`` counts every input token, those read from the
+    provider's prompt cache included; ``cached_tokens`` is how many of them were."""
+
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,7 +142,8 @@ def _read_chunk(chunk: dict[str, Any], events: list[LLMEvent], calls: dict[int, 
             finish_reason = choice["finish_reason"]
     usage = chunk.get("usage")
     if usage:
-        events.append(UsageReport(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)))
+        cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+        events.append(UsageReport(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), cached))
     return finish_reason
 
 

@@ -15,6 +15,7 @@ const searchInput = document.getElementById("conv-search");
 const messagesNode = document.getElementById("messages");
 const emptyNode = document.getElementById("empty-chat");
 const titleNode = document.getElementById("chat-title");
+const usageNode = document.getElementById("chat-usage");
 const agentNode = document.getElementById("chat-agent");
 const composer = document.getElementById("composer");
 const input = document.getElementById("composer-input");
@@ -362,6 +363,23 @@ function setToolsOpen(open) {
 }
 
 // --- messages ------------------------------------------------------------------------
+
+/** The open conversation's tokens and cost, in the header (hidden while it has none). */
+async function showUsage(id) {
+  if (!id) {
+    usageNode.hidden = true;
+    return;
+  }
+  try {
+    const data = await get(`/api/usage/?conversation_id=${encodeURIComponent(id)}`);
+    if (!state.current || state.current.id !== id) return;
+    const totals = data.totals;
+    usageNode.textContent = t("conversation_usage", { tokens: totals.total_tokens.toLocaleString(), cost: `${totals.cost.toFixed(totals.cost && totals.cost < 0.01 ? 4 : 2)} ${data.currency}` });
+    usageNode.hidden = totals.calls === 0;
+  } catch {
+    usageNode.hidden = true;
+  }
+}
 
 function setTitle(title) {
   titleNode.textContent = title || t("new_chat");
@@ -883,6 +901,7 @@ function newChat({ push = false } = {}) {
   if (!leaveFollowedReply()) return;
   state.current = null;
   setTitle("");
+  showUsage(null);
   renderAgent();
   renderMessages([]);
   thinkingToggle.checked = preferredThinking();
@@ -900,6 +919,7 @@ async function openConversation(id, { push = false } = {}) {
     const [conversation, data] = await Promise.all([get(`/api/conversations/${encodeURIComponent(id)}`), get(`/api/messages/?conversation_id=${encodeURIComponent(id)}`)]);
     state.current = conversation;
     setTitle(conversation.title);
+    showUsage(conversation.id);
     renderAgent();
     renderMessages(data.messages || []);
     followIfStreaming(conversation, data.messages || []);
@@ -1033,6 +1053,7 @@ async function streamReply(conversation, body, turn) {
       view.finish({ status: "error", error: error.message || t("unexpected_error"), onRetry });
     }
   } finally {
+    if (state.current) showUsage(state.current.id);
     state.streaming = null;
     setStreaming(false);
     scrollToBottom();

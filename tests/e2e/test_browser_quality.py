@@ -227,7 +227,7 @@ def test_a_phone_sized_viewport_has_no_horizontal_scroll(new_page: Any, fake_llm
     page.get_by_role("button", name="Show conversations").click()
     expect(page.locator("#conv-sidebar")).to_be_in_viewport()
     no_horizontal_scroll()
-    for path in ("/agents/", "/rooms/", "/knowledge/", "/settings/"):
+    for path in ("/agents/", "/rooms/", "/knowledge/", "/usage/", "/settings/"):
         page.goto(path)
         page.wait_for_load_state("networkidle")
         no_horizontal_scroll()

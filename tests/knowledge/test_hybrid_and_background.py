@@ -111,7 +111,7 @@ def test_indexing_that_keeps_failing_is_retried_then_the_document_shows_the_fail
     # Given a server whose indexing step fails every time
     calls: list[int] = []
 
-    def broken(data: bytes, file_type: str) -> Any:
+    def broken(data: bytes, file_type: str, **_: Any) -> Any:
         calls.append(len(data))
         raise OSError("No space left on device")
 

@@ -1,0 +1,205 @@
+"""Writes of the ledger: usage rows, and the settling of the counters limits check.
+
+:func:`ledger_write` runs inside the caller's transaction: a chat turn's rows are
+written by the reply writer's group commit together with the reply's final state
+(chat/progress.py), a room turn's with the transaction that closes the turn. Any number
+of turns costs two statements.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from agents.runtime import CallUsage
+from luxx.text import estimate_tokens
+from usage import prices
+from usage.limits import Reservation, turn_admit
+from usage.models import UsageAccount, UsageKind, UsageRecord
+
+
+@dataclass(slots=True)
+class LedgerEntry:
+    """The model calls of one turn (or one embeddings request), to be recorded."""
+
+    user_id: int
+    provider_id: int | None
+    model: str
+    kind: str
+    calls: Sequence[CallUsage]
+    conversation_id: str | None = None
+    room_id: str | None = None
+    message_id: str | None = None
+    document_id: int | None = None
+    reservation: Reservation | None = None
+    # Later calls of a chat turn are the tool loop's.
+    kind_after_first: str | None = None
+    records: list[UsageRecord] = field(default_factory=list)
+
+
+def reserve_for_turn(*, user: Any, provider_id: int | None, model: str, prompt_estimate: int, max_tokens: int, stream: bool) -> Reservation:
+    """Admit a turn (see usage.limits.turn_admit), reserving its estimated prompt and its
+    maximum output, priced from the price table."""
+    price = prices.price_for(provider_id, model)
+    cost = prices.cost_micros(price, prompt_tokens=prompt_estimate, completion_tokens=max_tokens)
+    return turn_admit(user=user, tokens=prompt_estimate + max_tokens, cost_micros=cost, stream=stream)
+
+
+def prompt_estimate(system_prompt: str, messages: Sequence[dict[str, Any]]) -> int:
+    """The tokens a call's prompt will have, about (as agents.runtime estimates it)."""
+    total = estimate_tokens(system_prompt)
+    for message in messages:
+        content = message.get("content")
+        total += 4 + (estimate_tokens(content) if isinstance(content, str) else 0)
+    return total
+
+
+def _records(entry: LedgerEntry, now: Any) -> list[UsageRecord]:
+    price = prices.price_for(entry.provider_id, entry.model)
+    records = []
+    for index, call in enumerate(entry.calls):
+        kind = entry.kind if index == 0 or entry.kind_after_first is None else entry.kind_after_first
+        records.append(
+            UsageRecord(
+                user_id=entry.user_id,
+                provider_id=entry.provider_id,
+                model=entry.model,
+                kind=kind,
+                prompt_tokens=call.prompt_tokens,
+                completion_tokens=call.completion_tokens,
+                cached_tokens=call.cached_tokens,
+                cost_micros=prices.cost_micros(
+                    price, prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens, cached_tokens=call.cached_tokens
+                ),
+                priced=price is not None,
+                estimated=call.estimated,
+                conversation_id=entry.conversation_id,
+                room_id=entry.room_id,
+                message_id=entry.message_id,
+                document_id=entry.document_id,
+                created_at=now,
+            )
+        )
+    return records
+
+
+def _settle_params(entry: LedgerEntry, records: list[UsageRecord], today: date, month: date) -> tuple[Any, ...]:
+    tokens = sum(r.prompt_tokens + r.completion_tokens for r in records)
+    cost = sum(r.cost_micros for r in records)
+    res = entry.reservation
+    day_delta = (tokens - res.tokens, cost - res.cost_micros) if res is not None and res.day == today else (tokens, cost)
+    month_delta = (tokens - res.tokens, cost - res.cost_micros) if res is not None and res.month == month else (tokens, cost)
+    adapt = connection.ops.adapt_datefield_value
+    return (
+        adapt(today),
+        day_delta[0],
+        adapt(today),
+        day_delta[1],
+        adapt(today),
+        adapt(month),
+        month_delta[0],
+        adapt(month),
+        month_delta[1],
+        adapt(month),
+        1 if res is not None and res.stream else 0,
+        1 if res is not None and res.stream else 0,
+        entry.user_id,
+    )
+
+
+def _nonneg(expression: str) -> str:
+    greatest = "MAX" if connection.vendor == "sqlite" else "GREATEST"
+    return f"{greatest}({expression}, 0)"
+
+
+def ledger_write(entries: Sequence[LedgerEntry]) -> list[UsageRecord]:
+    """Record the entries' calls and settle their reservations (the counters move from
+    what was reserved to what was used; an entry without one adds what it used).
+    Call inside a transaction. Answers the rows written."""
+    if not entries:
+        return []
+    now = timezone.now()
+    today = timezone.localdate(now)
+    month = today.replace(day=1)
+    records: list[UsageRecord] = []
+    settle = []
+    for entry in entries:
+        rows = _records(entry, now)
+        entry.records = rows
+        records.extend(rows)
+        settle.append(_settle_params(entry, rows, today, month))
+    if records:
+        UsageRecord.objects.bulk_create(records)
+    table = connection.ops.quote_name(UsageAccount._meta.db_table)
+    sql = (
+        f"UPDATE {table} SET "
+        f"day_tokens = {_nonneg('(CASE WHEN day = %s THEN day_tokens ELSE 0 END) + %s')}, "
+        f"day_cost_micros = {_nonneg('(CASE WHEN day = %s THEN day_cost_micros ELSE 0 END) + %s')}, day = %s, "
+        f"month_tokens = {_nonneg('(CASE WHEN month = %s THEN month_tokens ELSE 0 END) + %s')}, "
+        f"month_cost_micros = {_nonneg('(CASE WHEN month = %s THEN month_cost_micros ELSE 0 END) + %s')}, month = %s, "
+        "active_streams = CASE WHEN active_streams > %s THEN active_streams - %s ELSE 0 END "
+        "WHERE user_id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, settle)
+    return records
+
+
+_deferred: contextvars.ContextVar[list[LedgerEntry] | None] = contextvars.ContextVar("luxx_usage_deferred", default=None)
+
+
+@contextlib.contextmanager
+def usage_deferred() -> Iterator[list[LedgerEntry]]:
+    """Within the block, :func:`usage_record` collects its entries in the yielded list
+    instead of writing them: the caller writes them with :func:`ledger_write` in its own
+    transaction (a chat turn's set-up, for the embedding of its question)."""
+    pending: list[LedgerEntry] = []
+    token = _deferred.set(pending)
+    try:
+        yield pending
+    finally:
+        _deferred.reset(token)
+
+
+def usage_record(entry: LedgerEntry) -> None:
+    """Record calls made outside a turn (embeddings), in a transaction of their own (the
+    user's counters are created when missing), or collect them (:func:`usage_deferred`)."""
+    pending = _deferred.get()
+    if pending is not None:
+        pending.append(entry)
+        return
+    from luxx.db import write_transaction
+
+    with write_transaction():
+        UsageAccount.objects.get_or_create(user_id=entry.user_id)
+        ledger_write([entry])
+
+
+def streams_release(*, user_ids: Sequence[int]) -> None:
+    """Give back the stream of replies that ended without their final write (their process
+    died); what they reserved stays counted for its period."""
+    with connection.cursor() as cursor:
+        table = connection.ops.quote_name(UsageAccount._meta.db_table)
+        cursor.executemany(
+            f"UPDATE {table} SET active_streams = CASE WHEN active_streams > 0 THEN active_streams - 1 ELSE 0 END WHERE user_id = %s",
+            [(user_id,) for user_id in user_ids],
+        )
+
+
+__all__ = [
+    "LedgerEntry",
+    "UsageKind",
+    "ledger_write",
+    "prompt_estimate",
+    "reserve_for_turn",
+    "streams_release",
+    "usage_deferred",
+    "usage_record",
+]
