@@ -326,8 +326,12 @@ def test_deleting_a_message_on_the_current_branch_shows_the_newest_branch_below_
     assert [(m["content"], m["sibling_ids"]) for m in listed] == [("Q", [question.pk]), ("R", [reply.pk])]
 
 
-def test_a_turns_set_up_reads_a_long_branch_in_a_fixed_number_of_queries(owner: Any, django_assert_max_num_queries: Any) -> None:
-    # Given a branch of 150 messages
+def test_a_turns_set_up_reads_a_long_branch_in_a_fixed_number_of_queries(
+    owner: Any, django_assert_max_num_queries: Any, settings: Any
+) -> None:
+    # Given a branch of 150 messages, and prices kept in memory as in production (the
+    # suite reads them every time)
+    settings.LUXX_PRICE_CACHE_SECONDS = 60.0
     from chat import services
 
     conversation, _, parent = a_conversation(owner)
@@ -335,6 +339,11 @@ def test_a_turns_set_up_reads_a_long_branch_in_a_fixed_number_of_queries(owner: 
         role = "user" if index % 2 == 0 else "assistant"
         parent = Message.objects.create(user=owner, conversation=conversation, parent=parent, role=role, content=f"m{index}")
     Conversation.objects.filter(pk=conversation.pk).update(current_leaf=parent)
+
+    # (A first turn elsewhere opens the user's usage account and reads the model's price:
+    # once per user and once a minute per model, not per turn.)
+    warm_up = Conversation.objects.create(user=owner, provider=conversation.provider, model=conversation.model)
+    services.turn_prepare(user=owner, conversation_id=warm_up.pk, content="hello")
 
     # When a turn is prepared, then the queries do not grow with the history
     with django_assert_max_num_queries(9):
