@@ -9,14 +9,24 @@ from rest_framework import serializers
 from luxx.fields import CONVERSATION_ID_PATTERN
 
 
+class QueryDateField(serializers.DateField):
+    """A date of the query string: given but empty (``?to=``), it is a wrong date, not an
+    absent one (DRF takes an empty form value as absent)."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        if dictionary.get(self.field_name) == "":
+            return ""
+        return super().get_value(dictionary)
+
+
 class UsageQuery(serializers.Serializer):
     period = serializers.ChoiceField(choices=["day", "month"], default="day", required=False)
     # "from" is a keyword: the field is named in __init__.
-    to = serializers.DateField(required=False)
+    to = QueryDateField(required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["from"] = serializers.DateField(required=False)
+        self.fields["from"] = QueryDateField(required=False)
 
 
 class OwnUsageQuery(UsageQuery):
