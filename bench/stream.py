@@ -229,6 +229,37 @@ class PeakMemory:
         self._thread.join()
 
 
+class PeakConnections:
+    """The most PostgreSQL connections open to the bench's database at once (the bench's
+    own excepted), sampled every 0.1 s; 0 on SQLite."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url, self.name, self.peak = url, name, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as connection:
+            while not self._stop.is_set():
+                row = connection.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'", [self.name]
+                ).fetchone()
+                self.peak = max(self.peak, int(row[0]) - 1 if row else 0)  # less the bench's own connection
+                time.sleep(0.1)
+
+    def __enter__(self) -> PeakConnections:
+        if self.name:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.name:
+            self._thread.join()
+
+
 def summarize(results: list[StreamResult]) -> dict[str, Any]:
     ok = [r for r in results if not r.error and r.tokens]
     gaps = [g for r in ok for g in r.gaps]
@@ -386,7 +417,7 @@ def main() -> None:
                 [profile(args.profile, server.pid, f"{args.database}-{n}-{i}") for i, server in enumerate(servers)] if args.profile else []
             )
             cpu_before = server_cpu_seconds(servers)
-            with PeakMemory([s.pid for s in servers]) as memory:
+            with PeakMemory([s.pid for s in servers]) as memory, PeakConnections(env.get("DATABASE_URL", ""), pg_name) as pool:
                 raw = asyncio.run(run_luxx(bases, token, ids, marker))
             cpu_per_stream_ms = (server_cpu_seconds(servers) - cpu_before) / n * 1000
             for profiler in profilers:
@@ -406,7 +437,8 @@ def main() -> None:
                 )
             print(
                 f"{'':>5} added ttft p50: {luxx['ttft_p50_ms'] - direct['ttft_p50_ms']:+.1f} ms; "
-                f"server CPU per stream: {cpu_per_stream_ms:.1f} ms",
+                f"server CPU per stream: {cpu_per_stream_ms:.1f} ms"
+                + (f"; peak PostgreSQL connections: {pool.peak} ({args.processes} server process(es))" if pg_name else ""),
                 flush=True,
             )
             for source, row in (("direct", direct), ("luxx", luxx)):

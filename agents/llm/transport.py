@@ -125,10 +125,22 @@ def response_chunks(response: httpx2.Response) -> AsyncIterator[bytes]:
     httpx layer above it (a byte stream wrapper, a decoder and a chunker, each an await
     per read) is what it costs to relay a token, so a stream skips it; an encoded body
     goes through httpx, which decodes it."""
-    raw = getattr(response.stream, "_aiohttp_response", None)
+    raw = aiohttp_response(response)
     if raw is None or response.headers.get("content-encoding", "identity") != "identity":
         return response.aiter_bytes()
     return _read_each(raw)
+
+
+def aiohttp_response(response: httpx2.Response) -> aiohttp.ClientResponse | None:
+    """The aiohttp response under an httpx one (the client wraps the transport's stream
+    once more, to time it), or None when another transport made it."""
+    stream: Any = response.stream
+    for _ in range(3):
+        raw = getattr(stream, "_aiohttp_response", None)
+        if isinstance(raw, aiohttp.ClientResponse):
+            return raw
+        stream = getattr(stream, "_stream", None)
+    return None
 
 
 async def _read_each(raw: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

@@ -12,6 +12,7 @@ import pytest
 from agents import llm
 from agents.llm import ChatRequest, ProviderConfig, TextDelta, ThinkingDelta
 from agents.llm.sse import sse_data_batches
+from agents.llm.transport import response_chunks
 from agents.runtime import AgentTurn, TurnSpec
 from fakellm import Scenario
 
@@ -79,3 +80,17 @@ async def test_a_turn_grows_its_steps_a_batch_at_a_time(fake_llm: Any) -> None:
     assert [u.created for u in updates].count(True) == 1
     assert len(updates) < 300
     assert turn.usage["completion_tokens"] > 0
+
+
+async def test_a_stream_is_read_from_aiohttp_directly(fake_llm: Any) -> None:
+    # The httpx layer above aiohttp costs awaits per read: a plain stream skips it.
+    from agents.llm.clients import client_for
+    from agents.llm.transport import aiohttp_response
+
+    fake_llm.script(Scenario(text="Hello there."))
+    client = client_for(_config(fake_llm, "openai"))
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    async with client.chat.completions.with_streaming_response.create(**body) as response:
+        raw = aiohttp_response(response.http_response)
+        assert raw is not None
+        assert b"Hello" in b"".join([chunk async for chunk in response_chunks(response.http_response)])
