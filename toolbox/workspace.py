@@ -42,6 +42,8 @@ from toolbox.sandbox import SANDBOX_GID, SANDBOX_UID
 SANDBOX_MOUNT = "/workspace"
 MAX_PATH_LENGTH = 1024
 MAX_PATH_DEPTH = 64
+# The longest name of one file or directory the filesystem takes, in bytes (NAME_MAX).
+MAX_NAME_BYTES = 255
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 T = TypeVar("T")
 
@@ -245,6 +247,8 @@ def resolve(workspace: Path, path: str, *, shown: str | None = None) -> Path:
         raise ToolError("The path contains a NUL byte.")
     if len(path) > MAX_PATH_LENGTH:
         raise ToolError(f"The path is longer than {MAX_PATH_LENGTH} characters.")
+    if any(len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for part in path.split("/")):
+        raise ToolError(f"A file or folder name in the path is longer than {MAX_NAME_BYTES} bytes.")
     root = os.path.realpath(workspace)
     given = path
     if path == SANDBOX_MOUNT or path.startswith(SANDBOX_MOUNT + "/"):

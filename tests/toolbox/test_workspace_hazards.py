@@ -222,12 +222,22 @@ async def test_a_path_deeper_or_longer_than_the_caps_is_refused() -> None:
     deep_enough = await call("file_write", {"path": "a/" * 63 + "x", "content": "x"}, ctx)
     too_long = await call("file_write", {"path": "a/" * 2000 + "x", "content": "x"}, ctx)
     long_name = await call("file_read", {"path": "n" * 1025}, ctx)
+    # One name over the filesystem's 255 bytes (was an OSError, a 500 to the API)
+    over_name = [
+        await call("file_write", {"path": "d/" + "0" * 256, "content": "x"}, ctx),
+        await call("file_exists", {"path": "0" * 256}, ctx),
+    ]
+    name_at_limit = await call("file_write", {"path": "é" * 127, "content": "x"}, ctx)
 
     assert too_deep[1] == {"error": "The path is more than 64 directories deep."}
     assert deep_enough[0].success is True
     assert too_long[0].rejected_status == 400
     assert too_long[1]["error"].startswith("path: ")
     assert long_name[0].rejected_status == 400
+    for outcome in over_name:
+        assert outcome[0].success is False
+        assert outcome[1] == {"error": "A file or folder name in the path is longer than 255 bytes."}
+    assert name_at_limit[0].success is True, name_at_limit[1]
 
 
 async def test_a_long_symbolic_link_chain_is_refused_not_a_crash(workspace_root: Path) -> None:
