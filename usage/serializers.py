@@ -9,24 +9,23 @@ from rest_framework import serializers
 from luxx.fields import CONVERSATION_ID_PATTERN
 
 
-class QueryDateField(serializers.DateField):
-    """A date of the query string: given but empty (``?to=``), it is a wrong date, not an
-    absent one (DRF takes an empty form value as absent)."""
-
-    def get_value(self, dictionary: Any) -> Any:
-        if dictionary.get(self.field_name) == "":
-            return ""
-        return super().get_value(dictionary)
-
-
 class UsageQuery(serializers.Serializer):
     period = serializers.ChoiceField(choices=["day", "month"], default="day", required=False)
     # "from" is a keyword: the field is named in __init__.
-    to = QueryDateField(required=False)
+    to = serializers.DateField(required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["from"] = QueryDateField(required=False)
+        self.fields["from"] = serializers.DateField(required=False)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # A parameter given but empty (``?to=``) is a wrong value, not an absent one (DRF
+        # takes an empty form value as absent; the schema's formats say otherwise).
+        names: list[str] = list(self.fields)
+        blank = [name for name in names if hasattr(data, "get") and data.get(name) == ""]
+        if blank:
+            raise serializers.ValidationError({name: ["This field may not be blank."] for name in blank})
+        return super().to_internal_value(data)
 
 
 class OwnUsageQuery(UsageQuery):

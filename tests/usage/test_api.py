@@ -78,7 +78,7 @@ def test_limits_are_listed_with_what_is_used(user: Any) -> None:
     assert limits[0]["resets_at"].endswith("T00:00:00+00:00")
 
 
-@pytest.mark.parametrize("query", ["period=week", "from=yesterday", "to=", "from=", "conversation_id=nope"])
+@pytest.mark.parametrize("query", ["period=week", "period=", "from=yesterday", "to=", "from=", "conversation_id=nope", "conversation_id="])
 def test_bad_query_values_are_named(user: Any, query: str) -> None:
     response = api_client_for(user).get(f"/api/usage/?{query}")
     assert response.status_code == 400
