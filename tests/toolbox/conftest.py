@@ -104,7 +104,10 @@ def listener() -> Iterator[Listener]:
 
 
 def sandbox_pids() -> set[int]:
-    """Processes of the sandbox uid, zombies included (they count against its process limit)."""
+    """Processes of the sandbox uid, zombies included (they count against its process limit).
+
+    Every test's sandbox runs count here, so a test that compares two of these readings is
+    marked ``serial``: beside the parallel workers it would see their runs as leftovers."""
     import psutil
 
     return {p.pid for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == sandbox.SANDBOX_UID}

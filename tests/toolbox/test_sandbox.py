@@ -205,6 +205,7 @@ async def test_the_server_process_cannot_be_signalled() -> None:
     assert "ProcessLookupError" in result["stderr"]
 
 
+@pytest.mark.serial
 async def test_an_infinite_loop_and_a_sleep_time_out_and_leave_no_process() -> None:
     before = sandbox_pids()
     loop = await run_python("while True:\n    pass", timeout=1)
@@ -304,6 +305,7 @@ except OSError as e:
     assert (workspace_root / str(ctx.user_id) / "big.bin").stat().st_size <= 64 * 1024 * 1024
 
 
+@pytest.mark.serial
 async def test_a_setsid_double_fork_daemon_is_gone_after_the_call() -> None:
     code = """
 import os, time
