@@ -14,16 +14,18 @@ def _clear_cache() -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that need several server processes sharing one database and Redis run in
-    the PostgreSQL + Redis pass only (``make test`` runs both passes)."""
+    the PostgreSQL + Redis pass only, and tests that start their own SQLite set-up
+    whatever the pass's database in the first pass only (``make test`` runs both passes):
+    the other pass deselects them."""
     import os
 
     second_pass = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
-    if second_pass:
-        marker, keyword = pytest.mark.skip(reason="starts its own SQLite set-up: runs in the first pass of make test"), "sqlite_only"
-    else:
-        marker, keyword = pytest.mark.skip(reason="runs in the PostgreSQL + Redis pass of make test"), "postgres_only"
+    other_pass = "sqlite_only" if second_pass else "postgres_only"
+    kept, deselected = [], []
     for item in items:
-        if keyword in item.keywords:
-            item.add_marker(marker)
         if item.nodeid.startswith("tests/e2e/"):
             item.add_marker(pytest.mark.e2e)
+        (deselected if other_pass in item.keywords else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
