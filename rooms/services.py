@@ -18,6 +18,7 @@ from luxx.api import Conflict, NotFound
 from rooms import eventstream
 from rooms.models import ChatRoom, RoomAgent, RoomStatus, SpeakerPolicy
 from rooms.orchestrator import owner_alive
+from usage.limits import limits_check
 from worker.recovery import process_of
 
 TASK_SENDER = "User"
@@ -310,6 +311,7 @@ def room_claim_for_run(*, room_id: str) -> ChatRoom:
         if not names:
             raise exceptions.ValidationError({"agents": ["The room has no agents."]})
         _check_team(policy=room.speaker_policy, moderator=room.moderator, summarizer=room.summarizer, names=names)
+        limits_check(user=room.user)  # the same 429 as a chat request's
         now = timezone.now()
         claimed = (
             ChatRoom.objects.filter(pk=room.pk)
