@@ -22,7 +22,7 @@ from agents.runtime import CallUsage
 from luxx.text import estimate_tokens
 from usage import prices
 from usage.limits import Reservation, turn_admit
-from usage.models import UsageAccount, UsageKind, UsageRecord
+from usage.models import LIMIT_NAMES, UsageAccount, UsageKind, UsageRecord
 
 
 @dataclass(slots=True)
@@ -193,10 +193,24 @@ def streams_release(*, user_ids: Sequence[int]) -> None:
         )
 
 
+def limits_update(*, user: Any, changes: dict[str, Any]) -> UsageAccount:
+    """Set ``user``'s own limits named in ``changes`` (None: their level's default); the
+    others are kept. The counters are left as they are."""
+    unknown = set(changes) - set(LIMIT_NAMES)
+    if unknown:
+        raise ValueError(f"not limits: {sorted(unknown)}")
+    from luxx.db import write_transaction
+
+    with write_transaction():
+        account, _ = UsageAccount.objects.update_or_create(user_id=user.pk, defaults=changes)
+    return account
+
+
 __all__ = [
     "LedgerEntry",
     "UsageKind",
     "ledger_write",
+    "limits_update",
     "prompt_estimate",
     "reserve_for_turn",
     "streams_release",
