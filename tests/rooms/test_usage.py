@@ -132,7 +132,7 @@ def test_a_turn_over_the_owners_limit_ends_the_run_without_calling_the_model(liv
     assert (end["type"], end["reason"], end["summary_message_id"]) == ("room_completed", "usage_limit", None)
     assert end["message"].startswith("Daily token limit reached: 10 tokens a day. It resets at ")
     room = ChatRoom.objects.get(pk=room_id)
-    assert (room.status, room.end_reason, room.run_owner) == ("completed", "usage_limit", "")
+    assert (room.status, room.end_reason, room.summary_message_id) == ("completed", "usage_limit", "")
     assert [r.kind for r in UsageRecord.objects.all()] == ["room"]
     _settled(owner)
 
