@@ -11,11 +11,13 @@ from django.utils.translation import gettext_noop
 from chat.context import title_from_text
 from chat.models import Conversation, Message, MessageRole, MessageStatus
 from luxx.db import first_unordered, write_transaction
+from usage.models import UsageKind
 from usage.services import CutReply, cut_replies_settle
 
 DEFAULT_TITLE = str(Conversation._meta.get_field("title").default)
 # Stored in English, as the API's other texts; the chat page shows its translation.
 PROCESS_DIED = gettext_noop("The server process writing this reply stopped before it finished.")
+CUT_FIELDS = ("pk", "user_id", "conversation_id", "room_id", "model", "usage_reserved", "usage", "content", "process_steps")
 
 
 def default_titles(conversation: Conversation) -> set[str]:
@@ -64,14 +66,14 @@ def replies_interrupt_stale(*, silent_for: timedelta) -> list[str]:
         still = list(
             Message.objects.select_for_update()
             .filter(pk__in=found, status=MessageStatus.STREAMING, updated_at__lt=cutoff)
-            .only("pk", "user_id", "conversation_id", "model", "usage_reserved", "usage", "content", "process_steps")
+            .only(*CUT_FIELDS)
         )
         if not still:
             return []
         Message.objects.filter(pk__in=[m.pk for m in still]).update(
             status=MessageStatus.INTERRUPTED, error=PROCESS_DIED, updated_at=timezone.now()
         )
-        records = cut_replies_settle([_cut(message) for message in still])
+        records = cut_replies_settle([cut_reply_of(message) for message in still])
         without_usage = {m.pk for m in still if not m.usage}
         for record in (r for r in records if r.message_id in without_usage):
             # The reply shows what it used, as a stopped one does.
@@ -85,7 +87,9 @@ def replies_interrupt_stale(*, silent_for: timedelta) -> list[str]:
     return sorted({m.conversation_id for m in still if m.conversation_id})
 
 
-def _cut(message: Message) -> CutReply:
+def cut_reply_of(message: Message) -> CutReply:
+    """What the ledger needs of a reply or room turn whose process died (see
+    usage.services.cut_replies_settle); load the fields of CUT_FIELDS."""
     thinking = "".join(str(step.get("content") or "") for step in message.process_steps or () if step.get("type") == "thinking")
     return CutReply(
         user_id=message.user_id,
@@ -95,4 +99,6 @@ def _cut(message: Message) -> CutReply:
         reserved=message.usage_reserved,
         usage=message.usage,
         produced=thinking + message.content,
+        kind=UsageKind.ROOM if message.room_id else UsageKind.CHAT,
+        room_id=message.room_id,
     )

@@ -46,6 +46,7 @@ from agents.llm import LLMError, ProviderConfig
 from agents.prompts import render_system_prompt
 from agents.runtime import AgentTurn, CallUsage, TurnSpec
 from agents.selectors import provider_get_default
+from chat.background import CUT_FIELDS, cut_reply_of
 from chat.models import Message, MessageRole, MessageStatus
 from luxx import metrics
 from luxx.db import run_db, write_transaction
@@ -55,7 +56,7 @@ from rooms.models import ChatRoom, HumanTurn, RoomStatus, SpeakerPolicy
 from usage import services as usage_services
 from usage.limits import LimitExceeded, Reservation
 from usage.models import UsageKind
-from usage.services import LedgerEntry, ledger_write
+from usage.services import LedgerEntry, cut_replies_settle, ledger_write
 from worker.pool import current_process_id
 from worker.recovery import live_processes
 
@@ -228,10 +229,20 @@ def _take(room_id: str, position: Position, token: str) -> _Taken | str:
         if room.run_owner and room.run_owner != token and owner_alive(room.run_owner):
             return "busy"
         ChatRoom.objects.filter(pk=room_id).update(run_owner=token, heartbeat_at=timezone.now())
-        cut = Message.objects.filter(room_id=room_id, status=MessageStatus.STREAMING)
-        interrupted = list(cut.values_list("pk", "content"))
-        cut.update(status=MessageStatus.INTERRUPTED)
+        interrupted = turns_interrupt(room_id)
     return _Taken(interrupted)
+
+
+def turns_interrupt(room_id: str) -> list[tuple[str, str]]:
+    """Mark ``interrupted`` the room's turns still streaming (cut by a crash), keeping
+    their text, and settle what each reserved against what it produced. Answers their
+    (id, text). Call inside a transaction."""
+    cut = list(Message.objects.select_for_update().filter(room_id=room_id, status=MessageStatus.STREAMING).only(*CUT_FIELDS))
+    if not cut:
+        return []
+    Message.objects.filter(pk__in=[m.pk for m in cut]).update(status=MessageStatus.INTERRUPTED)
+    cut_replies_settle([cut_reply_of(m) for m in cut])
+    return [(m.pk, m.content) for m in cut]
 
 
 def _release(room_id: str, token: str, **fields: Any) -> None:
@@ -274,26 +285,21 @@ def _turn_fields(state: RoomState, seat: Seat, round_number: int) -> dict[str, A
     }
 
 
-def _reserve(state: RoomState, spec: TurnSpec) -> Reservation:
+def _reserve(state: RoomState, spec: TurnSpec, prompt_tokens: int) -> Reservation:
     """Admit a model call of the room's run against its owner's usage limits (else
     LimitExceeded). Call inside a transaction."""
     from accounts.models import User
 
     owner = User.objects.only("id", "permission_level").get(pk=state.user_id)
     return usage_services.reserve_for_turn(
-        user=owner,
-        provider_id=spec.provider.id,
-        model=spec.model,
-        prompt_estimate=usage_services.prompt_estimate(spec.system_prompt, spec.messages),
-        max_tokens=spec.max_tokens,
-        stream=False,
+        user=owner, provider_id=spec.provider.id, model=spec.model, prompt_estimate=prompt_tokens, max_tokens=spec.max_tokens, stream=False
     )
 
 
 def _reserve_call(state: RoomState, spec: TurnSpec) -> Reservation:
     """See _reserve(); for a call without a message of its own (the selector's)."""
     with write_transaction():
-        return _reserve(state, spec)
+        return _reserve(state, spec, usage_services.prompt_estimate(spec.system_prompt, spec.messages))
 
 
 def _record_call(state: RoomState, spec: TurnSpec, kind: str, calls: list[CallUsage], reservation: Reservation) -> None:
@@ -319,8 +325,11 @@ def _create_message(
     turn is kept on the room in the same transaction, so a turn spoken again is spoken by
     the same agent."""
     with write_transaction():
-        reservation = _reserve(state, spec)
-        message = Message.objects.create(status=MessageStatus.STREAMING, **_turn_fields(state, seat, round_number))
+        prompt_tokens = usage_services.prompt_estimate(spec.system_prompt, spec.messages)
+        reservation = _reserve(state, spec, prompt_tokens)
+        # Kept for whoever finds the turn cut by a crash (turns_interrupt), to settle it.
+        reserved = usage_services.reservation_data(reservation, provider_id=spec.provider.id, prompt_tokens=prompt_tokens)
+        message = Message.objects.create(status=MessageStatus.STREAMING, usage_reserved=reserved, **_turn_fields(state, seat, round_number))
         if selected is not None:
             ChatRoom.objects.filter(pk=state.id, run_owner=token).update(selected_seat=selected)
     return message.pk, reservation
@@ -870,7 +879,7 @@ def run_given_up(room_id: str, cause: str) -> None:
         updated = ChatRoom.objects.filter(pk=room_id, status=RoomStatus.RUNNING).update(
             status=RoomStatus.ERROR, run_owner="", stop_requested=False
         )
-        Message.objects.filter(room_id=room_id, status=MessageStatus.STREAMING).update(status=MessageStatus.INTERRUPTED)
+        turns_interrupt(room_id)
     if updated:
         import orjson
 

@@ -198,7 +198,7 @@ def reservation_data(reservation: Reservation, *, provider_id: int | None, promp
 
 @dataclass(frozen=True, slots=True)
 class CutReply:
-    """A chat reply whose process died before its final write, as stored."""
+    """A reply (or a room's turn) whose process died before its final write, as stored."""
 
     user_id: int
     message_id: str
@@ -207,6 +207,8 @@ class CutReply:
     reserved: dict[str, Any] | None
     usage: dict[str, Any] | None
     produced: str  # its text and thinking up to the last save
+    kind: str = UsageKind.CHAT
+    room_id: str | None = None
 
 
 def _cut_calls(reply: CutReply, reserved: dict[str, Any]) -> list[CallUsage]:
@@ -224,7 +226,7 @@ def _cut_calls(reply: CutReply, reserved: dict[str, Any]) -> list[CallUsage]:
 
 
 def cut_replies_settle(replies: Sequence[CutReply]) -> list[UsageRecord]:
-    """Settle the reservations of chat replies whose process died: record what each used
+    """Settle the reservations of replies whose process died: record what each used
     (see _cut_calls), move the counters from what was reserved to that, and give back its
     stream. A reply that kept no reservation (one started before they were kept) only
     gives back its stream. Call inside the transaction that marks them interrupted;
@@ -249,9 +251,10 @@ def cut_replies_settle(replies: Sequence[CutReply]) -> list[UsageRecord]:
                 user_id=reply.user_id,
                 provider_id=reserved.get("provider_id"),
                 model=reply.model,
-                kind=UsageKind.CHAT,
+                kind=reply.kind,
                 calls=_cut_calls(reply, reserved),
                 conversation_id=reply.conversation_id,
+                room_id=reply.room_id,
                 message_id=reply.message_id,
                 reservation=reservation,
             )

@@ -3,19 +3,24 @@ usage ledger, and its owner's limits hold for every one of them."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from django.utils import timezone
 
 from chat.models import Message
 from fakellm import Scenario
+from luxx.text import estimate_tokens
 from rooms.models import ChatRoom
 from tests.rooms.test_runs import auth, make_room, owner, wait_for_status
 from tests.rooms.test_team import SELECT, create, of, start
 from tests.support.sse import SSEEvent, parse_sse
+from usage.limits import turn_admit
 from usage.models import ModelPrice, UsageAccount, UsageRecord
+from usage.services import reservation_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -161,4 +166,43 @@ def test_a_selector_call_over_the_limit_ends_the_run(live_url: str, owner: Any, 
     assert [e.data["agent"] for e in events if e.event == "speaker_selected"] == ["Ada"]
     assert (events[-1].data["reason"], events[-1].data["message"][:24]) == ("usage_limit", "Daily cost limit reached")
     assert [r.kind for r in UsageRecord.objects.order_by("created_at", "id")] == ["selector", "room"]
+    _settled(owner)
+
+
+def test_a_turn_cut_by_a_crash_records_what_it_produced_and_frees_what_it_reserved(live_url: str, owner: Any, fake_llm: Any) -> None:
+    # given a room whose process died in Bo's turn, which had reserved its maximum output
+    room = make_room(owner, ("Ada", "Bo"))
+    Message.objects.create(user=owner, room=room, role="user", content="Plan it", sender_name="User", round_number=0)
+    ada, bo = room.agents.get(name="Ada"), room.agents.get(name="Bo")
+    Message.objects.create(user=owner, room=room, role="assistant", content="Ada here.", sender_name="Ada", round_number=1, room_agent=ada)
+    reservation = turn_admit(user=owner, tokens=3000, cost_micros=0, stream=False)
+    cut = Message.objects.create(
+        user=owner,
+        room=room,
+        role="assistant",
+        content="Bo half way",
+        status="streaming",
+        sender_name="Bo",
+        round_number=1,
+        room_agent=bo,
+        model="fake-model",
+        usage_reserved=reservation_data(reservation, provider_id=owner.providers.get().pk, prompt_tokens=40),
+    )
+    ChatRoom.objects.filter(pk=room.pk).update(
+        status="running", current_round=1, next_turn_index=1, heartbeat_at=timezone.now() - timedelta(minutes=5)
+    )
+    fake_llm.script(Scenario(text="Bo again.", usage={"prompt_tokens": 30, "completion_tokens": 3}))
+    # when it is started again: Bo speaks the turn again
+    _start(live_url, room, owner)
+    wait_for_status(room.pk, "completed")
+    # then the cut turn is recorded as the estimate of what it produced, the new one as used
+    again = Message.objects.get(room=room, sender_name="Bo", status="complete")
+    rows = list(
+        UsageRecord.objects.order_by("created_at", "id").values_list(
+            "kind", "message_id", "prompt_tokens", "completion_tokens", "estimated"
+        )
+    )
+    assert rows == [("room", cut.pk, 40, estimate_tokens("Bo half way"), True), ("room", again.pk, 30, 3, False)]
+    assert Message.objects.get(pk=cut.pk).status == "interrupted"
+    # and the counters hold what was used, not the 3000 tokens reserved
     _settled(owner)
