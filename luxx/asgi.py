@@ -6,6 +6,7 @@ application, and inside daphne's own request handling when daphne serves."""
 
 from __future__ import annotations
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -29,3 +30,9 @@ from mcplink.asgi import with_mcp  # noqa: E402
 loopsafe.install()
 install_in_daphne()
 application = BodyLimitMiddleware(ProtocolTypeRouter({"http": with_mcp(django_asgi_app), "websocket": URLRouter([])}))
+
+# What start-up made (about 350,000 objects) lives as long as the process: keep it out of
+# the garbage collector's scans. A full collection of it took about 175 ms, a pause for
+# every open stream each time one ran under load; frozen, it is not scanned at all.
+gc.collect()
+gc.freeze()

@@ -15,12 +15,14 @@ echo "== ruff"; $BIN/ruff check . && $BIN/ruff format --check .
 echo "== mypy"; $BIN/mypy .
 
 # Each pass: most tests in LUXX_TEST_WORKERS processes (they mostly wait on the servers
-# they start), then the browser tests and those that judge time, one at a time. The
-# arguments of this script go to pytest (exit code 5: nothing of that part selected).
+# they start), then the browser tests in LUXX_E2E_WORKERS processes (each with its own
+# server and Chromium), then those that judge time or load, one at a time. The arguments
+# of this script go to pytest (exit code 5: nothing of that part selected).
 PYTEST_ARGS=("$@")
 suite() {
   "$@" $BIN/pytest -n "${LUXX_TEST_WORKERS:-3}" --dist loadfile -m "not e2e and not serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
-  "$@" $BIN/pytest -m "e2e or serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
+  "$@" $BIN/pytest -n "${LUXX_E2E_WORKERS:-2}" --dist loadfile -m "e2e and not serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
+  "$@" $BIN/pytest -m "serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
 }
 
 echo "== pytest on SQLite + in-memory channel layer"

@@ -1,8 +1,11 @@
 """Browser tests: Debian's Chromium driven by Playwright against a real daphne server.
 
-The server runs as a subprocess on its own SQLite database in a throw-away data
-directory (migrated first), so these tests never touch the suite's test database. The
-fake LLM runs in this process (``fake_llm`` fixture) and is reached over HTTP.
+The server runs as a subprocess with a throw-away data directory and its own database,
+migrated first, so these tests never touch the suite's test database: SQLite in the first
+pass; in the PostgreSQL + Redis pass a fresh PostgreSQL database on the same server and
+the Redis channel layer (with its own prefix), so the browser tests cover that stack too.
+Each pytest-xdist worker starts its own server. The fake LLM runs in this process
+(``fake_llm`` fixture) and is reached over HTTP.
 """
 
 from __future__ import annotations
@@ -42,14 +45,43 @@ def _free_port() -> int:
 
 
 @contextmanager
+def _server_database() -> Iterator[dict[str, str]]:
+    """The server's database settings: none (SQLite in its data directory) in the first
+    pass; in the PostgreSQL + Redis pass a fresh database, dropped at the end."""
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        yield {}
+        return
+    import psycopg
+
+    name = f"luxx_e2e_{uuid.uuid4().hex[:12]}"
+    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {"DATABASE_URL": database_url.rsplit("/", 1)[0] + f"/{name}", "LUXX_CHANNEL_PREFIX": name}
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
 def running_server() -> Iterator[str]:
-    """Migrate a fresh SQLite database in a throw-away data directory, then serve Luxx
-    with daphne on a free port and a worker (``manage.py db_worker``), as ``make run``
-    does; yield its URL and stop both at the end."""
+    """Migrate a fresh database with a throw-away data directory, then serve Luxx with
+    daphne on a free port and a worker (``manage.py db_worker``), as ``make run`` does;
+    yield its URL and stop both at the end."""
+    with _server_database() as database, _serving(database) as url:
+        yield url
+
+
+@contextmanager
+def _serving(database: dict[str, str]) -> Iterator[str]:
     data_dir = tempfile.mkdtemp(prefix="luxx-e2e-")
     # The code sandbox runs as an unprivileged uid that must reach the workspaces below.
     Path(data_dir).chmod(0o711)
-    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL", "LUXX_CHANNEL_PREFIX"}}
+    if database:
+        env.update(database, REDIS_URL=os.environ.get("REDIS_URL", ""))
     env.update(
         DJANGO_SETTINGS_MODULE="luxx.settings",
         LUXX_DATA_DIR=data_dir,

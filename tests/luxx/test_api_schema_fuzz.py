@@ -6,6 +6,10 @@ document), so requests get past 401 and 404. The run fails on any 5xx, on a resp
 that does not match its documented schema or status codes, on a schema-valid request
 refused with 400, and on an invalid one accepted. It is bounded in time (LUXX_FUZZ_SECONDS,
 90 by default) and its seed is fixed (LUXX_FUZZ_SEED) so that a failure reproduces.
+
+It needs those 90 s to reach every operation, so it runs once per suite, in the
+PostgreSQL + Redis pass: PostgreSQL refuses more than SQLite does (NUL bytes, over-long
+strings, out-of-range integers), so that pass finds what the first would and more.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from luxx.bootstrap import BASE_DIR
 from tests.support.factories import DEFAULT_PASSWORD, api_client_for, make_user
 from toolbox import sandbox
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.serial]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.serial, pytest.mark.postgres_only]
 
 # A 1x1 PNG: the fuzz user's chat attachments.
 _PNG = bytes.fromhex(

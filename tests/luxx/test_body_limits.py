@@ -17,6 +17,9 @@ import pytest
 
 from tests.support.server_process import ServerProcess
 
+# Real server processes on their own SQLite database, whatever the pass's database: the second pass would repeat the first.
+pytestmark = pytest.mark.sqlite_only
+
 KB = 1024
 MB = 1024 * 1024
 CHUNK = b"x" * (64 * KB)

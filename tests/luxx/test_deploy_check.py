@@ -10,7 +10,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from luxx import bootstrap
+
+# The check runs with its own environment alone, whatever the pass's database: the second pass would repeat the first.
+pytestmark = pytest.mark.sqlite_only
 
 ROOT = Path(__file__).resolve().parents[2]
 CLEAN = "System check identified no issues (0 silenced).\n"

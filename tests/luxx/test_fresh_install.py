@@ -18,6 +18,9 @@ import pytest
 
 from luxx.bootstrap import BASE_DIR, legacy_secret_key
 
+# A fresh checkout on SQLite, whatever the pass's database: the second pass would repeat the first.
+pytestmark = pytest.mark.sqlite_only
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
