@@ -85,6 +85,10 @@ class Message(models.Model):
     citations = models.JSONField(default=list, blank=True)
     token_count = models.PositiveIntegerField(default=0)
     usage = models.JSONField(null=True, blank=True)
+    # Kept for the sweep of a reply whose process died, which settles it (usage.services).
+    usage_reserved = models.JSONField(
+        null=True, blank=True, editable=False, help_text="What the usage limits reserved for this reply when it started."
+    )
     status = models.CharField(max_length=16, choices=MessageStatus.choices, default=MessageStatus.COMPLETE)
     error = models.TextField(blank=True)
     model = models.CharField(max_length=200, blank=True)

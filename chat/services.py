@@ -398,6 +398,14 @@ def turn_prepare(
                 token_count=estimate_tokens(content),
                 attachments=attached.new,
             )
+        attached.current_id = user_message.pk
+        history = history_within_budget([*earlier, user_message], budget, expand=attached.expand)
+        # The limits: a refusal (429) undoes the messages saved above. The reply keeps what
+        # was reserved, for the sweep to settle should its process die.
+        prompt_tokens = usage.prompt_estimate(system_prompt, history)
+        reservation = usage.reserve_for_turn(
+            user=user, provider_id=provider.pk, model=model, prompt_estimate=prompt_tokens, max_tokens=max_tokens, stream=True
+        )
         assistant = Message.objects.create(
             user=user,
             conversation=conversation,
@@ -405,20 +413,10 @@ def turn_prepare(
             role=MessageRole.ASSISTANT,
             status=MessageStatus.STREAMING,
             model=model,
+            usage_reserved=usage.reservation_data(reservation, provider_id=provider.pk, prompt_tokens=prompt_tokens),
         )
         remembered = {"enabled_tools": chosen_tools} if chosen_tools is not None and chosen_tools != conversation.enabled_tools else {}
         Conversation.objects.filter(pk=conversation.pk).update(updated_at=assistant.created_at, current_leaf=assistant, **remembered)
-        attached.current_id = user_message.pk
-        history = history_within_budget([*earlier, user_message], budget, expand=attached.expand)
-        # The limits, last: a refusal (429) undoes the messages saved above.
-        reservation = usage.reserve_for_turn(
-            user=user,
-            provider_id=provider.pk,
-            model=model,
-            prompt_estimate=usage.prompt_estimate(system_prompt, history),
-            max_tokens=max_tokens,
-            stream=True,
-        )
         usage.ledger_write(embedding_usage)
 
     citations = [*citations, *attached.citations]

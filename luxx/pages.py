@@ -119,6 +119,7 @@ JS_STRINGS: dict[str, Any] = {
     "reason_timeout_seconds": _("the time limit passed"),
     "reason_all": _("all of its conditions held"),
     "reason_moderator": _("the moderator ended it"),
+    "reason_usage_limit": _("a usage limit was reached"),
     "speaker_selected": _("{agent} speaks next. {reason}"),
     "selected_picked": _("{agent} speaks next: picked by the selector."),
     "selected_no_answer": _("{agent} speaks next: the selector gave no answer, so turn order decides."),

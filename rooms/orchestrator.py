@@ -44,8 +44,9 @@ from django.utils.translation import gettext_noop
 
 from agents.llm import LLMError, ProviderConfig
 from agents.prompts import render_system_prompt
-from agents.runtime import AgentTurn, TurnSpec
+from agents.runtime import AgentTurn, CallUsage, TurnSpec
 from agents.selectors import provider_get_default
+from chat.background import CUT_FIELDS, cut_reply_of
 from chat.models import Message, MessageRole, MessageStatus
 from luxx import metrics
 from luxx.db import run_db, write_transaction
@@ -55,7 +56,7 @@ from rooms.models import ChatRoom, HumanTurn, RoomStatus, SpeakerPolicy
 from usage import services as usage_services
 from usage.limits import LimitExceeded, Reservation
 from usage.models import UsageKind
-from usage.services import LedgerEntry, ledger_write
+from usage.services import LedgerEntry, cut_replies_settle, ledger_write
 from worker.pool import current_process_id
 from worker.recovery import live_processes
 
@@ -69,6 +70,8 @@ LEASE_WAIT_SECONDS = 10.0
 # Stored and sent in English, whatever language the starter used (the run is the server's,
 # and the API's texts are English); the rooms page shows its translation.
 NO_PROVIDER = gettext_noop("This agent has no usable model provider or model.")
+# The reason a run ends when its owner's usage limits refuse its next model call.
+USAGE_LIMIT = "usage_limit"
 
 __all__ = ["TERMINAL_EVENTS", "Position", "channel_name", "next_position", "run_turn"]
 
@@ -226,10 +229,20 @@ def _take(room_id: str, position: Position, token: str) -> _Taken | str:
         if room.run_owner and room.run_owner != token and owner_alive(room.run_owner):
             return "busy"
         ChatRoom.objects.filter(pk=room_id).update(run_owner=token, heartbeat_at=timezone.now())
-        cut = Message.objects.filter(room_id=room_id, status=MessageStatus.STREAMING)
-        interrupted = list(cut.values_list("pk", "content"))
-        cut.update(status=MessageStatus.INTERRUPTED)
+        interrupted = turns_interrupt(room_id)
     return _Taken(interrupted)
+
+
+def turns_interrupt(room_id: str) -> list[tuple[str, str]]:
+    """Mark ``interrupted`` the room's turns still streaming (cut by a crash), keeping
+    their text, and settle what each reserved against what it produced. Answers their
+    (id, text). Call inside a transaction."""
+    cut = list(Message.objects.select_for_update().filter(room_id=room_id, status=MessageStatus.STREAMING).only(*CUT_FIELDS))
+    if not cut:
+        return []
+    Message.objects.filter(pk__in=[m.pk for m in cut]).update(status=MessageStatus.INTERRUPTED)
+    cut_replies_settle([cut_reply_of(m) for m in cut])
+    return [(m.pk, m.content) for m in cut]
 
 
 def _release(room_id: str, token: str, **fields: Any) -> None:
@@ -272,6 +285,38 @@ def _turn_fields(state: RoomState, seat: Seat, round_number: int) -> dict[str, A
     }
 
 
+def _reserve(state: RoomState, spec: TurnSpec, prompt_tokens: int) -> Reservation:
+    """Admit a model call of the room's run against its owner's usage limits (else
+    LimitExceeded). Call inside a transaction."""
+    from accounts.models import User
+
+    owner = User.objects.only("id", "permission_level").get(pk=state.user_id)
+    return usage_services.reserve_for_turn(
+        user=owner, provider_id=spec.provider.id, model=spec.model, prompt_estimate=prompt_tokens, max_tokens=spec.max_tokens, stream=False
+    )
+
+
+def _reserve_call(state: RoomState, spec: TurnSpec) -> Reservation:
+    """See _reserve(); for a call without a message of its own (the selector's)."""
+    with write_transaction():
+        return _reserve(state, spec, usage_services.prompt_estimate(spec.system_prompt, spec.messages))
+
+
+def _record_call(state: RoomState, spec: TurnSpec, kind: str, calls: list[CallUsage], reservation: Reservation) -> None:
+    """Record a call without a message of its own, settling its reservation."""
+    entry = LedgerEntry(
+        user_id=state.user_id,
+        provider_id=spec.provider.id,
+        model=spec.model,
+        kind=kind,
+        calls=calls,
+        room_id=state.id,
+        reservation=reservation,
+    )
+    with write_transaction():
+        ledger_write([entry])
+
+
 def _create_message(
     state: RoomState, seat: Seat, round_number: int, spec: TurnSpec, *, token: str = "", selected: int | None = None
 ) -> tuple[str, Reservation]:
@@ -279,19 +324,12 @@ def _create_message(
     LimitExceeded, and nothing is written); with ``selected``, the seat chosen for the
     turn is kept on the room in the same transaction, so a turn spoken again is spoken by
     the same agent."""
-    from accounts.models import User
-
     with write_transaction():
-        owner = User.objects.only("id", "permission_level").get(pk=state.user_id)
-        reservation = usage_services.reserve_for_turn(
-            user=owner,
-            provider_id=spec.provider.id,
-            model=spec.model,
-            prompt_estimate=usage_services.prompt_estimate(spec.system_prompt, spec.messages),
-            max_tokens=spec.max_tokens,
-            stream=False,
-        )
-        message = Message.objects.create(status=MessageStatus.STREAMING, **_turn_fields(state, seat, round_number))
+        prompt_tokens = usage_services.prompt_estimate(spec.system_prompt, spec.messages)
+        reservation = _reserve(state, spec, prompt_tokens)
+        # Kept for whoever finds the turn cut by a crash (turns_interrupt), to settle it.
+        reserved = usage_services.reservation_data(reservation, provider_id=spec.provider.id, prompt_tokens=prompt_tokens)
+        message = Message.objects.create(status=MessageStatus.STREAMING, usage_reserved=reserved, **_turn_fields(state, seat, round_number))
         if selected is not None:
             ChatRoom.objects.filter(pk=state.id, run_owner=token).update(selected_seat=selected)
     return message.pk, reservation
@@ -449,7 +487,10 @@ class _Turn:
             if state.selected_seat is not None and state.selected_seat < len(state.seats):
                 seat_index = state.selected_seat  # chosen before this turn was cut: the same speaker again
             else:
-                choice = await self._select(state)
+                try:
+                    choice = await self._select(state)
+                except LimitExceeded as refused:
+                    return await self._end(state, position, USAGE_LIMIT, notice=refused.luxx_message)
                 if choice.end or choice.seat is None:
                     conclusion = next((e["id"] for e in reversed(state.transcript) if e["seat"] is not None), "")
                     return await self._end(state, position, "moderator", conclusion=conclusion)
@@ -478,7 +519,12 @@ class _Turn:
             return _advance(self.room_id, self.token, following, enqueue=not stopped, close=close, extra=extra)
 
         selected = seat_index if state.policy != SpeakerPolicy.ROUND_ROBIN else None
-        spoken = await self._speak(state, seat, position.round, _messages_for(state, seat), _system_prompt(state, seat), commit, selected)
+        try:
+            spoken = await self._speak(
+                state, seat, position.round, _messages_for(state, seat), _system_prompt(state, seat), commit, selected
+            )
+        except LimitExceeded as refused:
+            return await self._end(state, position, USAGE_LIMIT, notice=refused.luxx_message)
         if spoken is None:
             return "lost"
         if following.round != position.round:
@@ -553,6 +599,7 @@ class _Turn:
             candidates,
         )
         spec = TurnSpec(provider=provider, model=model, messages=[{"role": "user", "content": prompt}], max_tokens=64)
+        reservation = await run_db(_reserve_call, state, spec)  # LimitExceeded ends the run (run())
         turn = AgentTurn(spec)
         try:
             async for _ in turn.run():
@@ -560,6 +607,8 @@ class _Turn:
         except LLMError as error:
             why = f"The selector failed ({error.message}): next in turn order."
             return team.Choice(team.next_in_turn_order(len(names), previous), why, "selector_failed", fallback=True)
+        finally:
+            await run_db(_record_call, state, spec, UsageKind.SELECTOR, turn.calls, reservation)
         return team.choose_from_answer(turn.text, names, previous, state.allow_repeat)
 
     async def _wait_for_human(self, state: RoomState, position: Position) -> str:
@@ -571,11 +620,14 @@ class _Turn:
         await self.publish("human_turn_requested", {"room_id": state.id, "round": position.round, "reason": kind, "agent": agent or None})
         return "waiting"
 
-    async def _end(self, state: RoomState, position: Position, reason: str, *, conclusion: str = "") -> str:
+    async def _end(self, state: RoomState, position: Position, reason: str, *, conclusion: str = "", notice: str = "") -> str:
         """Complete the run: in a team room, after the summarizer's closing summary, with
         the reason in ``room_completed``. The status first, then the event: a client told
-        the room completed finds it so; the lease is held until the event is out."""
-        if not state.team:
+        the room completed finds it so; the lease is held until the event is out.
+
+        ``notice``: the words of a usage limit that ended the run (``usage_limit``) or
+        refused the summary, sent as ``room_completed``'s ``message``."""
+        if not state.team and reason == "max_rounds":
             final = {"current_round": state.max_rounds, "next_turn_index": len(state.seats)}
             await run_db(_save_if_owner, self.room_id, self.token, status=RoomStatus.COMPLETED, stop_requested=False, **final)
             await self.publish("room_completed", {"room_id": state.id, "total_rounds": state.max_rounds})
@@ -590,7 +642,9 @@ class _Turn:
             "end_reason": reason,
         }
         summary_id = state.summary_message_id or conclusion
-        if state.summarizer is not None and not state.summary_message_id:
+        spoken: _Spoken | None = None
+        # Over a usage limit, no more model calls: no summary.
+        if state.summarizer is not None and not state.summary_message_id and reason != USAGE_LIMIT:
             await run_db(_save_if_owner, self.room_id, self.token, end_reason=reason)  # a turn spoken again ends the same way
             seat = state.seats[state.summarizer]
             messages = _messages_for(state, seat)
@@ -604,15 +658,25 @@ class _Turn:
                     self.room_id, self.token, close=close, fields={**done, "summary_message_id": "" if spoken.failed else spoken.message_id}
                 )
 
-            spoken = await self._speak(state, seat, max(rounds, 1), messages, _system_prompt(state, seat), commit, None)
-            if spoken is None:
-                return "lost"
-            summary_id = "" if spoken.failed else spoken.message_id
-            if summary_id:
-                await self.publish("summary", {"room_id": state.id, "message_id": summary_id, "agent": seat.name, "content": spoken.text})
-        else:
+            try:
+                spoken = await self._speak(
+                    state, seat, max(rounds, 1), messages, _system_prompt(state, seat), commit, None, UsageKind.SUMMARY
+                )
+            except LimitExceeded as refused:
+                notice = refused.luxx_message
+            else:
+                if spoken is None:
+                    return "lost"
+                summary_id = "" if spoken.failed else spoken.message_id
+                if summary_id:
+                    await self.publish(
+                        "summary", {"room_id": state.id, "message_id": summary_id, "agent": seat.name, "content": spoken.text}
+                    )
+        if spoken is None:
             await run_db(_save_if_owner, self.room_id, self.token, summary_message_id=summary_id, **done)
         payload = {"room_id": state.id, "total_rounds": max(rounds, 0), "reason": reason, "summary_message_id": summary_id or None}
+        if notice:
+            payload["message"] = notice
         await self.publish("room_completed", payload)
         return "completed"
 
@@ -656,8 +720,8 @@ class _Turn:
         commit: Callable[[Callable[[], None], _Spoken, bool], bool],
         error: str,
     ) -> _Spoken | None:
-        """A turn that cannot be spoken (no provider, a usage limit): recorded as failed,
-        and the room moves on. None when the lease was lost."""
+        """A turn that cannot be spoken (no provider): recorded as failed, and the room
+        moves on. None when the lease was lost."""
         failed: list[str] = []
 
         def record_failed() -> None:
@@ -681,13 +745,14 @@ class _Turn:
         system_prompt: str,
         commit: Callable[[Callable[[], None], _Spoken, bool], bool],
         selected: int | None,
+        kind: str = UsageKind.ROOM,
     ) -> _Spoken | None:
         """A turn of ``seat``, watched for stop and lease; None when the lease was lost on
         the way. ``commit`` closes the turn (the callable it is given) together with what
         the room records after it. Sets ``stopped`` when a stop came in the middle of it."""
         watcher = asyncio.get_running_loop().create_task(self._watch(), name=f"room-{self.room_id}-watch")
         try:
-            return await self._stream(state, seat, round_number, messages, system_prompt, commit, selected)
+            return await self._stream(state, seat, round_number, messages, system_prompt, commit, selected, kind)
         finally:
             watcher.cancel()
             with suppress(asyncio.CancelledError):
@@ -702,6 +767,7 @@ class _Turn:
         system_prompt: str,
         commit: Callable[[Callable[[], None], _Spoken, bool], bool],
         selected: int | None,
+        kind: str,
     ) -> _Spoken | None:
         if seat.provider is None or not seat.model:
             return await self._fail(state, seat, round_number, commit, NO_PROVIDER)
@@ -712,10 +778,8 @@ class _Turn:
             system_prompt=system_prompt,
             max_tokens=min(2048, seat.provider.max_tokens),
         )
-        try:
-            message_id, reservation = await run_db(_create_message, state, seat, round_number, spec, token=self.token, selected=selected)
-        except LimitExceeded as refused:
-            return await self._fail(state, seat, round_number, commit, refused.luxx_message)
+        # A usage limit that refuses the turn (LimitExceeded) ends the run: see run().
+        message_id, reservation = await run_db(_create_message, state, seat, round_number, spec, token=self.token, selected=selected)
         await self.publish(
             "message_start",
             {
@@ -769,7 +833,7 @@ class _Turn:
                         user_id=state.user_id,
                         provider_id=spec.provider.id,
                         model=spec.model,
-                        kind=UsageKind.ROOM,
+                        kind=kind,
                         calls=turn.calls,
                         room_id=state.id,
                         message_id=message_id,
@@ -815,7 +879,7 @@ def run_given_up(room_id: str, cause: str) -> None:
         updated = ChatRoom.objects.filter(pk=room_id, status=RoomStatus.RUNNING).update(
             status=RoomStatus.ERROR, run_owner="", stop_requested=False
         )
-        Message.objects.filter(room_id=room_id, status=MessageStatus.STREAMING).update(status=MessageStatus.INTERRUPTED)
+        turns_interrupt(room_id)
     if updated:
         import orjson
 

@@ -13,11 +13,12 @@ from django_tasks import TaskResultStatus
 from rest_framework import exceptions
 
 from agents.models import Agent, Provider
-from chat.models import Message, MessageRole, MessageStatus
+from chat.models import Message, MessageRole
 from luxx.api import Conflict, NotFound
 from rooms import eventstream
 from rooms.models import ChatRoom, RoomAgent, RoomStatus, SpeakerPolicy
-from rooms.orchestrator import owner_alive
+from rooms.orchestrator import owner_alive, turns_interrupt
+from usage.limits import limits_check
 from worker.recovery import process_of
 
 TASK_SENDER = "User"
@@ -179,7 +180,7 @@ def room_recover_if_stale(*, room: ChatRoom) -> ChatRoom:
             status=RoomStatus.PAUSED, stop_requested=False, run_owner=""
         )
         if recovered:
-            Message.objects.filter(room=room, status=MessageStatus.STREAMING).update(status=MessageStatus.INTERRUPTED)
+            turns_interrupt(room.pk)
     room.refresh_from_db()
     return room
 
@@ -310,6 +311,7 @@ def room_claim_for_run(*, room_id: str) -> ChatRoom:
         if not names:
             raise exceptions.ValidationError({"agents": ["The room has no agents."]})
         _check_team(policy=room.speaker_policy, moderator=room.moderator, summarizer=room.summarizer, names=names)
+        limits_check(user=room.user)  # the same 429 as a chat request's
         now = timezone.now()
         claimed = (
             ChatRoom.objects.filter(pk=room.pk)

@@ -79,7 +79,7 @@ class RoomDetailView(APIView):
 
 
 class RoomStartView(APIView):
-    luxx_error_codes = {"POST": ["409"]}
+    luxx_error_codes = {"POST": ["409", "429"]}
     content_negotiation_class = StreamNegotiation
 
     @extend_schema(
@@ -96,6 +96,10 @@ class RoomStartView(APIView):
         "`summary` {room_id, message_id, agent, content} after the summarizer's closing turn; and `room_completed` "
         "carries `reason` (max_rounds, max_messages, text_mention, token_budget, timeout_seconds, all, moderator) "
         "and `summary_message_id`. Every event's `type` is its name. "
+        "The owner's usage limits hold for every model call of the run: a start over a token or cost limit is a 429 "
+        "(as a chat request's); a call refused mid-run ends it, without a summary, with `room_completed` "
+        "{reason: usage_limit, message} in any room (`message`, an addition: the limit in plain words, also sent when "
+        "only the summary was refused). "
         "The run executes on a worker and goes on if this client disconnects; each frame has the `id` of the room's "
         "event channel, for resuming with GET /events and `Last-Event-ID`.",
         request=None,

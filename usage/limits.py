@@ -204,6 +204,12 @@ def turn_admit(*, user: Any, tokens: int, cost_micros: int, stream: bool = True)
     raise LimitExceeded(Refusal("concurrent_streams", None, None, STREAM_RETRY_SECONDS))
 
 
+def limits_check(*, user: Any) -> None:
+    """Raise :class:`LimitExceeded` when one of ``user``'s token or cost limits is reached
+    now; reserves nothing (a room's start: each call of its run reserves as it comes)."""
+    turn_admit(user=user, tokens=0, cost_micros=0, stream=False)
+
+
 def _format_value(limit: str, value: Any) -> str:
     if limit.startswith("cost_"):
         return f"{Decimal(value).quantize(Decimal('0.01'))} {settings.LUXX_USAGE_CURRENCY}"

@@ -165,3 +165,17 @@ def limits_for(*, user: Any) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def limits_of(*, user: Any) -> dict[str, Any]:
+    """A user's own limits, their level's defaults and the limits that apply (each a dict
+    of every limit, None when not set), for an admin to see and change."""
+    account = UsageAccount.objects.filter(user=user).first()
+    level = LevelLimit.objects.filter(permission_level=user.permission_level).first()
+    return {
+        "user_id": user.pk,
+        "permission_level": user.permission_level,
+        "own": {name: getattr(account, name) if account else None for name in LIMIT_NAMES},
+        "level": {name: getattr(level, name) if level else None for name in LIMIT_NAMES},
+        "effective": effective_limits(account, level),
+    }

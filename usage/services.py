@@ -22,7 +22,7 @@ from agents.runtime import CallUsage
 from luxx.text import estimate_tokens
 from usage import prices
 from usage.limits import Reservation, turn_admit
-from usage.models import UsageAccount, UsageKind, UsageRecord
+from usage.models import LIMIT_NAMES, UsageAccount, UsageKind, UsageRecord
 
 
 @dataclass(slots=True)
@@ -182,9 +182,91 @@ def usage_record(entry: LedgerEntry) -> None:
         ledger_write([entry])
 
 
+def reservation_data(reservation: Reservation, *, provider_id: int | None, prompt_tokens: int) -> dict[str, Any]:
+    """What a reply keeps of its reservation (``Message.usage_reserved``), so that the
+    sweep of a reply whose process died can settle it (:func:`cut_replies_settle`)."""
+    return {
+        "day": reservation.day.isoformat(),
+        "month": reservation.month.isoformat(),
+        "tokens": reservation.tokens,
+        "cost_micros": reservation.cost_micros,
+        "stream": reservation.stream,
+        "provider_id": provider_id,
+        "prompt_tokens": prompt_tokens,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class CutReply:
+    """A reply (or a room's turn) whose process died before its final write, as stored."""
+
+    user_id: int
+    message_id: str
+    conversation_id: str | None
+    model: str
+    reserved: dict[str, Any] | None
+    usage: dict[str, Any] | None
+    produced: str  # its text and thinking up to the last save
+    kind: str = UsageKind.CHAT
+    room_id: str | None = None
+
+
+def _cut_calls(reply: CutReply, reserved: dict[str, Any]) -> list[CallUsage]:
+    """What a cut reply used: its stored usage when it has token counts, else an estimate
+    of what it produced; nothing when it produced nothing (the model may never have been
+    called)."""
+    usage = reply.usage or {}
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if isinstance(prompt, int) and isinstance(completion, int) and prompt + completion > 0:
+        cached = usage.get("cached_tokens")
+        return [CallUsage(prompt, completion, cached if isinstance(cached, int) else 0, bool(usage.get("estimated")))]
+    if reply.produced:
+        return [CallUsage(int(reserved.get("prompt_tokens") or 0), estimate_tokens(reply.produced), 0, True)]
+    return []
+
+
+def cut_replies_settle(replies: Sequence[CutReply]) -> list[UsageRecord]:
+    """Settle the reservations of replies whose process died: record what each used
+    (see _cut_calls), move the counters from what was reserved to that, and give back its
+    stream. A reply that kept no reservation (one started before they were kept) only
+    gives back its stream. Call inside the transaction that marks them interrupted;
+    answers the rows written."""
+    entries = []
+    without = []
+    for reply in replies:
+        reserved = reply.reserved
+        if not isinstance(reserved, dict):
+            without.append(reply.user_id)
+            continue
+        reservation = Reservation(
+            user_id=reply.user_id,
+            day=date.fromisoformat(reserved["day"]),
+            month=date.fromisoformat(reserved["month"]),
+            tokens=int(reserved["tokens"]),
+            cost_micros=int(reserved["cost_micros"]),
+            stream=bool(reserved["stream"]),
+        )
+        entries.append(
+            LedgerEntry(
+                user_id=reply.user_id,
+                provider_id=reserved.get("provider_id"),
+                model=reply.model,
+                kind=reply.kind,
+                calls=_cut_calls(reply, reserved),
+                conversation_id=reply.conversation_id,
+                room_id=reply.room_id,
+                message_id=reply.message_id,
+                reservation=reservation,
+            )
+        )
+    if without:
+        streams_release(user_ids=without)
+    return ledger_write(entries)
+
+
 def streams_release(*, user_ids: Sequence[int]) -> None:
     """Give back the stream of replies that ended without their final write (their process
-    died); what they reserved stays counted for its period."""
+    died) and kept no reservation; what they reserved stays counted for its period."""
     with connection.cursor() as cursor:
         table = connection.ops.quote_name(UsageAccount._meta.db_table)
         cursor.executemany(
@@ -193,11 +275,28 @@ def streams_release(*, user_ids: Sequence[int]) -> None:
         )
 
 
+def limits_update(*, user: Any, changes: dict[str, Any]) -> UsageAccount:
+    """Set ``user``'s own limits named in ``changes`` (None: their level's default); the
+    others are kept. The counters are left as they are."""
+    unknown = set(changes) - set(LIMIT_NAMES)
+    if unknown:
+        raise ValueError(f"not limits: {sorted(unknown)}")
+    from luxx.db import write_transaction
+
+    with write_transaction():
+        account, _ = UsageAccount.objects.update_or_create(user_id=user.pk, defaults=changes)
+    return account
+
+
 __all__ = [
+    "CutReply",
     "LedgerEntry",
     "UsageKind",
+    "cut_replies_settle",
     "ledger_write",
+    "limits_update",
     "prompt_estimate",
+    "reservation_data",
     "reserve_for_turn",
     "streams_release",
     "usage_deferred",

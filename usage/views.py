@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import User
 from accounts.permissions import IsLuxxAdmin
 from luxx.api import ok, validated
-from usage import selectors
+from usage import selectors, services
 from usage import serializers as s
 
 
@@ -61,3 +63,37 @@ class AdminUsageView(APIView):
         summary = selectors.usage_summary_all(window=_window(data))
         summary["currency"] = settings.LUXX_USAGE_CURRENCY
         return ok(summary)
+
+
+def _limits(user: User) -> dict[str, Any]:
+    return s.UserLimitsOutput({**selectors.limits_of(user=user), "currency": settings.LUXX_USAGE_CURRENCY}).data
+
+
+class AdminUserLimitsView(APIView):
+    permission_classes = [IsAuthenticated, IsLuxxAdmin]
+    luxx_error_codes = {"GET": ["403"], "PUT": ["403"]}
+
+    @extend_schema(
+        tags=["usage"],
+        summary="A user's limits: their own, their level's defaults, and those that apply (admins only)",
+        responses=s.UserLimitsOutput,
+    )
+    def get(self, request: Request, user_id: int) -> Response:
+        return ok(_limits(get_object_or_404(User, pk=user_id)))
+
+    @extend_schema(
+        tags=["usage"],
+        summary="Set a user's own limits (admins only)",
+        description=(
+            "Each limit given is set; null: the default of the user's permission level; the limits not given are "
+            "kept. Token and request limits are whole numbers, cost limits numbers in the price table's currency "
+            "(rounded up to 4 decimal places); 0 refuses every call. An unknown name, or no limit at all, is a 400. "
+            "Answers the limits as GET does."
+        ),
+        request=s.UserLimitsInput,
+        responses=s.UserLimitsOutput,
+    )
+    def put(self, request: Request, user_id: int) -> Response:
+        user = get_object_or_404(User, pk=user_id)
+        services.limits_update(user=user, changes=validated(s.UserLimitsInput, request.data))
+        return ok(_limits(user), "Limits updated")

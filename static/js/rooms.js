@@ -201,7 +201,7 @@ function setContent(entry, content, { final = false } = {}) {
   });
 }
 
-const REASONS = { max_rounds: "reason_max_rounds", max_messages: "reason_max_messages", text_mention: "reason_text_mention", token_budget: "reason_token_budget", timeout_seconds: "reason_timeout_seconds", all: "reason_all", moderator: "reason_moderator" };
+const REASONS = { max_rounds: "reason_max_rounds", max_messages: "reason_max_messages", text_mention: "reason_text_mention", token_budget: "reason_token_budget", timeout_seconds: "reason_timeout_seconds", all: "reason_all", moderator: "reason_moderator", usage_limit: "reason_usage_limit" };
 
 function completedText(reason) {
   return reason && REASONS[reason] ? t("room_completed_because", { reason: t(REASONS[reason]) }) : t("room_completed");
@@ -275,7 +275,8 @@ function handle(type, data) {
     case "room_completed":
       setRoom({ status: "completed", end_reason: data.reason || null, summary_message_id: data.summary_message_id || null });
       if (data.summary_message_id) markSummary(data.summary_message_id);
-      notice("completed", completedText(data.reason));
+      // A usage limit's own words (from the server, in English) come with the reason.
+      notice("completed", data.message ? `${completedText(data.reason)} ${data.message}` : completedText(data.reason));
       refreshRoom();
       break;
     case "speaker_selected": {
