@@ -57,6 +57,7 @@ class StepUpdate:
     step: Step
     piece: Step
     created: bool
+    pieces: int = 1  # the model's deltas in ``piece`` (about one per token)
 
 
 class AgentTurn:
@@ -139,11 +140,14 @@ class AgentTurn:
                             text_parts.append(event.text)
                         if current is None or current["type"] != kind:
                             current = self._new_step(kind, content=event.text)
-                            yield StepUpdate(current, dict(current), True)
+                            yield StepUpdate(current, dict(current), True, event.pieces)
                         else:
                             current["content"] += event.text
                             yield StepUpdate(
-                                current, {"id": current["id"], "index": current["index"], "type": kind, "content": event.text}, False
+                                current,
+                                {"id": current["id"], "index": current["index"], "type": kind, "content": event.text},
+                                False,
+                                event.pieces,
                             )
                     elif isinstance(event, llm.ToolCallRequest):
                         calls.append(event)

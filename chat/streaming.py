@@ -106,7 +106,7 @@ async def run_turn(prepared: services.PreparedTurn) -> AsyncGenerator[list[TurnE
             pieces = 0
             for item in items:
                 if isinstance(item, StepUpdate):
-                    pieces += 1
+                    pieces += item.pieces
                     piece = item.piece
                     position += len(piece["content"]) if piece["type"] in ("text", "thinking") else 1
                     _append_piece(batch, piece, position)

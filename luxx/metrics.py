@@ -36,7 +36,11 @@ INTER_TOKEN_GAP = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
     registry=registry,
 )
-TOKENS_RELAYED = Counter("luxx_tokens_relayed", "Pieces (tokens) of replies relayed to clients.", registry=registry)
+TOKENS_RELAYED = Counter(
+    "luxx_tokens_relayed",
+    "Pieces of replies relayed to clients: the model's deltas (about one per token), also when one read brought several.",
+    registry=registry,
+)
 MODEL_ERRORS = Counter("luxx_model_errors", "Model calls that failed a turn, by kind.", ["kind"], registry=registry)
 TOOL_RUNS = Counter("luxx_tool_runs", "Tool runs by tool (MCP tools as mcp) and outcome.", ["tool", "outcome"], registry=registry)
 SANDBOX_RUNS = Counter("luxx_sandbox_runs", "Code sandbox runs by outcome.", ["outcome"], registry=registry)

@@ -69,11 +69,13 @@ class ChatRequest:
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     text: str
+    pieces: int = 1  # the provider's deltas merged into this one (about one per token)
 
 
 @dataclass(frozen=True, slots=True)
 class ThinkingDelta:
     text: str
+    pieces: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +127,9 @@ def append_event(batch: list[LLMEvent], event: LLMEvent) -> None:
     the same kind (a read that brought ten tokens becomes one delta)."""
     last = batch[-1] if batch else None
     if isinstance(event, TextDelta) and isinstance(last, TextDelta):
-        batch[-1] = TextDelta(last.text + event.text)
+        batch[-1] = TextDelta(last.text + event.text, last.pieces + event.pieces)
     elif isinstance(event, ThinkingDelta) and isinstance(last, ThinkingDelta):
-        batch[-1] = ThinkingDelta(last.text + event.text)
+        batch[-1] = ThinkingDelta(last.text + event.text, last.pieces + event.pieces)
     else:
         batch.append(event)
 

@@ -66,6 +66,8 @@ async def test_a_burst_of_tokens_arrives_as_few_batches_with_the_whole_text(fake
     # And fewer pieces reach the turn than the model wrote
     text_pieces = sum(1 for e in events if isinstance(e, TextDelta))
     assert text_pieces < 400
+    # (each merged delta still counts the model's deltas in it: the tokens-relayed metric)
+    assert sum(e.pieces for e in events if isinstance(e, TextDelta)) == 400
     assert isinstance(events[-1], llm.StreamEnd)
 
 
@@ -79,6 +81,7 @@ async def test_a_turn_grows_its_steps_a_batch_at_a_time(fake_llm: Any) -> None:
     assert "".join(u.piece["content"] for u in updates) == words == turn.text
     assert [u.created for u in updates].count(True) == 1
     assert len(updates) < 300
+    assert sum(u.pieces for u in updates) == 300
     assert turn.usage["completion_tokens"] > 0
 
 
