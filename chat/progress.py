@@ -158,6 +158,7 @@ def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], fina
                 [(json(steps), text, now, message_id, MessageStatus.STREAMING.value) for message_id, steps, text in progress],
             )
         if finals:
+            swept = _swept_ids(cursor, table, [final.message_id for final in finals if final.ledger is not None])
             cursor.executemany(
                 f"UPDATE {table} SET status = %s, process_steps = %s, content = %s, error = %s, usage = %s, "
                 f"token_count = %s, citations = %s, updated_at = %s WHERE id = %s",
@@ -176,7 +177,7 @@ def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], fina
                     for final in finals
                 ],
             )
-            ledger_write([final.ledger for final in finals if final.ledger is not None])
+            ledger_write([final.ledger for final in finals if final.ledger is not None and final.message_id not in swept])
         for final in finals:
             if final.title_conversation_id:
                 # Its title was a default one when the turn began; the task checks again.
@@ -187,3 +188,19 @@ def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], fina
                 f"UPDATE {table} SET updated_at = %s WHERE status = %s AND id IN ({', '.join(['%s'] * len(ids))})",
                 [now, MessageStatus.STREAMING.value, *ids],
             )
+
+
+def _swept_ids(cursor: Any, table: str, ids: list[str]) -> set[str]:
+    """Those of ``ids`` that are no longer streaming: the sweep of silent replies
+    (chat.background) took them for dead and already recorded and settled their usage, so
+    their final write must not do it again. Their rows stay locked until the write."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    swept: set[str] = set()
+    for start in range(0, len(ids), _ID_BATCH):
+        chunk = ids[start : start + _ID_BATCH]
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE status <> %s AND id IN ({', '.join(['%s'] * len(chunk))}){lock}",
+            [MessageStatus.STREAMING.value, *chunk],
+        )
+        swept.update(row[0] for row in cursor.fetchall())
+    return swept

@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from agents.runtime import CallUsage
 from chat import background, services
 from chat.models import Conversation, Message
+from chat.progress import ReplyFinal, replies_write
 from luxx.text import estimate_tokens
 from usage.limits import LimitExceeded
-from usage.models import ModelPrice, UsageAccount, UsageRecord
+from usage.models import ModelPrice, UsageAccount, UsageKind, UsageRecord
+from usage.services import LedgerEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -119,3 +122,41 @@ def test_a_reply_that_is_still_saving_is_left_alone(user: Any, openai_provider: 
     assert _sweep() == []
     assert _account(user) == held and not UsageRecord.objects.exists()
     assert Message.objects.get(pk=reply.pk).status == "streaming"
+
+
+def test_a_reply_taken_for_dead_that_then_finishes_is_recorded_and_settled_once(user: Any, openai_provider: Any) -> None:
+    # given a reply whose writer was silent long enough for the sweep to take it for dead
+    conversation = Conversation.objects.create(user=user, provider=openai_provider, model="fake-model")
+    prepared = services.turn_prepare(user=user, conversation_id=conversation.pk, content="Explain TCP slow start.")
+    steps = [{"id": "s1", "type": "text", "content": TEXT}]
+    Message.objects.filter(pk=prepared.assistant_message_id).update(
+        content=TEXT, process_steps=steps, updated_at=timezone.now() - timedelta(minutes=5)
+    )
+    _sweep()
+    settled = _account(user)
+    assert UsageRecord.objects.count() == 1
+    # when its process was alive after all and writes the reply's end
+    ending = [{"id": "s1", "type": "text", "content": TEXT + " occurs."}]
+    final = ReplyFinal(
+        message_id=prepared.assistant_message_id,
+        status="complete",
+        steps=ending,
+        text=TEXT + " occurs.",
+        usage={"prompt_tokens": 20, "completion_tokens": 30, "total_tokens": 50},
+        ledger=LedgerEntry(
+            user_id=user.pk,
+            provider_id=openai_provider.pk,
+            model="fake-model",
+            kind=UsageKind.CHAT,
+            calls=[CallUsage(20, 30)],
+            conversation_id=conversation.pk,
+            message_id=prepared.assistant_message_id,
+            reservation=prepared.reservation,
+        ),
+    )
+    replies_write(progress=[], finals=[final], alive=[])
+    # then the reply shows its real end, but its usage stays recorded and settled once
+    reply = Message.objects.get(pk=prepared.assistant_message_id)
+    assert (reply.status, reply.content) == ("complete", TEXT + " occurs.")
+    assert UsageRecord.objects.count() == 1
+    assert _account(user) == settled
