@@ -66,6 +66,7 @@ def replies_interrupt_stale(*, silent_for: timedelta) -> list[str]:
         still = list(
             Message.objects.select_for_update()
             .filter(pk__in=found, status=MessageStatus.STREAMING, updated_at__lt=cutoff)
+            .order_by("pk")  # the order the reply writer locks them in (chat.progress)
             .only(*CUT_FIELDS)
         )
         if not still:

@@ -155,10 +155,15 @@ def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], fina
         if progress:
             cursor.executemany(
                 f"UPDATE {table} SET process_steps = %s, content = %s, updated_at = %s WHERE id = %s AND status = %s",
-                [(json(steps), text, now, message_id, MessageStatus.STREAMING.value) for message_id, steps, text in progress],
+                [
+                    (json(steps), text, now, message_id, MessageStatus.STREAMING.value)
+                    for message_id, steps, text in sorted(progress, key=lambda item: item[0])
+                ],
             )
         if finals:
-            swept = _swept_ids(cursor, table, [final.message_id for final in finals if final.ledger is not None])
+            # Rows are locked in id order, as the sweep locks them, so the two cannot deadlock.
+            finals = sorted(finals, key=lambda final: final.message_id)
+            swept = _swept_ids(cursor, table, [final.message_id for final in finals])
             cursor.executemany(
                 f"UPDATE {table} SET status = %s, process_steps = %s, content = %s, error = %s, usage = %s, "
                 f"token_count = %s, citations = %s, updated_at = %s WHERE id = %s",
@@ -193,14 +198,15 @@ def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], fina
 def _swept_ids(cursor: Any, table: str, ids: list[str]) -> set[str]:
     """Those of ``ids`` that are no longer streaming: the sweep of silent replies
     (chat.background) took them for dead and already recorded and settled their usage, so
-    their final write must not do it again. Their rows stay locked until the write."""
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    their final write must not do it again.
+
+    Every row is read locked, whatever its status, and the status judged here: a row the
+    sweep is changing right now is then read as the sweep commits it (a ``status <>``
+    condition would be judged before the wait, see the test of the race)."""
+    lock = " ORDER BY id FOR UPDATE" if connection.features.has_select_for_update else ""
     swept: set[str] = set()
     for start in range(0, len(ids), _ID_BATCH):
         chunk = ids[start : start + _ID_BATCH]
-        cursor.execute(
-            f"SELECT id FROM {table} WHERE status <> %s AND id IN ({', '.join(['%s'] * len(chunk))}){lock}",
-            [MessageStatus.STREAMING.value, *chunk],
-        )
-        swept.update(row[0] for row in cursor.fetchall())
+        cursor.execute(f"SELECT id, status FROM {table} WHERE id IN ({', '.join(['%s'] * len(chunk))}){lock}", chunk)
+        swept.update(message_id for message_id, status in cursor.fetchall() if status != MessageStatus.STREAMING.value)
     return swept

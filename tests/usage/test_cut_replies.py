@@ -4,11 +4,13 @@ left holding it."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connections, transaction
 from django.utils import timezone
 
 from agents.runtime import CallUsage
@@ -160,3 +162,66 @@ def test_a_reply_taken_for_dead_that_then_finishes_is_recorded_and_settled_once(
     assert (reply.status, reply.content) == ("complete", TEXT + " occurs.")
     assert UsageRecord.objects.count() == 1
     assert _account(user) == settled
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_final_written_while_the_sweep_settles_the_same_reply_waits_for_it_and_settles_nothing(user: Any, openai_provider: Any) -> None:
+    # given a silent reply that the sweep is settling, in a transaction not yet committed
+    conversation = Conversation.objects.create(user=user, provider=openai_provider, model="fake-model")
+    prepared = services.turn_prepare(user=user, conversation_id=conversation.pk, content="Explain TCP slow start.")
+    Message.objects.filter(pk=prepared.assistant_message_id).update(
+        content=TEXT, process_steps=[{"id": "s1", "type": "text", "content": TEXT}], updated_at=timezone.now() - timedelta(minutes=5)
+    )
+    swept, release = threading.Event(), threading.Event()
+
+    def sweep() -> None:
+        try:
+            with transaction.atomic():
+                _sweep()
+                swept.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    def write_final() -> None:
+        try:
+            replies_write(progress=[], finals=[_final_of(prepared, user, openai_provider, conversation)], alive=[])
+        finally:
+            connections.close_all()
+
+    sweeper = threading.Thread(target=sweep)
+    sweeper.start()
+    assert swept.wait(10)
+    # when the reply's writer writes its end meanwhile (it waits for the sweep's locks)
+    writer = threading.Thread(target=write_final)
+    writer.start()
+    writer.join(0.5)
+    release.set()
+    sweeper.join(10)
+    writer.join(10)
+    # then the usage is recorded and settled once, by the sweep, and the reply shows its end
+    assert UsageRecord.objects.count() == 1
+    assert _account(user)[4] == 0
+    record = UsageRecord.objects.get()
+    assert _account(user)[0] == record.total_tokens
+    assert Message.objects.get(pk=prepared.assistant_message_id).status == "complete"
+
+
+def _final_of(prepared: Any, user: Any, provider: Any, conversation: Conversation) -> ReplyFinal:
+    return ReplyFinal(
+        message_id=prepared.assistant_message_id,
+        status="complete",
+        steps=[{"id": "s1", "type": "text", "content": TEXT + " occurs."}],
+        text=TEXT + " occurs.",
+        usage={"prompt_tokens": 20, "completion_tokens": 30, "total_tokens": 50},
+        ledger=LedgerEntry(
+            user_id=user.pk,
+            provider_id=provider.pk,
+            model="fake-model",
+            kind=UsageKind.CHAT,
+            calls=[CallUsage(20, 30)],
+            conversation_id=conversation.pk,
+            message_id=prepared.assistant_message_id,
+            reservation=prepared.reservation,
+        ),
+    )
