@@ -100,6 +100,6 @@ def cut_reply_of(message: Message) -> CutReply:
         reserved=message.usage_reserved,
         usage=message.usage,
         produced=thinking + message.content,
-        kind=UsageKind.ROOM if message.room_id else UsageKind.CHAT,
+        kind=(message.usage_reserved or {}).get("kind") or (UsageKind.ROOM if message.room_id else UsageKind.CHAT),
         room_id=message.room_id,
     )

@@ -318,7 +318,14 @@ def _record_call(state: RoomState, spec: TurnSpec, kind: str, calls: list[CallUs
 
 
 def _create_message(
-    state: RoomState, seat: Seat, round_number: int, spec: TurnSpec, *, token: str = "", selected: int | None = None
+    state: RoomState,
+    seat: Seat,
+    round_number: int,
+    spec: TurnSpec,
+    *,
+    token: str = "",
+    selected: int | None = None,
+    kind: str = UsageKind.ROOM,
 ) -> tuple[str, Reservation]:
     """The turn's message, once the owner's usage limits admit the turn (else
     LimitExceeded, and nothing is written); with ``selected``, the seat chosen for the
@@ -328,7 +335,7 @@ def _create_message(
         prompt_tokens = usage_services.prompt_estimate(spec.system_prompt, spec.messages)
         reservation = _reserve(state, spec, prompt_tokens)
         # Kept for whoever finds the turn cut by a crash (turns_interrupt), to settle it.
-        reserved = usage_services.reservation_data(reservation, provider_id=spec.provider.id, prompt_tokens=prompt_tokens)
+        reserved = usage_services.reservation_data(reservation, provider_id=spec.provider.id, prompt_tokens=prompt_tokens, kind=kind)
         message = Message.objects.create(status=MessageStatus.STREAMING, usage_reserved=reserved, **_turn_fields(state, seat, round_number))
         if selected is not None:
             ChatRoom.objects.filter(pk=state.id, run_owner=token).update(selected_seat=selected)
@@ -779,7 +786,9 @@ class _Turn:
             max_tokens=min(2048, seat.provider.max_tokens),
         )
         # A usage limit that refuses the turn (LimitExceeded) ends the run: see run().
-        message_id, reservation = await run_db(_create_message, state, seat, round_number, spec, token=self.token, selected=selected)
+        message_id, reservation = await run_db(
+            _create_message, state, seat, round_number, spec, token=self.token, selected=selected, kind=kind
+        )
         await self.publish(
             "message_start",
             {

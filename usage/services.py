@@ -182,10 +182,13 @@ def usage_record(entry: LedgerEntry) -> None:
         ledger_write([entry])
 
 
-def reservation_data(reservation: Reservation, *, provider_id: int | None, prompt_tokens: int) -> dict[str, Any]:
+def reservation_data(reservation: Reservation, *, provider_id: int | None, prompt_tokens: int, kind: str = "") -> dict[str, Any]:
     """What a reply keeps of its reservation (``Message.usage_reserved``), so that the
-    sweep of a reply whose process died can settle it (:func:`cut_replies_settle`)."""
+    sweep of a reply whose process died can settle it (:func:`cut_replies_settle`);
+    ``kind``: the ledger kind of its call when it is not the message's usual one (a
+    room's closing summary)."""
     return {
+        "kind": kind,
         "day": reservation.day.isoformat(),
         "month": reservation.month.isoformat(),
         "tokens": reservation.tokens,

@@ -18,9 +18,9 @@ from chat import background, services
 from chat.models import Conversation, Message
 from chat.progress import ReplyFinal, replies_write
 from luxx.text import estimate_tokens
-from usage.limits import LimitExceeded
+from usage.limits import LimitExceeded, turn_admit
 from usage.models import ModelPrice, UsageAccount, UsageKind, UsageRecord
-from usage.services import LedgerEntry
+from usage.services import LedgerEntry, reservation_data
 
 pytestmark = pytest.mark.django_db
 
@@ -225,3 +225,15 @@ def _final_of(prepared: Any, user: Any, provider: Any, conversation: Conversatio
             reservation=prepared.reservation,
         ),
     )
+
+
+def test_a_cut_call_keeps_the_ledger_kind_it_reserved_under(user: Any, openai_provider: Any) -> None:
+    # given a reservation kept for a room's closing summary, and one kept with no kind
+    reservation = turn_admit(user=user, tokens=100, cost_micros=0, stream=False)
+    summary = reservation_data(reservation, provider_id=openai_provider.pk, prompt_tokens=10, kind=UsageKind.SUMMARY)
+    plain = reservation_data(reservation, provider_id=openai_provider.pk, prompt_tokens=10)
+    conversation = Conversation.objects.create(user=user, provider=openai_provider, model="fake-model")
+    # then a message cut by a crash is settled under that kind, else its usual one
+    assert background.cut_reply_of(Message(user=user, room_id="r1", usage_reserved=summary)).kind == UsageKind.SUMMARY
+    assert background.cut_reply_of(Message(user=user, room_id="r1", usage_reserved=plain)).kind == UsageKind.ROOM
+    assert background.cut_reply_of(Message(user=user, conversation=conversation, usage_reserved=plain)).kind == UsageKind.CHAT
