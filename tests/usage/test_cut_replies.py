@@ -138,24 +138,7 @@ def test_a_reply_taken_for_dead_that_then_finishes_is_recorded_and_settled_once(
     settled = _account(user)
     assert UsageRecord.objects.count() == 1
     # when its process was alive after all and writes the reply's end
-    ending = [{"id": "s1", "type": "text", "content": TEXT + " occurs."}]
-    final = ReplyFinal(
-        message_id=prepared.assistant_message_id,
-        status="complete",
-        steps=ending,
-        text=TEXT + " occurs.",
-        usage={"prompt_tokens": 20, "completion_tokens": 30, "total_tokens": 50},
-        ledger=LedgerEntry(
-            user_id=user.pk,
-            provider_id=openai_provider.pk,
-            model="fake-model",
-            kind=UsageKind.CHAT,
-            calls=[CallUsage(20, 30)],
-            conversation_id=conversation.pk,
-            message_id=prepared.assistant_message_id,
-            reservation=prepared.reservation,
-        ),
-    )
+    final = _final_of(prepared, user, openai_provider, conversation)
     replies_write(progress=[], finals=[final], alive=[])
     # then the reply shows its real end, but its usage stays recorded and settled once
     reply = Message.objects.get(pk=prepared.assistant_message_id)
