@@ -16,20 +16,17 @@ echo "== mypy"; $BIN/mypy .
 
 # Each pass: most tests in LUXX_TEST_WORKERS processes (they mostly wait on the servers
 # they start), then the browser tests in LUXX_E2E_WORKERS processes (each with its own
-# server and Chromium) with, in the PostgreSQL pass, the schema fuzz run beside them in
-# one more process, then those that judge time or load, one at a time. The arguments of
-# this script go to pytest (exit code 5: nothing of that part selected).
+# server and Chromium), then those that judge time or load, one at a time. The arguments
+# of this script go to pytest (exit code 5: nothing of that part selected).
 PYTEST_ARGS=("$@")
 suite() {
-  local fuzz_workers=$1
-  shift
-  "$@" $BIN/pytest -n "${LUXX_TEST_WORKERS:-3}" --dist loadfile -m "not e2e and not fuzz and not serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
-  "$@" $BIN/pytest -n $(("${LUXX_E2E_WORKERS:-3}" + fuzz_workers)) --dist load -m "(e2e or fuzz) and not serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
+  "$@" $BIN/pytest -n "${LUXX_TEST_WORKERS:-3}" --dist loadfile -m "not e2e and not serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
+  "$@" $BIN/pytest -n "${LUXX_E2E_WORKERS:-3}" --dist load -m "e2e and not serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
   "$@" $BIN/pytest -m "serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
 }
 
 echo "== pytest on SQLite + in-memory channel layer"
-suite 0 env -u DATABASE_URL -u REDIS_URL
+suite env -u DATABASE_URL -u REDIS_URL
 
 pg_up() { $BIN/python - "$PG_URL" <<'PY'
 import sys, psycopg
@@ -70,4 +67,4 @@ if [ -n "$missing" ]; then
 fi
 
 echo "== pytest on PostgreSQL + Redis channel layer"
-suite 1 env DATABASE_URL="$PG_URL" REDIS_URL="$REDIS"
+suite env DATABASE_URL="$PG_URL" REDIS_URL="$REDIS"

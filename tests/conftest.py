@@ -28,5 +28,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (deselected if other_pass in item.keywords else kept).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-    # The fuzz run is the longest test: dealt first, it runs beside the others, not after them.
-    items[:] = sorted(kept, key=lambda item: "fuzz" not in item.keywords)
+        items[:] = kept

@@ -5,13 +5,11 @@ who has data (providers on the fake LLM, agents, conversations with messages, a 
 document), so requests get past 401 and 404. The run fails on any 5xx, on a response
 that does not match its documented schema or status codes, on a schema-valid request
 refused with 400, and on an invalid one accepted. It is bounded in time (LUXX_FUZZ_SECONDS,
-120 by default) and its seed is fixed (LUXX_FUZZ_SEED) so that a failure reproduces.
+90 by default) and its seed is fixed (LUXX_FUZZ_SEED) so that a failure reproduces.
 
-It fails unless it reaches every operation in that time (about 90 s on a quiet 2-core
-machine; 45 s reached half of them), so it runs once per suite, in the PostgreSQL + Redis
-pass, beside the browser tests in a process of its own: PostgreSQL refuses more than
-SQLite does (NUL bytes, over-long strings, out-of-range integers), so that pass finds what
-the first would and more.
+It needs those 90 s to reach every operation, so it runs once per suite, in the
+PostgreSQL + Redis pass: PostgreSQL refuses more than SQLite does (NUL bytes, over-long
+strings, out-of-range integers), so that pass finds what the first would and more.
 """
 
 from __future__ import annotations
@@ -35,7 +33,7 @@ from luxx.bootstrap import BASE_DIR
 from tests.support.factories import DEFAULT_PASSWORD, api_client_for, make_user
 from toolbox import sandbox
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.fuzz, pytest.mark.postgres_only]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.serial, pytest.mark.postgres_only]
 
 # A 1x1 PNG: the fuzz user's chat attachments.
 _PNG = bytes.fromhex(
@@ -169,7 +167,7 @@ def test_the_api_answers_as_its_openapi_schema_says(
         "LUXX_FUZZ": json.dumps(fuzz),
         "PYTHONPATH": str(BASE_DIR),
     }
-    seconds = os.environ.get("LUXX_FUZZ_SECONDS", "120")
+    seconds = os.environ.get("LUXX_FUZZ_SECONDS", "90")
     report = tmp_path / "report.ndjson"
 
     # When
