@@ -21,7 +21,7 @@ echo "== mypy"; $BIN/mypy .
 PYTEST_ARGS=("$@")
 suite() {
   "$@" $BIN/pytest -n "${LUXX_TEST_WORKERS:-3}" --dist loadfile -m "not e2e and not serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
-  "$@" $BIN/pytest -n "${LUXX_E2E_WORKERS:-3}" --dist load -m "e2e and not serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
+  "$@" $BIN/pytest -n "${LUXX_E2E_WORKERS:-1}" --dist load -m "e2e and not serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
   "$@" $BIN/pytest -m "serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
 }
 
