@@ -443,12 +443,12 @@ async def _run(command: list[str], stdin: bytes, limits: SandboxLimits, guard: G
         done, _ = await asyncio.wait({pumps, overflow, watcher}, timeout=limits.timeout, return_when=asyncio.FIRST_COMPLETED)
         if not done:
             timed_out = True
-            _kill(process)
+            await _kill_and_reap(process)
         elif overflow in done:
-            _kill(process)
+            await _kill_and_reap(process)
         elif watcher in done and pumps not in done:
             stopped_because = watcher.result()
-            _kill(process)
+            await _kill_and_reap(process)
         await asyncio.wait_for(process.wait(), timeout=5)
     except BaseException:
         # Cancelled (e.g. the registry's own time limit) or anything else: never leave
@@ -483,18 +483,36 @@ async def _run(command: list[str], stdin: bytes, limits: SandboxLimits, guard: G
     )
 
 
-def _kill(process: asyncio.subprocess.Process) -> None:
-    """Kill the sandbox: its PID 1 first, so bwrap reaps it and exits by itself (a PID 1
-    orphaned by killing bwrap first would linger as a zombie of init, and zombies count
-    against the sandbox uid's process limit), then the whole process group for good."""
+def _kill_children(process: asyncio.subprocess.Process) -> None:
     import psutil
 
     with contextlib.suppress(psutil.Error):
         for child in psutil.Process(process.pid).children():
             with contextlib.suppress(psutil.Error):
                 child.kill()
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+async def _kill_and_reap(process: asyncio.subprocess.Process) -> None:
+    """Kill the sandbox's PID 1 and give bwrap a moment to reap it and exit by itself,
+    then kill the whole process group for good. Killing bwrap before it has reaped its
+    PID 1 orphans that zombie to the machine's init, where it lingers (and counts against
+    the sandbox uid's process limit) unless init reaps it: a loaded CI machine's did not."""
+    _kill_children(process)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.shield(process.wait()), timeout=1)
+    _kill_group(process)
+
+
+def _kill(process: asyncio.subprocess.Process) -> None:
+    """Kill the sandbox at once, without waiting (a cancelled run): its PID 1 first, then
+    the whole process group."""
+    _kill_children(process)
+    _kill_group(process)
 
 
 # --- availability ---------------------------------------------------------------------
