@@ -156,6 +156,19 @@ def agreement(user_id: int, searches: list[str]) -> str:
     return f"{same}/{len(searches)}"
 
 
+def exhaustive_search(*, user_id: int, query: str, top_k: int) -> list[object]:
+    """The lexical search with no pruning: every chunk that holds a query word is scored."""
+    from types import SimpleNamespace
+
+    from knowledge.index import lexical_search
+    from knowledge.models import Chunk
+    from knowledge.segment import query_words
+
+    ranked = lexical_search(terms=query_words(query), user_id=user_id, agent_id=None, limit=top_k, exhaustive=True)
+    contents = dict(Chunk.objects.filter(pk__in=[c for c, _ in ranked]).values_list("pk", "content"))
+    return [SimpleNamespace(content=contents[c]) for c, _ in ranked]
+
+
 def keywords(rng: random.Random, vocab: Vocabulary, *, english: bool, weighted: bool) -> str:
     pool, weights = vocab.english if english else vocab.chinese
     picked = rng.choices(pool, weights if weighted else None, k=rng.randint(2, 4))
@@ -228,6 +241,7 @@ def child(chunks: int, database: str, queries: int, checked: int) -> dict[str, o
     common_timings, _ = timed(user.pk, common, knowledge_search)
     among_distractors, mixed_ndcg = recall(user.pk, labelled, relevant, knowledge_search)
     exact = agreement(user.pk, searches[:checked])
+    among_distractors_unpruned, _ = recall(user.pk, labelled, relevant, exhaustive_search)
 
     with connection.cursor() as cursor:
         if database == "sqlite":
@@ -257,6 +271,7 @@ def child(chunks: int, database: str, queries: int, checked: int) -> dict[str, o
         "database_mb": round(database_bytes / 1e6, 1),
         "recall_alone": baseline,
         "recall_among_distractors": among_distractors,
+        "recall_unpruned": among_distractors_unpruned,
         "ndcg_alone": baseline_ndcg,
         "ndcg_among_distractors": mixed_ndcg,
         "exact": exact,
@@ -324,7 +339,7 @@ def main() -> None:
         f"{'database':>9} {'chunks':>7} {'ingest/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'cpu p50':>7} {'cpu p99':>7} "
         f"{'common p50':>10} {'common p99':>10} "
         f"{'index MB':>8} {'db MB':>7} "
-        f"{'recall@5 alone':>15} {'recall@5 mixed':>15} {'nDCG alone':>10} {'nDCG mixed':>10} {'exact':>8}"
+        f"{'recall@5 alone':>15} {'recall@5 mixed':>15} {'unpruned':>15} {'nDCG alone':>10} {'nDCG mixed':>10} {'exact':>8}"
     )
     for chunks in args.chunks:
         for database in args.databases:
@@ -335,7 +350,7 @@ def main() -> None:
                 f"{row['search_p99_ms']:>7} {row['cpu_p50_ms']:>7} {row['cpu_p99_ms']:>7} "
                 f"{row['common_p50_ms']:>10} {row['common_p99_ms']:>10} "
                 f"{row['index_mb']:>8} {row['database_mb']:>7} "
-                f"{' / '.join(alone.values()):>15} {' / '.join(mixed.values()):>15} "  # type: ignore[attr-defined]
+                f"{' / '.join(alone.values()):>15} {' / '.join(mixed.values()):>15} {' / '.join(row['recall_unpruned'].values()):>15} "  # type: ignore[attr-defined]
                 f"{row['ndcg_alone']:>10} {row['ndcg_among_distractors']:>10} {row['exact']:>8}",
                 flush=True,
             )
