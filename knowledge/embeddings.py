@@ -1,13 +1,20 @@
-"""Dense vectors from an OpenAI-compatible embeddings endpoint (optional).
+"""Dense vectors for hybrid search (optional), from one of two embedders:
 
-When LUXX_EMBEDDINGS_PROVIDER_ID names a provider, every chunk gets a vector at upload and
-search fuses the vector ranking with the lexical one by reciprocal rank fusion.
+- ``provider``: an OpenAI-compatible embeddings endpoint (LUXX_EMBEDDINGS_PROVIDER_ID),
+  each call recorded in the usage ledger;
+- ``local``: all-MiniLM-L6-v2 run in this process (``knowledge.local_model``), offline.
+
+A document's chunks get their vectors after it is searchable by words, in a background
+task (``knowledge.tasks.embed_document``); search fuses the vector ranking with the
+lexical one by weighted reciprocal rank fusion.
 """
 
 from __future__ import annotations
 
 import math
 import struct
+from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 from django.conf import settings
@@ -24,6 +31,57 @@ TIMEOUT_SECONDS = 60.0
 
 class EmbeddingError(Exception):
     pass
+
+
+class Embedder(Protocol):
+    @property
+    def model(self) -> str: ...
+
+    def embed(self, texts: list[str], *, user_id: int | None = None, document_id: int | None = None) -> list[list[float]]:
+        """Unit vectors of ``texts``; EmbeddingError when they cannot be made now."""
+        ...
+
+    def understands(self, query: str) -> bool:
+        """Whether the query's vector means anything (a model that knows its language)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ProviderEmbedder:
+    provider: Provider
+    model: str
+
+    def embed(self, texts: list[str], *, user_id: int | None = None, document_id: int | None = None) -> list[list[float]]:
+        return embed_texts(self.provider, texts, user_id=user_id, document_id=document_id)
+
+    def understands(self, query: str) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class LocalEmbedder:
+    model: str = "all-MiniLM-L6-v2"
+    # A query more than this share of whose word pieces the model does not know (Chinese,
+    # for this English model) is searched by words alone.
+    unknown_limit: float = 0.5
+
+    def embed(self, texts: list[str], *, user_id: int | None = None, document_id: int | None = None) -> list[list[float]]:
+        from knowledge.local_model import local_model
+
+        return [row.tolist() for row in local_model().encode(texts)]
+
+    def understands(self, query: str) -> bool:
+        from knowledge.local_model import local_model
+
+        return local_model().unknown_share(query) <= self.unknown_limit
+
+
+def embedder() -> Embedder | None:
+    """The configured embedder (LUXX_EMBEDDINGS), or None: lexical search only."""
+    if settings.LUXX_EMBEDDINGS == "local":
+        return LocalEmbedder()
+    provider = embedding_provider() if settings.LUXX_EMBEDDINGS == "provider" else None
+    return ProviderEmbedder(provider, settings.LUXX_EMBEDDINGS_MODEL) if provider is not None else None
 
 
 def embedding_provider() -> Provider | None:
@@ -81,10 +139,11 @@ def pack(vector: list[float]) -> bytes:
     return struct.pack(f"<{len(vector)}f", *vector)
 
 
-def reciprocal_rank_fusion(*rankings: list[int], k: int = 60) -> list[tuple[int, float]]:
-    """Fuse ranked id lists: each id scores the sum of 1 / (k + rank) over the lists."""
+def reciprocal_rank_fusion(*rankings: list[int], k: int = 60, weights: tuple[float, ...] | None = None) -> list[tuple[int, float]]:
+    """Fuse ranked id lists: each id scores the sum of weight / (k + rank) over the lists
+    (every weight 1 unless given), best first, ties by id."""
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights or (1.0,) * len(rankings), strict=True):
         for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda pair: pair[1], reverse=True)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))

@@ -20,7 +20,7 @@ from rest_framework import status
 
 from knowledge import index
 from knowledge.chunking import chunk_pages
-from knowledge.embeddings import EmbeddingError, embed_texts, embedding_provider, pack, reciprocal_rank_fusion
+from knowledge.embeddings import Embedder, EmbeddingError, embedder, pack, reciprocal_rank_fusion
 from knowledge.extract import ExtractionError, extract, file_type_for
 from knowledge.models import Chunk, Document, DocumentQuerySet, DocumentStatus, DocumentUpload
 from knowledge.segment import boost_text, query_words, segment
@@ -30,6 +30,7 @@ from luxx.db import write_transaction
 
 SNIPPET_CHARS = 240
 FUSION_DEPTH = 50
+EMBED_BATCH = 64
 logger = logging.getLogger(__name__)
 
 
@@ -67,7 +68,8 @@ def document_upload(*, user: Any, agent: Any | None, name: str, data: bytes, bac
     What can be told without reading the file is refused at once: its type (415), its size
     (413), an empty file (400), the same bytes already uploaded for the same user and agent
     (409, naming that document). ``background=False`` (``manage.py ingest``) indexes in
-    this process before returning, through the same ``document_index``.
+    this process before returning, through the same ``document_index``, and makes its
+    vectors too (``document_embed``) when an embedder is set.
     """
     from knowledge.tasks import index_document
 
@@ -83,17 +85,23 @@ def document_upload(*, user: Any, agent: Any | None, name: str, data: bytes, bac
             # In the same transaction: a document is never left without its task.
             index_document.enqueue(document.pk, get_language() or settings.LANGUAGE_CODE)
     if not background:
-        document_index(document_id=document.pk)
+        document_index(document_id=document.pk, embed_later=False)
+        document_embed(document_id=document.pk)
         document.refresh_from_db()
     return document
 
 
-def document_index(*, document_id: int) -> None:
+def document_index(*, document_id: int, embed_later: bool = True) -> None:
     """Extract, chunk and index a ``processing`` document from its stored upload.
 
     Safe to run twice, or after a run that died: the chunks are stored in one transaction
     that also makes the document ``ready``, only while it is still ``processing``; a file
-    that cannot be read makes it ``error`` with the reason (in the active language)."""
+    that cannot be read makes it ``error`` with the reason (in the active language).
+    With an embedder set and ``embed_later``, that transaction also enqueues the
+    ``embed_document`` task: the document is searchable by words at once, and by meaning
+    once its vectors are made."""
+    from knowledge.tasks import embed_document
+
     document = Document.objects.filter(pk=document_id, status=DocumentStatus.PROCESSING).first()
     if document is None:
         return  # indexed already, given up, or deleted
@@ -102,7 +110,7 @@ def document_index(*, document_id: int) -> None:
         document_fail(document_id=document_id, reason=_("The uploaded file is gone; upload it again."))
         return
     try:
-        prepared = _prepare(bytes(data), document.file_type, user_id=document.user_id, document_id=document.pk)
+        prepared = _prepare(bytes(data), document.file_type)
     except ExtractionError as error:
         document_fail(document_id=document_id, reason=str(error))
         return
@@ -111,6 +119,41 @@ def document_index(*, document_id: int) -> None:
             return
         _store(document, prepared)
         DocumentUpload.objects.filter(document_id=document_id).delete()
+        if embed_later and embedder() is not None:
+            embed_document.enqueue(document_id)
+
+
+def document_embed(*, document_id: int) -> int:
+    """Make the vectors of a ready document's chunks that have none, EMBED_BATCH chunks
+    per call to the embedder, each batch stored in its own transaction (so a run that
+    dies resumes where it stopped). Returns how many chunks got a vector.
+
+    An embedder that fails (a provider outage) leaves the rest without vectors: the
+    document stays searchable by words, as it was."""
+    current = embedder()
+    made = 0
+    if current is None:
+        return made
+    while True:
+        batch = list(
+            Chunk.objects.filter(document_id=document_id, document__status=DocumentStatus.READY, embedding__isnull=True)
+            .order_by("index")
+            .values_list("pk", "heading", "content", "document__user_id")[:EMBED_BATCH]
+        )
+        if not batch:
+            return made
+        try:
+            texts = [f"{heading}\n{content}" for _, heading, content, _ in batch]
+            vectors = current.embed(texts, user_id=batch[0][3], document_id=document_id)
+        except EmbeddingError as error:
+            logger.warning("Document %s keeps to lexical search: %s", document_id, error)
+            return made
+        with write_transaction():
+            chunks = [Chunk(pk=pk, embedding=pack(vector)) for (pk, *_), vector in zip(batch, vectors, strict=True)]
+            Chunk.objects.bulk_update(chunks, ["embedding"])
+            # A new updated_at tells the vector cache of each process to read the scope again.
+            Document.objects.filter(pk=document_id).update(updated_at=timezone.now())
+        made += len(batch)
 
 
 def document_fail(*, document_id: int, reason: str) -> None:
@@ -153,26 +196,15 @@ def _duplicate_as_conflict(*, user: Any, agent: Any | None, digest: str) -> Iter
 class _Prepared:
     drafts: list[Any]
     segmented: list[str]
-    vectors: list[list[float]] | None
 
 
-def _prepare(data: bytes, file_type: str, *, user_id: int | None = None, document_id: int | None = None) -> _Prepared:
-    """Everything slow that needs no database: extraction, chunking, segmentation, vectors."""
+def _prepare(data: bytes, file_type: str) -> _Prepared:
+    """Everything slow that needs no database: extraction, chunking, segmentation."""
     pages = extract(data, file_type)
     drafts = chunk_pages(pages, markdown=file_type == "markdown")
     if not drafts:
         raise ExtractionError(_("The file has no text to index."))
-    segmented = [segment(f"{draft.heading}\n{draft.content}") for draft in drafts]
-    provider = embedding_provider()
-    vectors = None
-    if provider is not None:
-        try:
-            vectors = embed_texts(provider, [f"{d.heading}\n{d.content}" for d in drafts], user_id=user_id, document_id=document_id)
-        except EmbeddingError as error:
-            # Vectors are an optional second ranking: an outage of the embeddings provider
-            # must not make uploads fail, so the document is indexed for lexical search.
-            logger.warning("Indexing without vectors: %s", error)
-    return _Prepared(drafts, segmented, vectors)
+    return _Prepared(drafts, [segment(f"{draft.heading}\n{draft.content}") for draft in drafts])
 
 
 def _store(document: Document, prepared: _Prepared) -> None:
@@ -188,7 +220,6 @@ def _store(document: Document, prepared: _Prepared) -> None:
                 char_end=draft.char_end,
                 search_text=text,
                 boost_text=boost_text(text),
-                embedding=pack(prepared.vectors[position]) if prepared.vectors else None,
             )
             for position, (draft, text) in enumerate(zip(prepared.drafts, prepared.segmented, strict=True))
         ]
@@ -206,17 +237,19 @@ def knowledge_search(
 ) -> list[RetrievedChunk]:
     """The user's best passages for a query (and only the agent's documents, when given;
     with ``for_chat``, the documents a chat answers from, see ``chat_documents``): the
-    lexical ranking, fused with the vector ranking when an embeddings provider is set."""
-    provider = embedding_provider()
+    lexical ranking, fused with the vector ranking (LUXX_HYBRID_VECTOR_WEIGHT) when an
+    embedder is set and understands the query."""
+    current = embedder()
     scope: dict[str, Any] = {"user_id": user_id, "agent_id": agent_id, "for_chat": for_chat}
-    if provider is None:
+    if current is None or not current.understands(query):
         ranked = index.lexical_search(terms=query_words(query), limit=top_k, **scope)
     elif not _has_ready_documents(**scope):
         return []  # nothing to search: spare the embeddings provider a call
     else:
         lexical = index.lexical_search(terms=query_words(query), limit=FUSION_DEPTH, **scope)
-        vector = _vector_ranking(provider, query=query, **scope)
-        ranked = reciprocal_rank_fusion([c for c, _ in lexical], vector)[:top_k]
+        vector = _vector_ranking(current, query=query, **scope)
+        weights = (1.0, settings.LUXX_HYBRID_VECTOR_WEIGHT)
+        ranked = reciprocal_rank_fusion([c for c, _ in lexical], vector, weights=weights)[:top_k]
     if not ranked:
         return []
     fields = ("pk", "document_id", "document__name", "index", "content", "page", "heading")
@@ -230,9 +263,9 @@ def knowledge_search(
     ]
 
 
-def _vector_ranking(provider: Any, *, query: str, user_id: int, agent_id: int | None, for_chat: bool) -> list[int]:
+def _vector_ranking(current: Embedder, *, query: str, user_id: int, agent_id: int | None, for_chat: bool) -> list[int]:
     try:
-        [query_vector] = embed_texts(provider, [query], user_id=user_id)
+        [query_vector] = current.embed([query], user_id=user_id)
     except EmbeddingError:
         logger.warning("Embeddings unavailable; searching lexically only")
         return []

@@ -23,3 +23,9 @@ def index_document(document_id: int, language: str = "en") -> None:
     """Index an uploaded document; its reasons are written in the uploader's ``language``."""
     with translation.override(language):
         services.document_index(document_id=document_id)
+
+
+@durable_task()
+def embed_document(document_id: int) -> None:
+    """Make the vectors of a ready document's chunks (see ``services.document_embed``)."""
+    services.document_embed(document_id=document_id)

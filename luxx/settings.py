@@ -352,8 +352,15 @@ LUXX_MAX_UPLOAD_MB = env_int("LUXX_MAX_UPLOAD_MB", 20, minimum=1)
 LUXX_MAX_REQUEST_KB = env_int("LUXX_MAX_REQUEST_KB", 2048, minimum=16)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Chunk vectors for hybrid search: "provider" (an OpenAI-compatible embeddings endpoint,
+# LUXX_EMBEDDINGS_PROVIDER_ID) or "local" (all-MiniLM-L6-v2 in this process, from
+# requirements-embeddings.txt); none when unset, or "provider" with no provider id.
+LUXX_EMBEDDINGS = env_choice("LUXX_EMBEDDINGS", "provider", {"provider", "local", "off"})
 LUXX_EMBEDDINGS_PROVIDER_ID = env_int("LUXX_EMBEDDINGS_PROVIDER_ID", 0, minimum=0)
 LUXX_EMBEDDINGS_MODEL = env_str("LUXX_EMBEDDINGS_MODEL", "text-embedding-3-small")
+# The vector ranking's weight against the lexical one's (1) in the fusion; the default is
+# measured (bench/knowledge.py --embeddings local): see the README.
+LUXX_HYBRID_VECTOR_WEIGHT = env_float("LUXX_HYBRID_VECTOR_WEIGHT", 0.5)
 # Chunk vectors kept in memory per search scope, so a query does not read them all again.
 LUXX_VECTOR_CACHE_MB = env_int("LUXX_VECTOR_CACHE_MB", 256, minimum=0)
 # A document still "processing" after this long lost its indexing task: re-uploading the

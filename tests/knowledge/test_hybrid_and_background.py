@@ -32,6 +32,13 @@ def test_reciprocal_rank_fusion_rewards_agreement() -> None:
     assert fused[0][1] == pytest.approx(1 / 63 + 1 / 61)
 
 
+def test_weighted_fusion_scales_each_ranking_and_breaks_ties_by_id() -> None:
+    fused = reciprocal_rank_fusion([5, 2], [2, 9], weights=(1.0, 0.25))
+
+    assert fused == [(2, pytest.approx(1 / 62 + 0.25 / 61)), (5, pytest.approx(1 / 61)), (9, pytest.approx(0.25 / 62))]
+    assert [item for item, _ in reciprocal_rank_fusion([7], [3])] == [3, 7]  # equal scores: the lower id first
+
+
 def test_with_an_embeddings_provider_search_fuses_vectors_and_words(fake_llm: Any) -> None:
     user = make_user()
     provider = Provider.objects.create(user=None, name="embeddings", provider_type="openai", base_url=fake_llm.base_url + "/v1")
@@ -41,7 +48,7 @@ def test_with_an_embeddings_provider_search_fuses_vectors_and_words(fake_llm: An
     Chunk.objects.filter(document=document).delete()
     Document.objects.filter(pk=document.pk).delete()
 
-    with override_settings(LUXX_EMBEDDINGS_PROVIDER_ID=provider.pk):
+    with override_settings(LUXX_EMBEDDINGS_PROVIDER_ID=provider.pk, LUXX_HYBRID_VECTOR_WEIGHT=0.4):
         document = services.document_upload(user=user, agent=None, name="mixed.md", data=DOC.encode(), background=False)
         hybrid = services.knowledge_search(user_id=user.pk, query=query, top_k=5)
 
@@ -53,8 +60,8 @@ def test_with_an_embeddings_provider_search_fuses_vectors_and_words(fake_llm: An
         [query],
     ]
     assert [r.heading for r in hybrid][:2] == ["Fruit", "Animals"]
-    assert hybrid[0].score == pytest.approx(1 / 61 + 1 / 62, abs=1e-4)
-    assert hybrid[1].score == pytest.approx(1 / 61, abs=1e-4)
+    assert hybrid[0].score == pytest.approx(1 / 61 + 0.4 / 62, abs=1e-4)
+    assert hybrid[1].score == pytest.approx(0.4 / 61, abs=1e-4)
 
 
 def test_without_documents_no_query_embedding_is_requested(fake_llm: Any) -> None:

