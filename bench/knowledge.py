@@ -194,11 +194,29 @@ def percentile(sorted_seconds: list[float], percent: int) -> float:
     return round(sorted_seconds[max(0, math.ceil(len(sorted_seconds) * percent / 100) - 1)] * 1000, 2)
 
 
+HYBRID_WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+
+
+def fusion_grid(user_id: int, labelled: list[dict[str, str]], relevant: list[int]) -> dict[str, object]:
+    """recall@5 and nDCG@10 with words alone and fused with the vectors at each weight."""
+    from django.test import override_settings
+
+    from knowledge.services import knowledge_search
+
+    with override_settings(LUXX_EMBEDDINGS="off"):
+        grid: dict[str, object] = {"lexical": recall(user_id, labelled, relevant, knowledge_search)}
+    for weight in HYBRID_WEIGHTS:
+        with override_settings(LUXX_HYBRID_VECTOR_WEIGHT=weight):
+            grid[str(weight)] = recall(user_id, labelled, relevant, knowledge_search)
+    return grid
+
+
 def child(chunks: int, database: str, queries: int, checked: int) -> dict[str, object]:
     """Runs inside a fresh process configured for one database."""
     import django
 
     django.setup()
+    from django.conf import settings
     from django.db import connection
 
     from knowledge.models import Chunk
@@ -211,7 +229,15 @@ def child(chunks: int, database: str, queries: int, checked: int) -> dict[str, o
         # Uploaded as Markdown so that the stories' and books' headings become heading paths.
         document_upload(user=user, agent=None, name=Path(name).stem + ".md", data=(DATA / name).read_bytes(), background=False)
     relevant = relevant_chunks(labelled)
-    baseline, baseline_ndcg = recall(user.pk, labelled, relevant, knowledge_search)
+    embedding = settings.LUXX_EMBEDDINGS == "local"
+    if embedding:
+        from django.test import override_settings
+
+        with override_settings(LUXX_EMBEDDINGS="off"):
+            baseline, baseline_ndcg = recall(user.pk, labelled, relevant, knowledge_search)
+        hybrid_alone = fusion_grid(user.pk, labelled, relevant)
+    else:
+        baseline, baseline_ndcg = recall(user.pk, labelled, relevant, knowledge_search)
     labelled_chunks = Chunk.objects.count()
 
     rng = random.Random(1)
@@ -239,7 +265,12 @@ def child(chunks: int, database: str, queries: int, checked: int) -> dict[str, o
         knowledge_search(user_id=user.pk, query=probe, top_k=TOP_K)
     timings, cpu_timings = timed(user.pk, searches[:queries], knowledge_search)
     common_timings, _ = timed(user.pk, common, knowledge_search)
-    among_distractors, mixed_ndcg = recall(user.pk, labelled, relevant, knowledge_search)
+    if embedding:
+        with override_settings(LUXX_EMBEDDINGS="off"):
+            among_distractors, mixed_ndcg = recall(user.pk, labelled, relevant, knowledge_search)
+        hybrid_mixed = fusion_grid(user.pk, labelled, relevant)
+    else:
+        among_distractors, mixed_ndcg = recall(user.pk, labelled, relevant, knowledge_search)
     exact = agreement(user.pk, searches[:checked])
     among_distractors_unpruned, _ = recall(user.pk, labelled, relevant, exhaustive_search)
 
@@ -275,12 +306,13 @@ def child(chunks: int, database: str, queries: int, checked: int) -> dict[str, o
         "ndcg_alone": baseline_ndcg,
         "ndcg_among_distractors": mixed_ndcg,
         "exact": exact,
+        **({"hybrid_alone": hybrid_alone, "hybrid_mixed": hybrid_mixed} if embedding else {}),
     }
 
 
-def run_one(chunks: int, database: str, queries: int, checked: int, pg_url: str) -> dict[str, object]:
+def run_one(chunks: int, database: str, queries: int, checked: int, pg_url: str, embeddings: str) -> dict[str, object]:
     data_dir = tempfile.mkdtemp(prefix="luxx-bench-kb-")
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "luxx.settings", "LUXX_DATA_DIR": data_dir}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "luxx.settings", "LUXX_DATA_DIR": data_dir, "LUXX_EMBEDDINGS": embeddings}
     for name in ("REDIS_URL", "DATABASE_URL", "LUXX_EMBEDDINGS_PROVIDER_ID"):
         env.pop(name, None)
     if database == "postgres":
@@ -330,6 +362,12 @@ def main() -> None:
         "--agreement", type=int, default=120, help="searches (the labelled questions first) checked against scoring every match"
     )
     parser.add_argument(
+        "--embeddings",
+        choices=["off", "local"],
+        default="off",
+        help="local: every chunk also gets an all-MiniLM-L6-v2 vector, and hybrid search is measured at several fusion weights",
+    )
+    parser.add_argument(
         "--pg-url", default="postgres://postgres@127.0.0.1:5432/postgres", help="a PostgreSQL server to make a scratch database on"
     )
     args = parser.parse_args()
@@ -343,7 +381,7 @@ def main() -> None:
     )
     for chunks in args.chunks:
         for database in args.databases:
-            row = run_one(chunks, database, args.queries, args.agreement, args.pg_url)
+            row = run_one(chunks, database, args.queries, args.agreement, args.pg_url, args.embeddings)
             alone, mixed = row["recall_alone"], row["recall_among_distractors"]
             print(
                 f"{row['database']:>9} {row['chunks']:>7} {row['ingest_chunks_per_s']:>9} {row['search_p50_ms']:>7} "
@@ -354,6 +392,10 @@ def main() -> None:
                 f"{row['ndcg_alone']:>10} {row['ndcg_among_distractors']:>10} {row['exact']:>8}",
                 flush=True,
             )
+            for among in ("alone", "mixed"):
+                for weight, (hits, ndcg) in row.get(f"hybrid_{among}", {}).items():  # type: ignore[attr-defined]
+                    label = "lexical only" if weight == "lexical" else f"vector weight {weight}"
+                    print(f"    {among:>5} {label:>18}: recall@5 {' / '.join(hits.values())}, nDCG@10 {ndcg}", flush=True)
 
 
 if __name__ == "__main__":

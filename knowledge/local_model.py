@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-BATCH = 32
+BATCH = 32  # windows per forward pass
 
 
 class LocalModelMissing(RuntimeError):
@@ -41,51 +41,93 @@ def model_directory() -> Path:
 
 
 class MiniLM:
-    """The encoder and its tokenizer, loaded once per process (``local_model()``)."""
+    """The encoder and its tokenizer, loaded once per process (``local_model()``).
+
+    A text longer than the model reads (256 word pieces with its two markers) is read in
+    overlapping windows: ``encode_passages`` gives one vector per window, and search
+    takes a passage's best window (so the end of a long chunk counts as much as its
+    start). ``encode`` gives one vector per text, of its first window, as
+    sentence-transformers does; a query is one such text."""
 
     def __init__(self, directory: Path) -> None:
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         config = json.loads((directory / "config.json").read_text())
-        self.max_tokens = json.loads((directory / "sentence_bert_config.json").read_text())["max_seq_length"]
+        max_tokens = json.loads((directory / "sentence_bert_config.json").read_text())["max_seq_length"]
+        self.window = max_tokens - 2  # word pieces between [CLS] and [SEP]
+        self.stride = self.window * 3 // 4
         self.heads = config["num_attention_heads"]
         self.layers = config["num_hidden_layers"]
         self.epsilon = config["layer_norm_eps"]
+        self.pad_id = config["pad_token_id"]
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_length=self.max_tokens)
-        self.tokenizer.enable_padding(pad_id=config["pad_token_id"], pad_token="[PAD]")  # to the batch's longest
-        self.unknown_id = self.tokenizer.token_to_id("[UNK]")
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.cls_id, self.sep_id, self.unknown_id = (self._token_id(token) for token in ("[CLS]", "[SEP]", "[UNK]"))
         self.weights = load_file(str(directory / "model.safetensors"))
         self._lock = threading.Lock()  # numpy's BLAS is threaded already: one batch at a time
 
+    @property
+    def dimensions(self) -> int:
+        return int(self.weights["embeddings.word_embeddings.weight"].shape[1])
+
     def encode(self, texts: list[str]) -> np.ndarray:
-        """(len(texts), 384) float32 rows of unit length."""
-        if not texts:
-            return np.zeros((0, self.weights["embeddings.word_embeddings.weight"].shape[1]), np.float32)
-        rows = []
-        with self._lock:
-            for start in range(0, len(texts), BATCH):
-                rows.append(self._batch(texts[start : start + BATCH]))
-        return np.concatenate(rows)
+        """(len(texts), 384) float32 rows of unit length, each of the text's first window."""
+        return self._encode([self._pieces(text)[: self.window] for text in texts])
+
+    def encode_passages(self, texts: list[str]) -> list[np.ndarray]:
+        """Per text, a (windows, 384) array: one unit vector per window of ``self.window``
+        word pieces, each window starting ``self.stride`` pieces after the one before."""
+        windows: list[list[int]] = []
+        counts: list[int] = []
+        for text in texts:
+            pieces = self._pieces(text)
+            starts = range(0, max(len(pieces) - self.window, 0) + self.stride, self.stride)
+            windows.extend(pieces[start : start + self.window] for start in starts)
+            counts.append(len(starts))
+        vectors = self._encode(windows)
+        offsets = np.cumsum([0, *counts])
+        return [vectors[offsets[i] : offsets[i + 1]] for i in range(len(texts))]
 
     def unknown_share(self, text: str) -> float:
         """The share of the text's word pieces the model does not know (0 for no pieces)."""
-        encoding = self.tokenizer.encode(text)
-        pieces = [i for i, m, s in zip(encoding.ids, encoding.attention_mask, encoding.special_tokens_mask, strict=True) if m and not s]
+        pieces = self._pieces(text)
         return sum(i == self.unknown_id for i in pieces) / len(pieces) if pieces else 0.0
 
-    def _batch(self, texts: list[str]) -> np.ndarray:
-        encodings = self.tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
-        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+    def _token_id(self, token: str) -> int:
+        found = self.tokenizer.token_to_id(token)
+        if found is None:
+            raise LocalModelMissing(f"The model's tokenizer has no {token} token.")
+        return int(found)
+
+    def _pieces(self, text: str) -> list[int]:
+        return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def _encode(self, windows: list[list[int]]) -> np.ndarray:
+        if not windows:
+            return np.zeros((0, self.dimensions), np.float32)
+        # Windows of like length together: less padding to compute.
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+        vectors = np.zeros((len(windows), self.dimensions), np.float32)
+        with self._lock:
+            for start in range(0, len(order), BATCH):
+                chosen = order[start : start + BATCH]
+                vectors[chosen] = self._batch([windows[i] for i in chosen])
+        return vectors
+
+    def _batch(self, windows: list[list[int]]) -> np.ndarray:
+        length = max(len(window) for window in windows) + 2
+        ids = np.full((len(windows), length), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(windows), length), dtype=np.float32)
+        for row, window in enumerate(windows):
+            ids[row, : len(window) + 2] = [self.cls_id, *window, self.sep_id]
+            mask[row, : len(window) + 2] = 1.0
         w = self.weights
-        positions = np.arange(ids.shape[1])
         hidden = (
             w["embeddings.word_embeddings.weight"][ids]
-            + w["embeddings.position_embeddings.weight"][positions][None, :, :]
-            + w["embeddings.token_type_embeddings.weight"][types]
+            + w["embeddings.position_embeddings.weight"][:length][None, :, :]
+            + w["embeddings.token_type_embeddings.weight"][0]
         )
         hidden = self._norm(hidden, "embeddings.LayerNorm")
         # Padding is masked out of attention by a large negative bias on its keys.

@@ -20,7 +20,7 @@ from rest_framework import status
 
 from knowledge import index
 from knowledge.chunking import chunk_pages
-from knowledge.embeddings import Embedder, EmbeddingError, embedder, pack, reciprocal_rank_fusion
+from knowledge.embeddings import Embedder, EmbeddingError, embedder, hybrid_fusion, pack
 from knowledge.extract import ExtractionError, extract, file_type_for
 from knowledge.models import Chunk, Document, DocumentQuerySet, DocumentStatus, DocumentUpload
 from knowledge.segment import boost_text, query_words, segment
@@ -144,7 +144,7 @@ def document_embed(*, document_id: int) -> int:
             return made
         try:
             texts = [f"{heading}\n{content}" for _, heading, content, _ in batch]
-            vectors = current.embed(texts, user_id=batch[0][3], document_id=document_id)
+            vectors = current.embed_passages(texts, user_id=batch[0][3], document_id=document_id)
         except EmbeddingError as error:
             logger.warning("Document %s keeps to lexical search: %s", document_id, error)
             return made
@@ -248,8 +248,7 @@ def knowledge_search(
     else:
         lexical = index.lexical_search(terms=query_words(query), limit=FUSION_DEPTH, **scope)
         vector = _vector_ranking(current, query=query, **scope)
-        weights = (1.0, settings.LUXX_HYBRID_VECTOR_WEIGHT)
-        ranked = reciprocal_rank_fusion([c for c, _ in lexical], vector, weights=weights)[:top_k]
+        ranked = hybrid_fusion(lexical, vector, weight=settings.LUXX_HYBRID_VECTOR_WEIGHT)[:top_k]
     if not ranked:
         return []
     fields = ("pk", "document_id", "document__name", "index", "content", "page", "heading")
@@ -263,7 +262,7 @@ def knowledge_search(
     ]
 
 
-def _vector_ranking(current: Embedder, *, query: str, user_id: int, agent_id: int | None, for_chat: bool) -> list[int]:
+def _vector_ranking(current: Embedder, *, query: str, user_id: int, agent_id: int | None, for_chat: bool) -> list[tuple[int, float]]:
     try:
         [query_vector] = current.embed([query], user_id=user_id)
     except EmbeddingError:

@@ -1,5 +1,6 @@
 """The dense half of hybrid search: cosine similarity of the query against every chunk
-vector in scope, as one matrix product.
+vector in scope, as one matrix product. A chunk may have several vectors (one per part of
+it the model reads): it scores its best.
 
 A scope's vectors are read from the database once and kept in this process while the
 scope's documents are unchanged (the fingerprint: how many ready documents there are,
@@ -22,29 +23,39 @@ from knowledge.models import Chunk, Document, DocumentStatus
 @dataclass(frozen=True)
 class _Matrix:
     fingerprint: tuple[object, ...]
-    chunk_ids: np.ndarray
-    vectors: np.ndarray  # (chunks, dimensions) float32, rows L2-normalised
+    chunk_ids: np.ndarray  # the chunk of each row
+    vectors: np.ndarray  # (rows, dimensions) float32, rows L2-normalised
 
     @property
     def nbytes(self) -> int:
         return int(self.chunk_ids.nbytes + self.vectors.nbytes)
 
 
-_cache: OrderedDict[tuple[int, int | None, bool], _Matrix] = OrderedDict()
+_cache: OrderedDict[tuple[int, int | None, bool, int], _Matrix] = OrderedDict()
 _lock = threading.Lock()
 
 
-def nearest_chunks(*, query_vector: list[float], user_id: int, agent_id: int | None, limit: int, for_chat: bool = False) -> list[int]:
-    """Ids of the chunks most similar to the query, best first; only positive similarity.
-    The scope is as in ``knowledge.index.lexical_search``."""
-    matrix = _matrix(user_id=user_id, agent_id=agent_id, for_chat=for_chat)
-    if not len(matrix.chunk_ids) or matrix.vectors.shape[1] != len(query_vector):
+def nearest_chunks(
+    *, query_vector: list[float], user_id: int, agent_id: int | None, limit: int, for_chat: bool = False
+) -> list[tuple[int, float]]:
+    """(chunk id, cosine similarity) of the chunks most similar to the query, best first;
+    only positive similarity. The scope is as in ``knowledge.index.lexical_search``."""
+    matrix = _matrix(user_id=user_id, agent_id=agent_id, for_chat=for_chat, dimensions=len(query_vector))
+    if not len(matrix.chunk_ids):
         return []
     similarity = matrix.vectors @ np.asarray(query_vector, dtype=np.float32)
-    count = min(limit, len(similarity))
-    best = np.argpartition(-similarity, count - 1)[:count]
-    best = best[np.argsort(-similarity[best], kind="stable")]
-    return [int(matrix.chunk_ids[i]) for i in best if similarity[i] > 0]
+    # The best rows first; enough of them for ``limit`` chunks unless chunks have many rows.
+    count = min(len(similarity), limit * 4)
+    rows = np.argpartition(-similarity, count - 1)[:count]
+    rows = rows[np.argsort(-similarity[rows], kind="stable")]
+    if len(set(matrix.chunk_ids[rows].tolist())) < limit:
+        rows = np.argsort(-similarity, kind="stable")
+    found: dict[int, float] = {}
+    for row in rows:
+        if similarity[row] <= 0 or len(found) == limit:
+            break
+        found.setdefault(int(matrix.chunk_ids[row]), float(similarity[row]))
+    return list(found.items())
 
 
 def _documents(*, user_id: int, agent_id: int | None, for_chat: bool):  # type: ignore[no-untyped-def]
@@ -55,11 +66,11 @@ def _documents(*, user_id: int, agent_id: int | None, for_chat: bool):  # type: 
     return documents.filter(agent_id=agent_id) if agent_id is not None else documents
 
 
-def _matrix(*, user_id: int, agent_id: int | None, for_chat: bool) -> _Matrix:
+def _matrix(*, user_id: int, agent_id: int | None, for_chat: bool, dimensions: int) -> _Matrix:
     documents = _documents(user_id=user_id, agent_id=agent_id, for_chat=for_chat)
     stats = documents.aggregate(n=Count("id"), ids=Sum("id"), changed=Max("updated_at"))
     fingerprint = (stats["n"], stats["ids"], stats["changed"])
-    key = (user_id, agent_id, for_chat)
+    key = (user_id, agent_id, for_chat, dimensions)
     with _lock:
         cached = _cache.get(key)
         if cached is not None and cached.fingerprint == fingerprint:
@@ -68,21 +79,20 @@ def _matrix(*, user_id: int, agent_id: int | None, for_chat: bool) -> _Matrix:
     rows = Chunk.objects.filter(document__in=documents, embedding__isnull=False).values_list("pk", "embedding")
     ids: list[int] = []
     blobs: list[bytes] = []
+    width = dimensions * 4
     for chunk_id, blob in rows.iterator(chunk_size=2000):
-        ids.append(chunk_id)
-        blobs.append(bytes(blob or b""))
-    dimensions = len(blobs[0]) // 4 if blobs else 0
-    if blobs and any(len(blob) != dimensions * 4 for blob in blobs):
-        # Vectors of another model (the provider changed) cannot be compared with these.
-        keep = [i for i, blob in enumerate(blobs) if len(blob) == dimensions * 4]
-        ids, blobs = [ids[i] for i in keep], [blobs[i] for i in keep]
-    vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), dimensions) if blobs else np.zeros((0, 0), np.float32)
+        data = bytes(blob or b"")
+        if width and data and len(data) % width == 0:  # else the vectors of another model: not comparable
+            ids.extend([chunk_id] * (len(data) // width))
+            blobs.append(data)
+    rows_read = len(ids)
+    vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(rows_read, dimensions) if ids else np.zeros((0, dimensions), np.float32)
     matrix = _Matrix(fingerprint, np.asarray(ids, dtype=np.int64), vectors)
     _remember(key, matrix)
     return matrix
 
 
-def _remember(key: tuple[int, int | None, bool], matrix: _Matrix) -> None:
+def _remember(key: tuple[int, int | None, bool, int], matrix: _Matrix) -> None:
     budget = settings.LUXX_VECTOR_CACHE_MB * 1024 * 1024
     with _lock:
         _cache.pop(key, None)

@@ -14,8 +14,9 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from agents.models import Provider
+from fakellm.embeddings import embed
 from knowledge import services
-from knowledge.embeddings import reciprocal_rank_fusion
+from knowledge.embeddings import hybrid_fusion
 from knowledge.models import Chunk, Document, DocumentUpload
 from tests.support.factories import api_client_for, make_user
 from tests.support.tasks import run_queued_tasks
@@ -25,18 +26,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 DOC = "# Fruit\n\nBananas are yellow and sweet.\n\n# Vehicles\n\nThe red car drives fast on the highway.\n\n# Animals\n\n熊猫喜欢吃竹子。"
 
 
-def test_reciprocal_rank_fusion_rewards_agreement() -> None:
-    fused = reciprocal_rank_fusion([1, 2, 3], [3, 4])
+def test_fusion_adds_the_weighted_similarity_to_the_lexical_score_over_the_best_one() -> None:
+    fused = hybrid_fusion([(5, 8.0), (2, 4.0)], [(2, 0.9), (9, 0.6), (7, -0.2)], weight=0.5)
 
-    assert [item for item, _ in fused] == [3, 1, 2, 4]
-    assert fused[0][1] == pytest.approx(1 / 63 + 1 / 61)
+    assert fused == [(5, pytest.approx(1.0)), (2, pytest.approx(0.5 + 0.45)), (9, pytest.approx(0.3)), (7, 0.0)]
 
 
-def test_weighted_fusion_scales_each_ranking_and_breaks_ties_by_id() -> None:
-    fused = reciprocal_rank_fusion([5, 2], [2, 9], weights=(1.0, 0.25))
-
-    assert fused == [(2, pytest.approx(1 / 62 + 0.25 / 61)), (5, pytest.approx(1 / 61)), (9, pytest.approx(0.25 / 62))]
-    assert [item for item, _ in reciprocal_rank_fusion([7], [3])] == [3, 7]  # equal scores: the lower id first
+def test_fusion_without_words_ranks_by_similarity_and_breaks_ties_by_id() -> None:
+    assert hybrid_fusion([], [(4, 0.5), (3, 0.5), (8, 0.7)], weight=1.0) == [(8, 0.7), (3, 0.5), (4, 0.5)]
+    assert hybrid_fusion([(6, 2.0)], [], weight=1.0) == [(6, 1.0)]
 
 
 def test_with_an_embeddings_provider_search_fuses_vectors_and_words(fake_llm: Any) -> None:
@@ -59,9 +57,14 @@ def test_with_an_embeddings_provider_search_fuses_vectors_and_words(fake_llm: An
         ["Fruit\nBananas are yellow and sweet.", "Vehicles\nThe red car drives fast on the highway.", "Animals\n熊猫喜欢吃竹子。"],
         [query],
     ]
+
+    def similarity(text: str) -> float:
+        return sum(a * b for a, b in zip(embed(query), embed(text), strict=True))
+
     assert [r.heading for r in hybrid][:2] == ["Fruit", "Animals"]
-    assert hybrid[0].score == pytest.approx(1 / 61 + 0.4 / 62, abs=1e-4)
-    assert hybrid[1].score == pytest.approx(0.4 / 61, abs=1e-4)
+    assert hybrid[0].score == pytest.approx(1.0 + 0.4 * similarity("Fruit\nBananas are yellow and sweet."), abs=1e-4)
+    assert hybrid[1].score == pytest.approx(0.4 * similarity("Animals\n熊猫喜欢吃竹子。"), abs=1e-4)
+    assert hybrid[1].score > 0
 
 
 def test_without_documents_no_query_embedding_is_requested(fake_llm: Any) -> None:

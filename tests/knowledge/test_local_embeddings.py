@@ -58,6 +58,19 @@ def test_a_batch_encodes_each_text_as_it_would_alone() -> None:
     assert np.abs(together - alone).max() < 1e-5
 
 
+def test_a_long_passage_is_read_in_overlapping_windows_the_first_as_encode_reads_it() -> None:
+    model = local_model()
+    text = " ".join(f"word{i}" for i in range(400))
+    pieces = len(model._pieces(text))
+
+    [windows] = model.encode_passages([text])
+
+    assert model.window == 254 and pieces > 2 * model.stride
+    assert len(windows) == 1 + -(-(pieces - model.window) // model.stride)
+    assert np.abs(windows[0] - model.encode([text])[0]).max() < 1e-5
+    assert [len(w) for w in model.encode_passages(["short", ""])] == [1, 1]
+
+
 def test_only_queries_in_the_models_language_are_understood() -> None:
     assert local_model().unknown_share("Which bank raised interest rates?") == 0.0
     assert local_model().unknown_share("熊猫喜欢吃竹子") > 0.5
@@ -94,6 +107,21 @@ def test_an_upload_is_searchable_by_words_at_once_and_by_meaning_after_its_task(
 
 @pytest.mark.django_db(transaction=True)
 @override_settings(LUXX_EMBEDDINGS="local")
+def test_a_long_chunk_is_found_by_meaning_in_its_last_part() -> None:
+    user = make_user()
+    garden = " ".join(["Tomatoes, beans and roses grow in the sunny garden behind the old house."] * 20)
+    body = f"# Notes\n\n{garden} The central bank raised interest rates to curb inflation.\n\n# Cooking\n\nBake the bread for an hour."
+    document = services.document_upload(user=user, agent=None, name="long.md", data=body.encode(), background=False)
+
+    results = services.knowledge_search(user_id=user.pk, query="monetary policy", top_k=2)
+
+    notes = Chunk.objects.get(document=document, heading="Notes")
+    assert len(bytes(notes.embedding)) >= 2 * 384 * 4  # more than one window
+    assert [r.heading for r in results][:1] == ["Notes"]
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(LUXX_EMBEDDINGS="local")
 def test_a_query_the_model_does_not_understand_is_ranked_by_words_alone() -> None:
     user = make_user()
     body = "# 熊猫\n\n熊猫喜欢吃竹子。\n\n# Pets\n\nDogs and cats are loved companions."
@@ -123,7 +151,9 @@ def test_embedding_resumes_where_a_run_stopped_and_a_second_run_does_nothing(mon
 
     assert (made, again) == (len(chunks) - 1, 0)
     assert bytes(Chunk.objects.get(pk=local_chunk.pk).embedding) == b"kept"
-    assert all(len(bytes(c.embedding)) == 384 * 4 for c in Chunk.objects.filter(document=document).exclude(pk=local_chunk.pk))
+    assert all(
+        len(bytes(c.embedding)) % (384 * 4) == 0 and c.embedding for c in Chunk.objects.filter(document=document).exclude(pk=local_chunk.pk)
+    )
 
 
 @pytest.mark.django_db(transaction=True)
