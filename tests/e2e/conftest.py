@@ -68,8 +68,9 @@ def _server_database() -> Iterator[dict[str, str]]:
 @contextmanager
 def running_server() -> Iterator[str]:
     """Migrate a fresh database with a throw-away data directory, then serve Luxx with
-    daphne on a free port and a worker (``manage.py db_worker``), as ``make run`` does;
-    yield its URL and stop both at the end."""
+    daphne on a free port and a worker (``manage.py db_worker``), as ``make run`` does
+    (with a fast password hasher: ``tests/e2e/server_settings.py``); yield its URL and
+    stop both at the end."""
     with _server_database() as database, _serving(database) as url:
         yield url
 
@@ -83,7 +84,7 @@ def _serving(database: dict[str, str]) -> Iterator[str]:
     if database:
         env.update(database, REDIS_URL=os.environ.get("REDIS_URL", ""))
     env.update(
-        DJANGO_SETTINGS_MODULE="luxx.settings",
+        DJANGO_SETTINGS_MODULE="tests.e2e.server_settings",
         LUXX_DATA_DIR=data_dir,
         LUXX_AUTH_THROTTLE_RATE="10000/min",
         # Every test registers its own user; all of them may point a provider at the
