@@ -194,7 +194,7 @@ def percentile(sorted_seconds: list[float], percent: int) -> float:
     return round(sorted_seconds[max(0, math.ceil(len(sorted_seconds) * percent / 100) - 1)] * 1000, 2)
 
 
-HYBRID_WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+HYBRID_WEIGHTS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 
 def fusion_grid(user_id: int, labelled: list[dict[str, str]], relevant: list[int]) -> dict[str, object]:

@@ -360,7 +360,7 @@ LUXX_EMBEDDINGS_PROVIDER_ID = env_int("LUXX_EMBEDDINGS_PROVIDER_ID", 0, minimum=
 LUXX_EMBEDDINGS_MODEL = env_str("LUXX_EMBEDDINGS_MODEL", "text-embedding-3-small")
 # The vector ranking's weight against the lexical one's (1) in the fusion; the default is
 # measured (bench/knowledge.py --embeddings local): see the README.
-LUXX_HYBRID_VECTOR_WEIGHT = env_float("LUXX_HYBRID_VECTOR_WEIGHT", 0.5)
+LUXX_HYBRID_VECTOR_WEIGHT = env_float("LUXX_HYBRID_VECTOR_WEIGHT", 0.05)
 # Chunk vectors kept in memory per search scope, so a query does not read them all again.
 LUXX_VECTOR_CACHE_MB = env_int("LUXX_VECTOR_CACHE_MB", 256, minimum=0)
 # A document still "processing" after this long lost its indexing task: re-uploading the
