@@ -21,16 +21,13 @@ from django.conf import settings
 
 from agents.models import Provider
 from agents.runtime import CallUsage
+from knowledge.errors import EmbeddingError
 from luxx.text import estimate_tokens
 from usage.models import UsageKind
 from usage.services import LedgerEntry, usage_record
 
 BATCH = 64
 TIMEOUT_SECONDS = 60.0
-
-
-class EmbeddingError(Exception):
-    pass
 
 
 class Embedder(Protocol):
@@ -85,7 +82,10 @@ class LocalEmbedder:
     def understands(self, query: str) -> bool:
         from knowledge.local_model import local_model
 
-        return local_model().unknown_share(query) <= self.unknown_limit
+        try:
+            return local_model().unknown_share(query) <= self.unknown_limit
+        except EmbeddingError:
+            return False  # not installed: words alone (the documents' tasks report it)
 
 
 def embedder() -> Embedder | None:

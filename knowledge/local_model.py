@@ -23,10 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from knowledge.errors import EmbeddingError
+
 BATCH = 32  # windows per forward pass
 
 
-class LocalModelMissing(RuntimeError):
+class LocalModelMissing(EmbeddingError):
     """The optional package is not installed."""
 
 
@@ -181,6 +183,15 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return (sign * (1.0 - poly * np.exp(-a * a))).astype(x.dtype)
 
 
+_loading = threading.Lock()
+
+
 @functools.cache
-def local_model() -> MiniLM:
+def _loaded() -> MiniLM:
     return MiniLM(model_directory())
+
+
+def local_model() -> MiniLM:
+    """The process's model, loaded once (about 90 MB), even when threads ask at once."""
+    with _loading:
+        return _loaded()

@@ -77,7 +77,12 @@ class Chunk(models.Model):
     char_end = models.PositiveIntegerField(default=0)
     search_text = models.TextField()
     boost_text = models.TextField(blank=True, default="", help_text="Words of search_text that can score high alone.")
-    embedding = models.BinaryField(null=True, blank=True, help_text="float32 vector from the embeddings provider, if one is set.")
+    embedding = models.BinaryField(
+        null=True, blank=True, help_text="float32 vectors (one per part of the chunk the model reads), one after another."
+    )
+    # Nullable, with no default: SQLite then adds the column in place instead of rebuilding
+    # the table, which would drop the full-text index's triggers.
+    embedding_model = models.CharField(max_length=200, null=True, blank=True, help_text="The model that made the vectors.")
 
     class Meta:
         ordering = ["document_id", "index"]

@@ -86,7 +86,10 @@ def document_upload(*, user: Any, agent: Any | None, name: str, data: bytes, bac
             index_document.enqueue(document.pk, get_language() or settings.LANGUAGE_CODE)
     if not background:
         document_index(document_id=document.pk, embed_later=False)
-        document_embed(document_id=document.pk)
+        try:
+            document_embed(document_id=document.pk)
+        except EmbeddingError as error:
+            logger.warning("Document %s keeps to lexical search: %s", document.pk, error)
         document.refresh_from_db()
     return document
 
@@ -124,36 +127,46 @@ def document_index(*, document_id: int, embed_later: bool = True) -> None:
 
 
 def document_embed(*, document_id: int) -> int:
-    """Make the vectors of a ready document's chunks that have none, EMBED_BATCH chunks
-    per call to the embedder, each batch stored in its own transaction (so a run that
-    dies resumes where it stopped). Returns how many chunks got a vector.
-
-    An embedder that fails (a provider outage) leaves the rest without vectors: the
-    document stays searchable by words, as it was."""
+    """Make the vectors of a ready document's chunks that have none from the current
+    embedder's model, EMBED_BATCH chunks per call to the embedder, each batch stored in
+    its own transaction (a run that dies resumes where it stopped). Returns how many chunks
+    got vectors; raises EmbeddingError when the embedder fails (the task is then retried;
+    the document stays searchable by words meanwhile)."""
     current = embedder()
     made = 0
     if current is None:
         return made
     while True:
         batch = list(
-            Chunk.objects.filter(document_id=document_id, document__status=DocumentStatus.READY, embedding__isnull=True)
+            Chunk.objects.filter(document_id=document_id, document__status=DocumentStatus.READY)
+            .filter(Q(embedding__isnull=True) | ~Q(embedding_model=current.model))
             .order_by("index")
             .values_list("pk", "heading", "content", "document__user_id")[:EMBED_BATCH]
         )
         if not batch:
             return made
-        try:
-            texts = [f"{heading}\n{content}" for _, heading, content, _ in batch]
-            vectors = current.embed_passages(texts, user_id=batch[0][3], document_id=document_id)
-        except EmbeddingError as error:
-            logger.warning("Document %s keeps to lexical search: %s", document_id, error)
-            return made
+        texts = [f"{heading}\n{content}" for _, heading, content, _ in batch]
+        vectors = current.embed_passages(texts, user_id=batch[0][3], document_id=document_id)
         with write_transaction():
-            chunks = [Chunk(pk=pk, embedding=pack(vector)) for (pk, *_), vector in zip(batch, vectors, strict=True)]
-            Chunk.objects.bulk_update(chunks, ["embedding"])
+            chunks = [
+                Chunk(pk=pk, embedding=pack(parts), embedding_model=current.model) for (pk, *_), parts in zip(batch, vectors, strict=True)
+            ]
+            Chunk.objects.bulk_update(chunks, ["embedding", "embedding_model"])
             # A new updated_at tells the vector cache of each process to read the scope again.
             Document.objects.filter(pk=document_id).update(updated_at=timezone.now())
         made += len(batch)
+
+
+def documents_to_embed() -> list[int]:
+    """Ready documents with chunks that have no vectors from the current embedder's model
+    (uploaded before it was set, or left by an outage that outlasted the task's retries)."""
+    current = embedder()
+    if current is None:
+        return []
+    lacking = Chunk.objects.filter(document__status=DocumentStatus.READY).filter(
+        Q(embedding__isnull=True) | ~Q(embedding_model=current.model)
+    )
+    return sorted(set(lacking.values_list("document_id", flat=True)))
 
 
 def document_fail(*, document_id: int, reason: str) -> None:
@@ -268,7 +281,9 @@ def _vector_ranking(current: Embedder, *, query: str, user_id: int, agent_id: in
     except EmbeddingError:
         logger.warning("Embeddings unavailable; searching lexically only")
         return []
-    return nearest_chunks(query_vector=query_vector, user_id=user_id, agent_id=agent_id, limit=FUSION_DEPTH, for_chat=for_chat)
+    return nearest_chunks(
+        query_vector=query_vector, model=current.model, user_id=user_id, agent_id=agent_id, limit=FUSION_DEPTH, for_chat=for_chat
+    )
 
 
 def _has_ready_documents(*, user_id: int, agent_id: int | None, for_chat: bool) -> bool:

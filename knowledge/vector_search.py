@@ -2,7 +2,8 @@
 vector in scope, as one matrix product. A chunk may have several vectors (one per part of
 it the model reads): it scores its best.
 
-A scope's vectors are read from the database once and kept in this process while the
+Only vectors of the query's model are compared (``Chunk.embedding_model``). A scope's
+vectors are read from the database once and kept in this process while the
 scope's documents are unchanged (the fingerprint: how many ready documents there are,
 their ids and their latest change), within LUXX_VECTOR_CACHE_MB.
 """
@@ -31,16 +32,17 @@ class _Matrix:
         return int(self.chunk_ids.nbytes + self.vectors.nbytes)
 
 
-_cache: OrderedDict[tuple[int, int | None, bool, int], _Matrix] = OrderedDict()
+_Key = tuple[int, int | None, bool, str, int]
+_cache: OrderedDict[_Key, _Matrix] = OrderedDict()
 _lock = threading.Lock()
 
 
 def nearest_chunks(
-    *, query_vector: list[float], user_id: int, agent_id: int | None, limit: int, for_chat: bool = False
+    *, query_vector: list[float], model: str, user_id: int, agent_id: int | None, limit: int, for_chat: bool = False
 ) -> list[tuple[int, float]]:
     """(chunk id, cosine similarity) of the chunks most similar to the query, best first;
     only positive similarity. The scope is as in ``knowledge.index.lexical_search``."""
-    matrix = _matrix(user_id=user_id, agent_id=agent_id, for_chat=for_chat, dimensions=len(query_vector))
+    matrix = _matrix(user_id=user_id, agent_id=agent_id, for_chat=for_chat, model=model, dimensions=len(query_vector))
     if not len(matrix.chunk_ids):
         return []
     similarity = matrix.vectors @ np.asarray(query_vector, dtype=np.float32)
@@ -66,23 +68,23 @@ def _documents(*, user_id: int, agent_id: int | None, for_chat: bool):  # type: 
     return documents.filter(agent_id=agent_id) if agent_id is not None else documents
 
 
-def _matrix(*, user_id: int, agent_id: int | None, for_chat: bool, dimensions: int) -> _Matrix:
+def _matrix(*, user_id: int, agent_id: int | None, for_chat: bool, model: str, dimensions: int) -> _Matrix:
     documents = _documents(user_id=user_id, agent_id=agent_id, for_chat=for_chat)
     stats = documents.aggregate(n=Count("id"), ids=Sum("id"), changed=Max("updated_at"))
     fingerprint = (stats["n"], stats["ids"], stats["changed"])
-    key = (user_id, agent_id, for_chat, dimensions)
+    key = (user_id, agent_id, for_chat, model, dimensions)
     with _lock:
         cached = _cache.get(key)
         if cached is not None and cached.fingerprint == fingerprint:
             _cache.move_to_end(key)
             return cached
-    rows = Chunk.objects.filter(document__in=documents, embedding__isnull=False).values_list("pk", "embedding")
+    rows = Chunk.objects.filter(document__in=documents, embedding__isnull=False, embedding_model=model).values_list("pk", "embedding")
     ids: list[int] = []
     blobs: list[bytes] = []
     width = dimensions * 4
     for chunk_id, blob in rows.iterator(chunk_size=2000):
         data = bytes(blob or b"")
-        if width and data and len(data) % width == 0:  # else the vectors of another model: not comparable
+        if width and data and len(data) % width == 0:
             ids.extend([chunk_id] * (len(data) // width))
             blobs.append(data)
     rows_read = len(ids)
@@ -92,7 +94,7 @@ def _matrix(*, user_id: int, agent_id: int | None, for_chat: bool, dimensions: i
     return matrix
 
 
-def _remember(key: tuple[int, int | None, bool, int], matrix: _Matrix) -> None:
+def _remember(key: _Key, matrix: _Matrix) -> None:
     budget = settings.LUXX_VECTOR_CACHE_MB * 1024 * 1024
     with _lock:
         _cache.pop(key, None)

@@ -90,6 +90,9 @@ def test_an_embeddings_outage_at_upload_still_indexes_the_document_for_words(fak
     assert results[0].heading == "Returns"
 
 
+MODEL = "text-embedding-3-small"  # LUXX_EMBEDDINGS_MODEL's default
+
+
 def ids_of(found: list[tuple[int, float]]) -> list[int]:
     assert all(similarity > 0 for _, similarity in found)
     return [chunk_id for chunk_id, _ in found]
@@ -101,13 +104,13 @@ def test_vector_search_sees_a_new_document_after_the_scope_was_cached(fake_llm: 
     with override_settings(LUXX_EMBEDDINGS_PROVIDER_ID=provider.pk):
         services.document_upload(user=user, agent=None, name="notes.md", data=NOTES.encode(), background=False)
         [query_vector] = embed_texts(provider, ["penguins huddle on the ice"])
-        before = ids_of(vector_search.nearest_chunks(query_vector=query_vector, user_id=user.pk, agent_id=None, limit=5))
+        before = ids_of(vector_search.nearest_chunks(query_vector=query_vector, model=MODEL, user_id=user.pk, agent_id=None, limit=5))
         document = services.document_upload(
             user=user, agent=None, name="birds.md", data=b"# Birds\n\nPenguins huddle together on the ice.", background=False
         )
-        after = ids_of(vector_search.nearest_chunks(query_vector=query_vector, user_id=user.pk, agent_id=None, limit=5))
+        after = ids_of(vector_search.nearest_chunks(query_vector=query_vector, model=MODEL, user_id=user.pk, agent_id=None, limit=5))
         services.document_delete(document=document)
-        gone = ids_of(vector_search.nearest_chunks(query_vector=query_vector, user_id=user.pk, agent_id=None, limit=5))
+        gone = ids_of(vector_search.nearest_chunks(query_vector=query_vector, model=MODEL, user_id=user.pk, agent_id=None, limit=5))
 
     penguins = Chunk.objects.filter(document__name="birds.md").values_list("pk", flat=True)
     assert list(penguins) == []  # deleted
@@ -125,8 +128,10 @@ def test_vector_search_is_scoped_to_the_user_and_the_agent(fake_llm: Any) -> Non
             user=alice, agent=None, name="other.md", data=b"# Other\n\nThe refund desk is on floor two.", background=False
         )
         [query_vector] = embed_texts(provider, ["refund"])
-        for_bob = ids_of(vector_search.nearest_chunks(query_vector=query_vector, user_id=bob.pk, agent_id=None, limit=5))
-        for_agent = ids_of(vector_search.nearest_chunks(query_vector=query_vector, user_id=alice.pk, agent_id=agent.pk, limit=5))
+        for_bob = ids_of(vector_search.nearest_chunks(query_vector=query_vector, model=MODEL, user_id=bob.pk, agent_id=None, limit=5))
+        for_agent = ids_of(
+            vector_search.nearest_chunks(query_vector=query_vector, model=MODEL, user_id=alice.pk, agent_id=agent.pk, limit=5)
+        )
 
     assert for_bob == []
     assert set(Chunk.objects.filter(pk__in=for_agent).values_list("document__agent_id", flat=True)) == {agent.pk}

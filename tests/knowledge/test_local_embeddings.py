@@ -3,6 +3,7 @@ vectors made by a background task after a document is searchable by words."""
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 from pathlib import Path
@@ -11,10 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.test import override_settings
 from django_tasks_db.models import DBTaskResult
 
+from knowledge import local_model as local_model_module
 from knowledge import services
+from knowledge.errors import EmbeddingError
 from knowledge.local_model import MiniLM, local_model, model_directory
 from knowledge.models import Chunk, Document
 from tests.support.factories import api_client_for, make_user
@@ -143,7 +147,8 @@ def test_embedding_resumes_where_a_run_stopped_and_a_second_run_does_nothing(mon
         document = services.document_upload(user=user, agent=None, name="notes.md", data=DOC.encode(), background=False)
     chunks = list(Chunk.objects.filter(document=document).order_by("index"))
     local_chunk = chunks[0]
-    Chunk.objects.filter(pk=local_chunk.pk).update(embedding=b"kept")  # as if a first run stored a batch and died
+    # As if a first run stored a batch and died
+    Chunk.objects.filter(pk=local_chunk.pk).update(embedding=b"kept", embedding_model="all-MiniLM-L6-v2")
     monkeypatch.setattr(services, "EMBED_BATCH", 1)
 
     made = services.document_embed(document_id=document.pk)
@@ -166,3 +171,64 @@ def test_without_an_embedder_no_embedding_task_is_enqueued() -> None:
         run_queued_tasks()
 
     assert list(DBTaskResult.objects.values_list("task_path", flat=True)) == ["knowledge.tasks.index_document"]
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(LUXX_EMBEDDINGS="local")
+def test_vectors_of_another_model_are_not_compared_and_are_replaced_by_the_command() -> None:
+    # Given a document whose chunks have 384-wide vectors of another model (4 x 384 = 1536 floats, one chunk too)
+    user = make_user()
+    with override_settings(LUXX_EMBEDDINGS="off"):
+        document = services.document_upload(user=user, agent=None, name="notes.md", data=DOC.encode(), background=False)
+    foreign = np.ones(4 * 384, dtype="<f4").tobytes()
+    Chunk.objects.filter(document=document).update(embedding=foreign, embedding_model="text-embedding-3-small")
+
+    # When searching by meaning, then embedding the documents again from the command line
+    before = services.knowledge_search(user_id=user.pk, query="monetary policy", top_k=3)
+    assert services.documents_to_embed() == [document.pk]
+    call_command("embed", "--now", stdout=io.StringIO())
+    after = services.knowledge_search(user_id=user.pk, query="monetary policy", top_k=3)
+
+    # Then the other model's vectors were never read as windows of this one, and are replaced
+    assert before == []
+    assert [r.heading for r in after][:1] == ["Money"]
+    assert set(Chunk.objects.filter(document=document).values_list("embedding_model", flat=True)) == {"all-MiniLM-L6-v2"}
+    assert services.documents_to_embed() == []
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(LUXX_EMBEDDINGS="local")
+def test_the_command_enqueues_one_task_per_document_lacking_vectors() -> None:
+    user = make_user()
+    with override_settings(LUXX_EMBEDDINGS="off"):
+        first = services.document_upload(user=user, agent=None, name="a.md", data=DOC.encode(), background=False)
+        second = services.document_upload(user=user, agent=None, name="b.md", data=b"# B\n\nAnother text.", background=False)
+    services.document_embed(document_id=first.pk)
+    output = io.StringIO()
+
+    call_command("embed", stdout=output)
+
+    tasks = list(DBTaskResult.objects.values_list("task_path", "args_kwargs"))
+    assert tasks == [("knowledge.tasks.embed_document", {"args": [second.pk], "kwargs": {}})]
+    assert output.getvalue().strip() == "Enqueued 1 document(s) for all-MiniLM-L6-v2."
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(LUXX_EMBEDDINGS="local")
+def test_without_the_optional_package_search_ranks_by_words_and_the_task_fails_to_be_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing() -> Path:
+        raise local_model_module.LocalModelMissing("not installed")
+
+    monkeypatch.setattr(local_model_module, "model_directory", missing)
+    local_model_module._loaded.cache_clear()
+    try:
+        user = make_user()
+        document = services.document_upload(user=user, agent=None, name="notes.md", data=DOC.encode(), background=False)
+        results = services.knowledge_search(user_id=user.pk, query="interest rates", top_k=1)
+
+        assert [r.heading for r in results] == ["Money"]
+        assert not Chunk.objects.filter(document=document, embedding__isnull=False).exists()
+        with pytest.raises(EmbeddingError):
+            services.document_embed(document_id=document.pk)
+    finally:
+        local_model_module._loaded.cache_clear()
