@@ -180,3 +180,20 @@ def test_top_k_up_to_100_is_accepted_and_101_is_refused_naming_the_field(client:
         assert refused.json()["code"] == 40000 and "top_k" in refused.json()["message"]
     else:
         assert "top_k" in refused.json()["errors"]
+
+
+def test_the_migrated_schema_keeps_the_triggers_that_maintain_the_index() -> None:
+    # A migration that makes SQLite rebuild knowledge_chunk (an added column with a
+    # default, say) drops these triggers, and search then silently misses new chunks.
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'knowledge_chunk'")
+            expected = {
+                f"{table}_{op}" for table in ("knowledge_chunk_fts", "knowledge_chunk_boost") for op in ("insert", "delete", "update")
+            }
+        else:
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = 'knowledge_chunk'::regclass AND NOT tgisinternal")
+            expected = {"knowledge_chunk_counted_insert", "knowledge_chunk_counted_delete", "knowledge_chunk_counted_update"}
+        found = {row[0] for row in cursor.fetchall()}
+
+    assert expected <= found
