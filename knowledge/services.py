@@ -138,8 +138,8 @@ def document_embed(*, document_id: int) -> int:
         return made
     while True:
         batch = list(
-            Chunk.objects.filter(document_id=document_id, document__status=DocumentStatus.READY)
-            .filter(Q(embedding__isnull=True) | ~Q(embedding_model=current.model))
+            _lacking_vectors(current.model)
+            .filter(document_id=document_id)
             .order_by("index")
             .values_list("pk", "heading", "content", "document__user_id")[:EMBED_BATCH]
         )
@@ -163,10 +163,12 @@ def documents_to_embed() -> list[int]:
     current = embedder()
     if current is None:
         return []
-    lacking = Chunk.objects.filter(document__status=DocumentStatus.READY).filter(
-        Q(embedding__isnull=True) | ~Q(embedding_model=current.model)
-    )
-    return sorted(set(lacking.values_list("document_id", flat=True)))
+    return sorted(set(_lacking_vectors(current.model).values_list("document_id", flat=True)))
+
+
+def _lacking_vectors(model: str) -> Any:
+    """Chunks of ready documents with no vectors of ``model``."""
+    return Chunk.objects.filter(document__status=DocumentStatus.READY).filter(Q(embedding__isnull=True) | ~Q(embedding_model=model))
 
 
 def document_fail(*, document_id: int, reason: str) -> None:
