@@ -197,14 +197,23 @@ def percentile(sorted_seconds: list[float], percent: int) -> float:
 HYBRID_WEIGHTS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 
+def lexical_recall(user_id: int, labelled: list[dict[str, str]], relevant: list[int]) -> tuple[dict[str, str], float]:
+    """recall@5 and nDCG@10 of the search by words alone, whatever embeddings are set."""
+    from django.test import override_settings
+
+    from knowledge.services import knowledge_search
+
+    with override_settings(LUXX_EMBEDDINGS="off"):
+        return recall(user_id, labelled, relevant, knowledge_search)
+
+
 def fusion_grid(user_id: int, labelled: list[dict[str, str]], relevant: list[int]) -> dict[str, object]:
     """recall@5 and nDCG@10 with words alone and fused with the vectors at each weight."""
     from django.test import override_settings
 
     from knowledge.services import knowledge_search
 
-    with override_settings(LUXX_EMBEDDINGS="off"):
-        grid: dict[str, object] = {"lexical": recall(user_id, labelled, relevant, knowledge_search)}
+    grid: dict[str, object] = {"lexical": lexical_recall(user_id, labelled, relevant)}
     for weight in HYBRID_WEIGHTS:
         with override_settings(LUXX_HYBRID_VECTOR_WEIGHT=weight):
             grid[str(weight)] = recall(user_id, labelled, relevant, knowledge_search)
@@ -230,14 +239,8 @@ def child(chunks: int, database: str, queries: int, checked: int) -> dict[str, o
         document_upload(user=user, agent=None, name=Path(name).stem + ".md", data=(DATA / name).read_bytes(), background=False)
     relevant = relevant_chunks(labelled)
     embedding = settings.LUXX_EMBEDDINGS == "local"
-    if embedding:
-        from django.test import override_settings
-
-        with override_settings(LUXX_EMBEDDINGS="off"):
-            baseline, baseline_ndcg = recall(user.pk, labelled, relevant, knowledge_search)
-        hybrid_alone = fusion_grid(user.pk, labelled, relevant)
-    else:
-        baseline, baseline_ndcg = recall(user.pk, labelled, relevant, knowledge_search)
+    baseline, baseline_ndcg = lexical_recall(user.pk, labelled, relevant)
+    hybrid_alone = fusion_grid(user.pk, labelled, relevant) if embedding else {}
     labelled_chunks = Chunk.objects.count()
 
     rng = random.Random(1)
@@ -265,12 +268,8 @@ def child(chunks: int, database: str, queries: int, checked: int) -> dict[str, o
         knowledge_search(user_id=user.pk, query=probe, top_k=TOP_K)
     timings, cpu_timings = timed(user.pk, searches[:queries], knowledge_search)
     common_timings, _ = timed(user.pk, common, knowledge_search)
-    if embedding:
-        with override_settings(LUXX_EMBEDDINGS="off"):
-            among_distractors, mixed_ndcg = recall(user.pk, labelled, relevant, knowledge_search)
-        hybrid_mixed = fusion_grid(user.pk, labelled, relevant)
-    else:
-        among_distractors, mixed_ndcg = recall(user.pk, labelled, relevant, knowledge_search)
+    among_distractors, mixed_ndcg = lexical_recall(user.pk, labelled, relevant)
+    hybrid_mixed = fusion_grid(user.pk, labelled, relevant) if embedding else {}
     exact = agreement(user.pk, searches[:checked])
     among_distractors_unpruned, _ = recall(user.pk, labelled, relevant, exhaustive_search)
 
