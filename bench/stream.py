@@ -10,6 +10,7 @@ received (every reply is checked against the database).
     .venv/bin/python bench/stream.py --database postgres --n 200     # PostgreSQL + Redis (a throw-away database)
     .venv/bin/python bench/stream.py --database postgres --processes 2 --n 400
     .venv/bin/python bench/stream.py --server daphne --n 1 50
+    .venv/bin/python bench/stream.py --history 40 --n 50 200           # each chat already holds 40 messages
 
 Everything runs on 127.0.0.1: the fake LLM and the servers are subprocesses started here,
 on a throw-away data directory (and database).
@@ -341,6 +342,7 @@ def main() -> None:
     )
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--rate", type=float, default=100.0, help="tokens per second per stream")
+    parser.add_argument("--history", type=int, default=0, metavar="K", help="messages each conversation holds before the timed turn")
     parser.add_argument("--profile", metavar="DIR", help="record each server with py-spy during the Luxx runs (collapsed stacks in DIR)")
     args = parser.parse_args()
     marker = f'[[fake {{"tokens": {args.tokens}, "tokens_per_second": {args.rate}}}]]'
@@ -399,12 +401,15 @@ def main() -> None:
 
         def conversations(n: int) -> list[str]:
             created = Conversation.objects.bulk_create([Conversation(user=user, provider=provider, model="fake") for _ in range(n)])
+            if args.history:
+                with_history(created, args.history)
             return [c.pk for c in created]
 
         asyncio.run(run_luxx(bases, token, conversations(3 * len(bases)), marker))
         print(
             f"server: {args.server} x {args.processes}; database: {args.database}"
             f"{' + Redis' if args.database == 'postgres' else ''}; fake LLM: {args.tokens} tokens at {args.rate:g} tokens/s per stream"
+            f"; history: {args.history} messages per conversation"
         )
         print(
             f"{'N':>5} {'path':>6} {'err':>4} {'ttft p50':>10} {'ttft p99':>10} {'gap p99':>9} {'tok/s':>7} {'ratio':>6} "
@@ -456,6 +461,37 @@ def main() -> None:
 
             connections.close_all()
             drop_postgres_database(env["DATABASE_URL"], pg_name)
+
+
+HISTORY_TEXT = " ".join(["A sentence of an earlier message, long enough to be like one people write."] * 8)
+
+
+def with_history(conversations: list[Any], k: int) -> None:
+    """Give each conversation a branch of ``k`` finished messages, user and assistant in
+    turn (about 100 words each), and make its end the current leaf."""
+    from django.db import transaction
+
+    from chat.models import Conversation, Message
+
+    with transaction.atomic():
+        leaves = []
+        for conversation in conversations:
+            parent = None
+            chain = []
+            for i in range(k):
+                parent = Message(
+                    user_id=conversation.user_id,
+                    conversation=conversation,
+                    parent=parent,
+                    role="user" if i % 2 == 0 else "assistant",
+                    content=HISTORY_TEXT,
+                    status="complete",
+                )
+                chain.append(parent)
+            Message.objects.bulk_create(chain)
+            conversation.current_leaf = parent
+            leaves.append(conversation)
+        Conversation.objects.bulk_update(leaves, ["current_leaf"])
 
 
 def server_cpu_seconds(servers: list[subprocess.Popen[bytes]]) -> float:
