@@ -8,7 +8,18 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidTok
 from rest_framework_simplejwt.settings import api_settings
 
 from accounts.models import RevokedAccessToken, User
-from luxx.db import first_unordered
+from luxx.prepared import PreparedQuery
+
+# Every API request's user: compiled once (luxx.prepared), as it runs on every request.
+_USER_WITH_REVOCATION = PreparedQuery(
+    lambda user_id, jti: (
+        User.objects.filter(**{api_settings.USER_ID_FIELD: user_id})
+        .annotate(token_revoked=Exists(RevokedAccessToken.objects.filter(jti=jti)))
+        .order_by()[:1]
+    ),
+    user_id=int,
+    jti=str,
+)
 
 
 class LuxxJWTAuthentication(JWTAuthentication):
@@ -21,11 +32,7 @@ class LuxxJWTAuthentication(JWTAuthentication):
         except KeyError:
             raise InvalidToken("Token contained no recognizable user identification") from None
         jti = validated_token.get("jti") or ""
-        user = first_unordered(
-            User.objects.filter(**{api_settings.USER_ID_FIELD: user_id}).annotate(
-                token_revoked=Exists(RevokedAccessToken.objects.filter(jti=jti) if jti else RevokedAccessToken.objects.none())
-            )
-        )
+        user = _USER_WITH_REVOCATION.first(user_id=user_id, jti=jti)
         if user is None:
             raise AuthenticationFailed("User not found", code="user_not_found")
         if user.token_revoked:  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.models import User
 from chat.models import Conversation, Message
+from luxx.prepared import PreparedQuery
 
 
 def conversation_list(*, user: User, project_id: str | None = None, search: str | None = None) -> QuerySet[Conversation]:
@@ -50,10 +51,18 @@ SELECT m.id FROM below JOIN chat_message m ON m.id = below.id ORDER BY m.created
 """
 
 
+_NEWEST_MESSAGE = PreparedQuery(
+    lambda conversation_id: Message.objects.filter(conversation_id=conversation_id).order_by("-created_at", "-id").values_list("id")[:1],
+    conversation_id=str,
+)
+
+
 def newest_message_id(*, conversation_id: str) -> str | None:
     """The conversation's most recently created message (the leaf of a conversation that
-    has no ``current_leaf`` yet, e.g. after its leaf was deleted)."""
-    return Message.objects.filter(conversation_id=conversation_id).order_by("-created_at", "-id").values_list("id", flat=True).first()
+    has no ``current_leaf`` yet, e.g. after its leaf was deleted). Compiled once
+    (luxx.prepared): every first turn of a conversation asks."""
+    row = _NEWEST_MESSAGE.first(conversation_id=conversation_id)
+    return row[0] if row else None
 
 
 def current_leaf_id(conversation: Conversation) -> str | None:

@@ -23,6 +23,7 @@ from files import context as files_context
 from files.vision import model_accepts_images
 from luxx.api import Conflict, NotFound
 from luxx.db import first_unordered, write_transaction
+from luxx.prepared import PreparedQuery
 from toolbox.registry import ToolContext, registry
 from usage import services as usage
 from usage.limits import Reservation
@@ -157,10 +158,20 @@ def _branch_leaf(*, user: User, conversation: Conversation, message_id: str) -> 
     return selectors.newest_leaf_under(conversation_id=conversation.pk, message_id=message.pk) or message.pk
 
 
+# The conversation of every turn and of most chat requests: compiled once (luxx.prepared).
+_OWNED_CONVERSATION = PreparedQuery(
+    lambda user_id, conversation_id: (
+        Conversation.objects.filter(user_id=user_id, pk=conversation_id)
+        .select_related("provider", "provider__user", "agent")
+        .order_by()[:1]
+    ),
+    user_id=int,
+    conversation_id=str,
+)
+
+
 def conversation_get(*, user: User, conversation_id: str) -> Conversation:
-    conversation = first_unordered(
-        Conversation.objects.owned_by(user).select_related("provider", "provider__user", "agent").filter(pk=conversation_id)
-    )
+    conversation: Conversation | None = _OWNED_CONVERSATION.first(user_id=user.pk, conversation_id=conversation_id)
     if conversation is None:
         raise NotFound(_("Conversation not found."))
     return conversation

@@ -27,6 +27,7 @@ from knowledge.segment import boost_text, query_words, segment
 from knowledge.vector_search import nearest_chunks
 from luxx.api import Conflict, LuxxError
 from luxx.db import write_transaction
+from luxx.prepared import PreparedQuery
 
 SNIPPET_CHARS = 240
 FUSION_DEPTH = 50
@@ -311,10 +312,19 @@ def chat_documents(*, user_id: int, agent_id: int | None) -> DocumentQuerySet:
     return Document.objects.filter(scope, status=DocumentStatus.READY)
 
 
+_ANY_CHAT_DOCUMENT = PreparedQuery(lambda user_id: chat_documents(user_id=user_id, agent_id=None).values_list("pk")[:1], user_id=int)
+_ANY_AGENT_CHAT_DOCUMENT = PreparedQuery(
+    lambda user_id, agent_id: chat_documents(user_id=user_id, agent_id=agent_id).values_list("pk")[:1], user_id=int, agent_id=int
+)
+
+
 def chat_has_documents(*, user_id: int, agent_id: int | None) -> bool:
-    """Whether a chat turn has documents to answer from: one EXISTS on indexed columns
-    (the user's, the agent's), so that a chat without documents costs a single query."""
-    return chat_documents(user_id=user_id, agent_id=agent_id).exists()
+    """Whether a chat turn has documents to answer from: one query on indexed columns
+    (the user's, the agent's), so that a chat without documents costs a single query;
+    compiled once (luxx.prepared), as every turn asks."""
+    if agent_id is None:
+        return _ANY_CHAT_DOCUMENT.first(user_id=user_id) is not None
+    return _ANY_AGENT_CHAT_DOCUMENT.first(user_id=user_id, agent_id=agent_id) is not None
 
 
 def knowledge_retrieve(*, user_id: int, agent_id: int | None, query: str, top_k: int = 5) -> list[RetrievedChunk]:

@@ -1,0 +1,122 @@
+"""Querysets compiled to SQL once, then run with new values.
+
+Django compiles a queryset to SQL every time it runs it. For the few lookups on the path
+of every streaming turn (the user of a token, the conversation with its provider and
+agent) compiling costs several times what running the query does, so those are compiled
+once per process and database here, and each run only binds its values.
+
+A prepared query is built from placeholder values of declared kinds (``int`` or ``str``),
+and each of them must reach the SQL only as parameters: equality lookups, never a value
+that shapes the query (``None``, a list, an empty ``none()``). Compiling checks that each
+placeholder became a parameter, and refuses the query otherwise. What a run returns is
+what the queryset itself returns: model instances (with their ``select_related`` rows
+and annotations) or, for a ``values_list`` queryset, tuples, each value converted as
+Django converts it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from django.db import connections, router
+from django.db.models import Model, QuerySet
+from django.db.models.query import ModelIterable, get_related_populators
+
+M = TypeVar("M", bound=Model)
+
+_counter = itertools.count(1)
+
+
+def _placeholder(kind: type, number: int) -> Any:
+    if kind is int:
+        return -(2**62) - number
+    if kind is str:
+        return f"\x00luxx-prepared-{number}\x00"
+    raise TypeError(f"a prepared query's values are int or str, not {kind.__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    slots: tuple[tuple[str | None, Any], ...]  # (value name, or None and the constant)
+    compiler: Any
+    converters: dict[int, Any]
+    as_models: bool
+
+
+class PreparedQuery(Generic[M]):
+    """``build(**values)`` compiled once per database; :meth:`run` binds new values.
+
+    ``kinds`` names each value and its type, e.g. ``PreparedQuery(build, user_id=int)``."""
+
+    def __init__(self, build: Callable[..., QuerySet[M, Any]], **kinds: type) -> None:
+        self._build = build
+        self._kinds = kinds
+        self._compiled: dict[str, _Compiled] = {}
+        self._model: type[Model] | None = None
+        self._lock = threading.Lock()
+
+    def _compile(self, alias: str) -> _Compiled:
+        with self._lock:
+            compiled = self._compiled.get(alias)
+            if compiled is not None:
+                return compiled
+            placeholders = {name: _placeholder(kind, next(_counter)) for name, kind in self._kinds.items()}
+            queryset = self._build(**placeholders)
+            compiler = queryset.query.get_compiler(using=alias)
+            sql, params = compiler.as_sql()
+            names = {value: name for name, value in placeholders.items()}
+            slots = tuple((names.get(param), None if param in names else param) for param in params)
+            missing = set(placeholders) - {name for name, _ in slots if name}
+            if missing:
+                raise ValueError(f"prepared query: {sorted(missing)} did not become query parameters")
+            fields = [column[0] for column in compiler.select[: compiler.col_count]]
+            as_models = queryset._iterable_class is ModelIterable
+            compiled = _Compiled(sql, slots, compiler, compiler.get_converters(fields), as_models)
+            self._compiled[alias] = compiled
+            return compiled
+
+    def run(self, **values: Any) -> Iterator[Any]:
+        """The rows of the query for ``values``: model instances or tuples, as the
+        queryset would give them."""
+        if values.keys() != self._kinds.keys():
+            raise TypeError(f"prepared query takes {sorted(self._kinds)}, not {sorted(values)}")
+        if self._model is None:
+            self._model = self._build(**{name: _placeholder(kind, 0) for name, kind in self._kinds.items()}).model
+        alias = router.db_for_read(self._model)
+        compiled = self._compiled.get(alias) or self._compile(alias)
+        bound = {name: self._kinds[name](value) for name, value in values.items()}
+        params = [bound[name] if name else constant for name, constant in compiled.slots]
+        with connections[alias].cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        if compiled.converters:
+            rows = list(compiled.compiler.apply_converters(rows, compiled.converters))
+        if not compiled.as_models:
+            return map(tuple, rows)
+        return self._instances(compiled, rows, alias)
+
+    def first(self, **values: Any) -> Any:
+        """The first row for ``values``, or None."""
+        return next(self.run(**values), None)
+
+    @staticmethod
+    def _instances(compiled: _Compiled, rows: list[Any], alias: str) -> Iterator[Any]:
+        compiler = compiled.compiler
+        klass_info, select = compiler.klass_info, compiler.select
+        model_class = klass_info["model"]
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        init_list = [column[0].target.attname for column in select[start:end]]
+        populators = get_related_populators(klass_info, select, alias)  # type: ignore[call-arg]  # Django 5.2's signature
+        annotations = compiler.annotation_col_map
+        for row in rows:
+            instance = model_class.from_db(alias, init_list, row[start:end])
+            for populator in populators:
+                populator.populate(row, instance)
+            for name, position in annotations.items():
+                setattr(instance, name, row[position])
+            yield instance
