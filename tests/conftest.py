@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-pytest_plugins = ["tests.support.fakellm", "tests.support.live_server", "tests.support.server_process", "tests.support.tasks"]
+pytest_plugins = [
+    "tests.support.fakellm",
+    "tests.support.live_server",
+    "tests.support.server_process",
+    "tests.support.tasks",
+    "tests.support.templates",
+]
 
 
 @pytest.fixture(autouse=True)
