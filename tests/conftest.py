@@ -5,6 +5,7 @@ from django.core.cache import cache
 
 pytest_plugins = [
     "tests.support.fakellm",
+    "tests.support.fastflush",
     "tests.support.live_server",
     "tests.support.server_process",
     "tests.support.tasks",
