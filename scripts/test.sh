@@ -11,6 +11,11 @@ REDIS=${LUXX_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
 
 bash scripts/ensure-system-packages.sh
 
+# Let Python keep compiled modules in __pycache__ (ignored by git), and pytest its
+# rewritten test modules: every step starts many Python processes that import the same
+# code, and with PYTHONDONTWRITEBYTECODE set (as in some shells) each compiles it again.
+unset PYTHONDONTWRITEBYTECODE
+
 # The linters and the type checker run beside the first pytest step (they only read the
 # sources, and use about one core for 20 s); their output and verdict follow that step.
 LINT_LOG=$(mktemp)
