@@ -11,18 +11,42 @@ REDIS=${LUXX_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
 
 bash scripts/ensure-system-packages.sh
 
-echo "== ruff"; $BIN/ruff check . && $BIN/ruff format --check .
-echo "== mypy"; $BIN/mypy .
+# Let Python keep compiled modules in __pycache__ (ignored by git), and pytest its
+# rewritten test modules: every step starts many Python processes that import the same
+# code, and with PYTHONDONTWRITEBYTECODE set (as in some shells) each compiles it again.
+unset PYTHONDONTWRITEBYTECODE
+
+# The linters and the type checker run beside the first pytest step (they only read the
+# sources, and use about one core for 20 s); their output and verdict follow that step.
+LINT_LOG=$(mktemp)
+trap 'rm -f "$LINT_LOG"' EXIT
+( { echo "== ruff"; $BIN/ruff check . && $BIN/ruff format --check . && echo "== mypy" && $BIN/mypy .; } >"$LINT_LOG" 2>&1 ) &
+LINT_PID=$!
+lint_verdict() {
+  local status=0
+  wait "$LINT_PID" || status=$?
+  cat "$LINT_LOG"
+  if [ "$status" -ne 0 ]; then
+    echo "FAIL: ruff or mypy (above)" >&2
+    exit "$status"
+  fi
+}
 
 # Each pass: most tests in LUXX_TEST_WORKERS processes (they mostly wait on the servers
 # they start), then the browser tests in LUXX_E2E_WORKERS processes (each with its own
 # server and Chromium), then those that judge time or load, one at a time. The arguments
 # of this script go to pytest (exit code 5: nothing of that part selected).
 PYTEST_ARGS=("$@")
+timed() {  # run a step; print its wall time
+  local start=$SECONDS
+  "$@" || [ $? -eq 5 ]
+  echo "-- $((SECONDS - start)) s"
+}
 suite() {
-  "$@" $BIN/pytest -n "${LUXX_TEST_WORKERS:-3}" --dist loadfile -m "not e2e and not serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
-  "$@" $BIN/pytest -n "${LUXX_E2E_WORKERS:-1}" --dist load -m "e2e and not serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
-  "$@" $BIN/pytest -m "serial" "${PYTEST_ARGS[@]}" || [ $? -eq 5 ]
+  timed "$@" $BIN/pytest -n "${LUXX_TEST_WORKERS:-3}" --dist loadfile -m "not e2e and not serial" "${PYTEST_ARGS[@]}"
+  [ -z "${LINT_PID:-}" ] || { lint_verdict; LINT_PID=""; }
+  timed "$@" $BIN/pytest -n "${LUXX_E2E_WORKERS:-2}" --dist load -m "e2e and not serial" "${PYTEST_ARGS[@]}"
+  timed "$@" $BIN/pytest -m "serial" "${PYTEST_ARGS[@]}"
 }
 
 echo "== pytest on SQLite + in-memory channel layer"
@@ -68,3 +92,4 @@ fi
 
 echo "== pytest on PostgreSQL + Redis channel layer"
 suite env DATABASE_URL="$PG_URL" REDIS_URL="$REDIS"
+echo "== all passed in $SECONDS s"

@@ -3,7 +3,14 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-pytest_plugins = ["tests.support.fakellm", "tests.support.live_server", "tests.support.server_process", "tests.support.tasks"]
+pytest_plugins = [
+    "tests.support.fakellm",
+    "tests.support.fastflush",
+    "tests.support.live_server",
+    "tests.support.server_process",
+    "tests.support.tasks",
+    "tests.support.templates",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -29,3 +36,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
+    # The modules with tests of the pass's own (several server processes, or a whole
+    # set-up started by the test) are the longest; dealt first to the xdist workers
+    # (``--dist loadfile`` deals modules in this order), they do not end the step alone.
+    first = {item.path for item in items if "postgres_only" in item.keywords or "sqlite_only" in item.keywords}
+    items.sort(key=lambda item: item.path not in first)

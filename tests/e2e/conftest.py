@@ -25,6 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import templates
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -56,8 +58,6 @@ def _server_database() -> Iterator[dict[str, str]]:
 
     name = f"luxx_e2e_{uuid.uuid4().hex[:12]}"
     admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
     try:
         yield {"DATABASE_URL": database_url.rsplit("/", 1)[0] + f"/{name}", "LUXX_CHANNEL_PREFIX": name}
     finally:
@@ -67,7 +67,7 @@ def _server_database() -> Iterator[dict[str, str]]:
 
 @contextmanager
 def running_server() -> Iterator[str]:
-    """Migrate a fresh database with a throw-away data directory, then serve Luxx with
+    """A freshly migrated database with a throw-away data directory, then serve Luxx with
     daphne on a free port and a worker (``manage.py db_worker``), as ``make run`` does
     (with a fast password hasher: ``tests/e2e/server_settings.py``); yield its URL and
     stop both at the end."""
@@ -95,7 +95,12 @@ def _serving(database: dict[str, str]) -> Iterator[str]:
         PYTHONUNBUFFERED="1",
     )
     bin_dir = Path(sys.executable).parent
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    # A copy of a database migrated once for the whole run with these settings (the
+    # same as migrating this one, without paying for it in every worker).
+    if database:
+        templates.create_migrated_postgres(env, database["DATABASE_URL"].rsplit("/", 1)[1])
+    else:
+        templates.copy_migrated_sqlite(env, Path(data_dir))
     port = _free_port()
     log = open(Path(data_dir) / "daphne.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
