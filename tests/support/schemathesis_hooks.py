@@ -79,7 +79,7 @@ class FuzzUserToken:
 
 
 # Refusals of schema-valid requests that no schema can state: uniqueness, what exists or
-# is configured, Django's password similarity and common-password lists. Each is a 400
+# is configured, how many of a thing a user already has, Django's password similarity and common-password lists. Each is a 400
 # naming its reason; anything else refused with 400 is a schema that says too little.
 STATEFUL_REFUSALS = (
     "already exists",
@@ -92,6 +92,7 @@ STATEFUL_REFUSALS = (
     "is not an agent of this room.",  # a moderator or summarizer names one of the room's agents
     "The moderator policy needs a moderator",
     "besides the moderator.",
+    "tokens already: revoke one first.",  # a user holds at most 20 MCP tokens
 )
 
 
