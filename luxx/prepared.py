@@ -45,7 +45,11 @@ class _Compiled:
     slots: tuple[tuple[str | None, Any], ...]  # (value name, or None and the constant)
     compiler: Any
     converters: dict[int, Any]
-    as_models: bool
+    # For model rows (None for values_list): the model's columns, where they start and
+    # end in a row, and the populators of its select_related rows.
+    init_list: list[str] | None
+    model_columns: tuple[int, int]
+    populators: list[Any]
 
 
 class PreparedQuery(Generic[M]):
@@ -70,13 +74,20 @@ class PreparedQuery(Generic[M]):
             compiler = queryset.query.get_compiler(using=alias)
             sql, params = compiler.as_sql()
             names = {value: name for name, value in placeholders.items()}
-            slots = tuple((names.get(param), None if param in names else param) for param in params)
+            slots = tuple(
+                (name, None) if (name := names.get(param) if isinstance(param, (int, str)) else None) else (None, param) for param in params
+            )
             missing = set(placeholders) - {name for name, _ in slots if name}
             if missing:
                 raise ValueError(f"prepared query: {sorted(missing)} did not become query parameters")
             fields = [column[0] for column in compiler.select[: compiler.col_count]]
-            as_models = queryset._iterable_class is ModelIterable
-            compiled = _Compiled(sql, slots, compiler, compiler.get_converters(fields), as_models)
+            init_list, model_columns, populators = None, (0, 0), []
+            if queryset._iterable_class is ModelIterable:
+                klass_info, select = compiler.klass_info, compiler.select
+                model_columns = (klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1)
+                init_list = [column[0].target.attname for column in select[model_columns[0] : model_columns[1]]]
+                populators = get_related_populators(klass_info, select, alias)  # type: ignore[call-arg]  # Django 5.2's signature
+            compiled = _Compiled(sql, slots, compiler, compiler.get_converters(fields), init_list, model_columns, populators)
             self._compiled[alias] = compiled
             return compiled
 
@@ -96,7 +107,7 @@ class PreparedQuery(Generic[M]):
             rows = cursor.fetchall()
         if compiled.converters:
             rows = list(compiled.compiler.apply_converters(rows, compiled.converters))
-        if not compiled.as_models:
+        if compiled.init_list is None:
             return map(tuple, rows)
         return self._instances(compiled, rows, alias)
 
@@ -106,16 +117,12 @@ class PreparedQuery(Generic[M]):
 
     @staticmethod
     def _instances(compiled: _Compiled, rows: list[Any], alias: str) -> Iterator[Any]:
-        compiler = compiled.compiler
-        klass_info, select = compiler.klass_info, compiler.select
-        model_class = klass_info["model"]
-        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-        init_list = [column[0].target.attname for column in select[start:end]]
-        populators = get_related_populators(klass_info, select, alias)  # type: ignore[call-arg]  # Django 5.2's signature
-        annotations = compiler.annotation_col_map
+        model_class = compiled.compiler.klass_info["model"]
+        start, end = compiled.model_columns
+        annotations = compiled.compiler.annotation_col_map
         for row in rows:
-            instance = model_class.from_db(alias, init_list, row[start:end])
-            for populator in populators:
+            instance = model_class.from_db(alias, compiled.init_list, row[start:end])
+            for populator in compiled.populators:
                 populator.populate(row, instance)
             for name, position in annotations.items():
                 setattr(instance, name, row[position])

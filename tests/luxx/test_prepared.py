@@ -102,3 +102,14 @@ def test_values_must_be_the_ones_declared() -> None:
         CONVERSATION.first(user_id=1)
     with pytest.raises(TypeError):
         PreparedQuery(lambda when: Conversation.objects.filter(created_at=when), when=float).first(when=1.0)
+
+
+def test_constants_of_any_kind_stay_in_the_query() -> None:
+    _, full, bare = _setup()
+    by_tools = PreparedQuery(
+        lambda conversation_id: Conversation.objects.filter(pk=conversation_id, enabled_tools=["python", "中文"], temperature=0.3),
+        conversation_id=str,
+    )
+
+    assert by_tools.first(conversation_id=full.pk).pk == full.pk
+    assert by_tools.first(conversation_id=bare.pk) is None
