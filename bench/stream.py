@@ -11,6 +11,7 @@ received (every reply is checked against the database).
     .venv/bin/python bench/stream.py --database postgres --processes 2 --n 400
     .venv/bin/python bench/stream.py --server daphne --n 1 50
     .venv/bin/python bench/stream.py --history 40 --n 50 200           # each chat already holds 40 messages
+    .venv/bin/python bench/stream.py --n 1 --rounds 30                 # the 1-stream figures over 30 streams, one after another
 
 Everything runs on 127.0.0.1: the fake LLM and the servers are subprocesses started here,
 on a throw-away data directory (and database).
@@ -343,6 +344,13 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--rate", type=float, default=100.0, help="tokens per second per stream")
     parser.add_argument("--history", type=int, default=0, metavar="K", help="messages each conversation holds before the timed turn")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        metavar="R",
+        help="run each N this many times, one round after another, and pool the streams (a 1-stream figure from one stream is noise)",
+    )
     parser.add_argument("--profile", metavar="DIR", help="record each server with py-spy during the Luxx runs (collapsed stacks in DIR)")
     args = parser.parse_args()
     marker = f'[[fake {{"tokens": {args.tokens}, "tokens_per_second": {args.rate}}}]]'
@@ -410,21 +418,22 @@ def main() -> None:
             f"server: {args.server} x {args.processes}; database: {args.database}"
             f"{' + Redis' if args.database == 'postgres' else ''}; fake LLM: {args.tokens} tokens at {args.rate:g} tokens/s per stream"
             f"; history: {args.history} messages per conversation"
+            + (f"; each N run {args.rounds} times, the streams pooled" if args.rounds > 1 else "")
         )
         print(
             f"{'N':>5} {'path':>6} {'err':>4} {'ttft p50':>10} {'ttft p99':>10} {'gap p99':>9} {'tok/s':>7} {'ratio':>6} "
             f"{'agg tok/s':>10} {'peak MB':>8} {'stored≠':>8}"
         )
         for n in args.n:
-            direct = summarize(asyncio.run(run_direct(llm_base, n, marker)))
-            ids = conversations(n)
+            direct = summarize([r for _ in range(args.rounds) for r in asyncio.run(run_direct(llm_base, n, marker))])
+            ids = conversations(n * args.rounds)
             profilers = (
                 [profile(args.profile, server.pid, f"{args.database}-{n}-{i}") for i, server in enumerate(servers)] if args.profile else []
             )
             cpu_before = server_cpu_seconds(servers)
             with PeakMemory([s.pid for s in servers]) as memory, PeakConnections(env.get("DATABASE_URL", ""), pg_name) as pool:
-                raw = asyncio.run(run_luxx(bases, token, ids, marker))
-            cpu_per_stream_ms = (server_cpu_seconds(servers) - cpu_before) / n * 1000
+                raw = [r for i in range(args.rounds) for r in asyncio.run(run_luxx(bases, token, ids[i * n : (i + 1) * n], marker))]
+            cpu_per_stream_ms = (server_cpu_seconds(servers) - cpu_before) / len(ids) * 1000
             for profiler in profilers:
                 profiler.send_signal(2)
                 profiler.wait(timeout=60)
