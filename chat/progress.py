@@ -5,7 +5,10 @@ snapshot of every reply that changed and writes them all in one transaction (one
 statement executed for many rows), together with a heartbeat (``updated_at``) for the
 open replies that did not change, so a sweep can tell a reply whose process died from
 one waiting for a slow tool. A crash loses at most about a second of a reply, and the
-database sees one transaction per second per process instead of one per reply.
+database sees one transaction per second per process instead of one per reply. The writer
+has a database thread of its own (:func:`luxx.db.run_db_writer`): when a thousand turns
+start at once their set-ups queue for seconds in the shared pool, and the replies already
+streaming are written on time all the same.
 
 A reply's final state (status, steps, usage) is written at once: :meth:`ReplyWriter.finish`
 wakes the writer, which commits every final that is waiting, in one transaction (a group
@@ -27,7 +30,7 @@ from django.db import connection
 from django.utils import timezone
 
 from chat.models import Message, MessageStatus
-from luxx.db import run_db, write_transaction
+from luxx.db import run_db_writer, write_transaction
 from usage.services import LedgerEntry, ledger_write
 
 logger = logging.getLogger(__name__)
@@ -111,7 +114,7 @@ class ReplyWriter:
                         alive.append(message_id)
                 self._dirty.clear()
             try:
-                await run_db(replies_write, progress=progress, finals=[final for final, _ in finals], alive=alive)
+                await run_db_writer(replies_write, progress=progress, finals=[final for final, _ in finals], alive=alive)
             except Exception as error:
                 logger.exception("Writing %d replies failed", len(progress) + len(finals))
                 for _, done in finals:

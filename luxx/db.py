@@ -2,7 +2,8 @@
 
 Async code reaches the database through :func:`run_db`: one call is one synchronous unit
 of work (a few queries, at most one transaction) run in a small shared pool of threads,
-so a process holds a bounded number of connections whatever the number of open streams.
+so a process holds a bounded number of connections whatever the number of open streams
+(the pool's, and one more for the replies' writer, :func:`run_db_writer`).
 On SQLite the pool's threads keep their connection (opening one, with its PRAGMAs, costs
 more than the work itself); on PostgreSQL they hand it back to the process's connection
 pool after each call, and that pool bounds the process's connections.
@@ -53,14 +54,15 @@ def first_unordered(queryset: QuerySet[M]) -> M | None:
     return next(iter(queryset.order_by()[:1]), None)
 
 
-_db_executor: ThreadPoolExecutor | None = None
+_executors: dict[str, ThreadPoolExecutor] = {}
 
 
-def _executor() -> ThreadPoolExecutor:
-    global _db_executor
-    if _db_executor is None:
-        _db_executor = ThreadPoolExecutor(max_workers=settings.LUXX_DB_THREADS, thread_name_prefix="luxx-db")
-    return _db_executor
+def _executor(lane: str) -> ThreadPoolExecutor:
+    executor = _executors.get(lane)
+    if executor is None:
+        threads = settings.LUXX_DB_THREADS if lane == "db" else 1
+        executor = _executors[lane] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"luxx-{lane}")
+    return executor
 
 
 def _in_db_thread(function: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], language: str | None) -> T:
@@ -80,8 +82,20 @@ def _in_db_thread(function: Callable[..., T], args: tuple[Any, ...], kwargs: dic
 async def run_db(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run one synchronous unit of database work from async code, in the shared pool, in
     the caller's language (for the messages of the errors it raises)."""
+    return await _run_in("db", function, args, kwargs)
+
+
+async def run_db_writer(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """:func:`run_db` on the process's one thread for the replies' writes (chat/progress.py),
+    which never waits behind the shared pool's queue: when hundreds of turns start at once,
+    their set-ups fill that queue for seconds, and the progress and final state of the
+    replies already streaming must still be committed about once a second."""
+    return await _run_in("writer", function, args, kwargs)
+
+
+async def _run_in(lane: str, function: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor(), _in_db_thread, function, args, kwargs, translation.get_language())
+    return await loop.run_in_executor(_executor(lane), _in_db_thread, function, args, kwargs, translation.get_language())
 
 
 def release_request_connection() -> None:

@@ -3,6 +3,8 @@ unchanged ones, and finals."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -10,7 +12,8 @@ import pytest
 from django.utils import timezone
 
 from chat.models import Conversation, Message, MessageStatus
-from chat.progress import ReplyFinal, replies_write
+from chat.progress import ReplyFinal, replies_write, reply_writer
+from luxx.db import run_db, run_db_writer
 from tests.support.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -91,3 +94,33 @@ def test_a_final_without_usage_stores_none(conversation: Conversation) -> None:
 
     stored = Message.objects.get(pk=reply.pk)
     assert (stored.status, stored.usage, stored.token_count, stored.error) == (MessageStatus.ERROR, None, 0, "It failed.")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_commits_while_every_thread_of_the_shared_pool_is_busy(settings: Any) -> None:
+    # Given a streaming reply, and every thread of the shared database pool taken (by turn
+    # set-ups, say, when hundreds of streams start at once), with more work queued
+    conversation = Conversation.objects.create(user=make_user(), model="m")
+    reply = Message.objects.create(user=conversation.user, conversation=conversation, role="assistant", status=MessageStatus.STREAMING)
+    steps = [{"id": "step-0", "index": 0, "type": "text", "content": "All of it"}]
+    release = threading.Event()
+
+    async def scenario() -> tuple[bool, Message]:
+        busy = [asyncio.ensure_future(run_db(release.wait, 30)) for _ in range(settings.LUXX_DB_THREADS + 2)]
+        try:
+            await asyncio.sleep(0.1)
+            writer = reply_writer()
+            writer.open(reply.pk, lambda: (steps, "All of it"))
+            # When the reply ends, its final state is committed without waiting for them
+            final = ReplyFinal(message_id=reply.pk, status=MessageStatus.COMPLETE, steps=steps, text="All of it", usage=None)
+            await asyncio.wait_for(writer.finish(final), timeout=20)
+            stored = await run_db_writer(Message.objects.get, pk=reply.pk)
+            return any(task.done() for task in busy), stored
+        finally:
+            release.set()
+            await asyncio.gather(*busy)
+
+    pool_freed_first, stored = asyncio.run(scenario())
+
+    assert not pool_freed_first
+    assert (stored.status, stored.content, stored.process_steps) == (MessageStatus.COMPLETE, "All of it", steps)
