@@ -26,7 +26,10 @@ def _invalid(field: str, message: str) -> exceptions.ValidationError:
 
 def provider_check_base_url(*, base_url: str, user: Any, shared: bool) -> None:
     """http(s) only, no credentials or fragment; a private address only where allowed."""
-    parts = urlsplit(base_url)
+    try:
+        parts = urlsplit(base_url)
+    except ValueError:  # a bracketed host that is not an IPv6 address
+        raise _invalid("base_url", "The host in [brackets] is not an IPv6 address.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _invalid("base_url", "Use an http:// or https:// URL with a host.")
     if parts.username or parts.password:

@@ -27,6 +27,7 @@ class ProviderListView(APIView):
 
 
 class ProviderDetailView(APIView):
+    luxx_partial_put = True  # PUT changes only the given fields
     luxx_error_codes = {"PUT": ["403"], "DELETE": ["403"]}
 
     @extend_schema(tags=["providers"], summary="Get a provider", responses=s.ProviderSerializer)
@@ -76,6 +77,8 @@ class AgentListView(APIView):
 
 
 class AgentDetailView(APIView):
+    luxx_partial_put = True  # PUT changes only the given fields
+
     @extend_schema(tags=["agents"], summary="Get an agent", responses=s.AgentSerializer)
     def get(self, request: Request, agent_id: int) -> Response:
         return ok(s.AgentSerializer(selectors.agent_get_owned(user=request.user, agent_id=agent_id)).data)

@@ -48,6 +48,8 @@ class V1AgentListView(APIView):
 
 
 class V1AgentDetailView(APIView):
+    luxx_partial_put = True  # PUT changes only the given fields
+
     @extend_schema(tags=["v1 agents"], summary="Get an agent (v1)", responses=s.V1AgentSerializer)
     def get(self, request: Request, agent_id: int) -> Response:
         return ok(s.V1AgentSerializer(selectors.agent_get_owned(user=request.user, agent_id=agent_id)).data)

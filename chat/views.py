@@ -189,7 +189,7 @@ def _too_large() -> str:
 
 class MessageListView(APIView):
     luxx_query_params = True
-    luxx_error_codes = {"POST": ["404", "409"]}
+    luxx_error_codes = {"GET": ["404"], "POST": ["404", "409"]}
 
     @extend_schema(
         tags=["messages"],
@@ -359,14 +359,14 @@ class MessageEventsView(APIView):
         parameters=[
             OpenApiParameter(
                 "Last-Event-ID",
-                {"type": "string", "pattern": "^[0-9]{1,15}$"},
+                {"type": "string", "pattern": "^[0-9]{0,15}$"},
                 OpenApiParameter.HEADER,
                 required=False,
-                description="The `id` of the last event received.",
+                description="The `id` of the last event received (empty: as if not sent).",
             ),
             OpenApiParameter(
                 "lastEventId",
-                {"type": "string", "pattern": "^[0-9]{1,15}$"},
+                {"type": "string", "pattern": "^[0-9]{0,15}$"},
                 required=False,
                 description="The same as `Last-Event-ID`, for clients that cannot set headers.",
             ),

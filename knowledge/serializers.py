@@ -46,7 +46,9 @@ class ChunkSerializer(serializers.ModelSerializer):
 
 class UploadInput(serializers.Serializer):
     file = serializers.FileField()
+    # A form's empty agent_id is no agent; a form has no null, so the schema has none.
     agent_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    openapi_extra = {"properties": {"agent_id": {"nullable": False}}}
 
 
 class V1UploadInput(UploadInput):

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -49,7 +49,7 @@ class DocumentListView(APIView):
     @extend_schema(
         tags=["knowledge"],
         summary="The caller's documents",
-        parameters=[OpenApiParameter("agent_id", int, required=False)],
+        parameters=[OpenApiParameter("agent_id", {"type": "integer", "minimum": 1}, required=False)],
         responses=s.DocumentSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
@@ -58,7 +58,13 @@ class DocumentListView(APIView):
         return ok(paginate(request, documents, s.DocumentSerializer))
 
     @extend_schema(
-        tags=["knowledge"], summary="Upload a PDF, TXT or Markdown document", request=s.UploadInput, responses={201: s.DocumentSerializer}
+        tags=["knowledge"],
+        summary="Upload a PDF, TXT or Markdown document",
+        request=s.UploadInput,
+        responses={
+            201: s.DocumentSerializer,
+            202: OpenApiResponse(s.DocumentSerializer, description="A large file: indexed in the background."),
+        },
     )
     def post(self, request: Request) -> Response:
         document = _upload(request, s.UploadInput)

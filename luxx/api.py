@@ -257,6 +257,8 @@ class LuxxPagination(BasePagination):
         self.page_size = parse_positive_int(request, "page_size", default_size, maximum=self.max_page_size)
         self.total = queryset.count() if hasattr(queryset, "count") and not isinstance(queryset, list) else len(queryset)
         start = (self.page - 1) * self.page_size
+        if start >= self.total:
+            return []  # not asked of the database: an offset past a 64-bit integer is an error there
         return list(queryset[start : start + self.page_size])
 
     def get_paginated_response(self, data: Any) -> Response:

@@ -3,9 +3,13 @@ its dialect's envelope, and the error envelope for the failures each endpoint ca
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import force_instance, is_patched_serializer
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 from luxx.api import is_v1_path
@@ -44,6 +48,13 @@ _ERROR_DESCRIPTIONS = {
 }
 
 
+# Text without NUL characters, which DRF's CharField refuses (and PostgreSQL cannot store).
+NO_NUL_PATTERN = "^[^\\x00]*$"
+# The same, for a field that must not be blank: DRF trims the text, so one character that
+# is not white space is needed.
+NOT_BLANK_PATTERN = "^[^\\x00]*[^\\x00\\s][^\\x00]*$"
+
+
 # What one server-sent event is, as schemathesis and OpenAPI 3.2's itemSchema read a
 # text/event-stream body: its ``event`` name, ``data`` (JSON text) and ``id``.
 SSE_EVENT_SCHEMA: dict[str, Any] = {
@@ -76,11 +87,50 @@ class EnvelopeAutoSchema(AutoSchema):
     def _map_serializer(self, serializer: Any, direction: Any, bypass_extensions: bool = False) -> dict[str, Any]:
         """A serializer's ``openapi_extra`` (constraints across fields that no field states,
         such as "either content or retry_message_id") is laid over its request schema."""
+        self._luxx_direction = direction
         schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        if is_patched_serializer(serializer, direction):
+            self._patch_nested(serializer, schema, direction)
         extra = getattr(serializer, "openapi_extra", None)
         if extra and direction == "request":
             schema = merge_schema(schema, extra)
         return schema
+
+    def _patch_nested(self, serializer: Any, schema: dict[str, Any], direction: Any) -> None:
+        """DRF validates a partial body's nested objects as partial too: so are their schemas."""
+        properties = schema.get("properties", {})
+        for name, field in force_instance(serializer).fields.items():
+            if not isinstance(field, serializers.Serializer) or set(properties.get(name, {})) != {"$ref"}:
+                continue
+            nested = copy.copy(field)
+            nested.partial = True
+            properties[name] = self.resolve_serializer(nested, direction).ref
+
+    def _insert_field_validators(self, field: Any, schema: dict[str, Any]) -> None:
+        """A request's text field that refuses NUL characters (DRF's CharField does, and
+        PostgreSQL cannot store them) says so, and that it must not be blank once trimmed,
+        unless a pattern of its own says more."""
+        super()._insert_field_validators(field, schema)
+        if (
+            getattr(self, "_luxx_direction", None) == "request"
+            and schema.get("type") == "string"
+            and "pattern" not in schema
+            and "enum" not in schema
+            and any(isinstance(validator, ProhibitNullCharactersValidator) for validator in field.validators)
+        ):
+            not_blank = not getattr(field, "allow_blank", True) and getattr(field, "trim_whitespace", False)
+            schema["pattern"] = NOT_BLANK_PATTERN if not_blank else NO_NUL_PATTERN
+
+    def _get_request_for_media_type(self, serializer: Any, direction: str = "request") -> Any:
+        """A view with ``luxx_partial_put`` validates PUT bodies as partial: its PUT body
+        is documented as a PATCH body is (no field required, its own component)."""
+        if self.method != "PUT" or not getattr(self.view, "luxx_partial_put", False):
+            return super()._get_request_for_media_type(serializer, direction)
+        self.method = "PATCH"
+        try:
+            return super()._get_request_for_media_type(serializer, direction)
+        finally:
+            self.method = "PUT"
 
     def _get_request_body(self, direction: str = "request") -> Any:
         """A serializer with ``openapi_body_required`` needs a body even though each of its
@@ -138,6 +188,8 @@ class EnvelopeAutoSchema(AutoSchema):
             error_codes.append("401")
         if "{" in self.path:
             error_codes.append("404")
+        if self.method in ("POST", "PUT", "PATCH"):
+            error_codes.append("413")  # every route's body has a limit (luxx/bodylimit.py)
         error_codes.extend(getattr(self.view, "luxx_error_codes", {}).get(self.method, []))
         schema = _V1_ERROR if self._is_v1() else _LUXX_ERROR
         for code in error_codes:

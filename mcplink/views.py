@@ -49,6 +49,7 @@ class McpServerListView(APIView):
 
 
 class McpServerDetailView(APIView):
+    luxx_partial_put = True  # PUT changes only the given fields
     luxx_error_codes = {"PUT": ["403"], "DELETE": ["403"]}
 
     @extend_schema(tags=TAGS, summary="Get an MCP server", responses=s.McpServerSerializer)

@@ -191,6 +191,14 @@ def test_malformed_json_is_a_400(user: Any) -> None:
     assert response.json()["success"] is False
 
 
+def test_a_bracketed_host_that_is_not_an_ipv6_address_is_a_400_naming_base_url(user: Any) -> None:
+    response = create(api_client_for(user), base_url="http://[aC6]/v1")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"base_url": ["The host in [brackets] is not an IPv6 address."]}
+    assert not Provider.objects.exists()
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -142,6 +142,8 @@ def test_it_lists_only_own_conversations_paginated(owner: Any, stranger: Any, ow
     assert {c["title"] for c in by_project["items"]} == {"c1", "c2"}
     assert client.get("/api/conversations/?page_size=101").status_code == 400
     assert client.get("/api/conversations/?page=abc").status_code == 400
+    far = client.get("/api/conversations/?page=225960186544783808&page_size=95")
+    assert far.status_code == 200 and far.json()["data"]["items"] == [] and far.json()["data"]["total"] == 3
 
 
 def test_it_updates_and_deletes_a_conversation(owner: Any, own_provider: Provider) -> None:

@@ -88,6 +88,14 @@ def test_it_pages_through_the_chunks(client: Any, guide: Document) -> None:
     assert past_the_end == {"items": [], "total": 4, "page": 3, "page_size": 3}
 
 
+def test_a_page_whose_offset_passes_a_64_bit_integer_is_empty_not_an_error(client: Any, guide: Document) -> None:
+    # (page - 1) * page_size past 2**63: PostgreSQL refuses such an OFFSET.
+    response = client.get(chunks_url(guide.pk), {"page_size": 72, "page": 32589158477190044730})
+
+    assert response.status_code == 200
+    assert response.json()["data"] == {"items": [], "total": 4, "page": 32589158477190044730, "page_size": 72}
+
+
 def test_a_page_size_of_100_is_allowed_and_over_100_is_a_400_naming_it(client: Any, guide: Document) -> None:
     allowed = client.get(chunks_url(guide.pk), {"page_size": 100})
     too_big = client.get(chunks_url(guide.pk), {"page_size": 101})

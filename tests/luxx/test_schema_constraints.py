@@ -140,3 +140,50 @@ def test_a_tool_call_whose_body_is_not_an_object_is_refused(body: str) -> None:
     assert refused.status_code == 400
     assert refused.json()["message"] == "The request body must be a JSON object of arguments."
     assert without_body.status_code == 200
+
+
+def test_text_fields_state_that_they_refuse_nul_and_blank_text(schema: dict[str, Any]) -> None:
+    components = schema["components"]["schemas"]
+    agent = components["AgentInputRequest"]["properties"]
+
+    assert agent["name"]["pattern"] == "^[^\\x00]*[^\\x00\\s][^\\x00]*$"  # required text: not blank once trimmed
+    assert agent["role"]["pattern"] == "^[^\\x00]*$"
+    assert agent["color"]["pattern"] == "^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"  # its own pattern stays
+    assert "pattern" not in components["Agent"]["properties"]["name"]  # responses say nothing of it
+
+
+def test_a_put_that_changes_only_the_given_fields_requires_none_nested_ones_included(schema: dict[str, Any]) -> None:
+    components = schema["components"]["schemas"]
+    v1_put = schema["paths"]["/api/v1/agents/{agent_id}"]["put"]["requestBody"]
+    v1_body = components["PatchedV1AgentInputRequest"]
+
+    assert "required" not in v1_put
+    assert v1_put["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/PatchedV1AgentInputRequest"}
+    assert "required" not in v1_body
+    assert v1_body["properties"]["model_config"] == {"$ref": "#/components/schemas/PatchedV1ModelConfigInputRequest"}
+    assert "required" not in components["PatchedV1ModelConfigInputRequest"]
+    assert components["V1AgentInputRequest"]["required"] == ["model_config", "name", "prompt_template"]  # creating still needs them
+    for path, name in [
+        ("/api/agents/{agent_id}", "PatchedAgentInputRequest"),
+        ("/api/providers/{provider_id}", "PatchedProviderUpdateInputRequest"),
+    ]:
+        assert schema["paths"][path]["put"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(name)
+
+
+def test_the_statuses_a_request_can_get_are_documented(schema: dict[str, Any]) -> None:
+    paths = schema["paths"]
+    upload = paths["/api/knowledge/documents/"]["post"]
+
+    assert {"201", "202", "413"} <= set(upload["responses"])
+    assert schema["components"]["schemas"]["UploadInputRequest"]["properties"]["agent_id"] == {
+        "type": "integer",
+        "minimum": 1,
+        "nullable": False,
+    }
+    assert "413" in paths["/api/tools/python_execute/execute"]["post"]["responses"]
+    assert "413" not in paths["/api/agents/"]["get"]["responses"]
+    assert "404" in paths["/api/messages/"]["get"]["responses"]
+    events = {p["name"]: p["schema"] for p in paths["/api/messages/{message_id}/events"]["get"]["parameters"]}
+    assert events["Last-Event-ID"]["pattern"] == "^[0-9]{0,15}$"
+    documents = {p["name"]: p["schema"] for p in paths["/api/knowledge/documents/"]["get"]["parameters"]}
+    assert documents["agent_id"] == {"type": "integer", "minimum": 1}
