@@ -180,6 +180,8 @@ def test_a_task_that_always_fails_on_a_worker_process_is_retried_then_failed_and
 
     cluster.worker(concurrency=1)
     wait_for(lambda: log.exists() and "gave up" in log.read_text(), what="the give-up")
+    # (the give-up is written during the last attempt; the worker marks it failed after)
+    wait_for(lambda: TaskResultStatus.RUNNING not in [row.status for row in task_rows("tests.support.tasks.always_fails")], what="the end")
 
     assert log.read_text().splitlines().count("attempt") == 3 and "served" in log.read_text().splitlines()
     assert [row.status for row in task_rows("tests.support.tasks.always_fails")] == [TaskResultStatus.FAILED] * 3
