@@ -24,3 +24,6 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # A file, not the shared-cache in-memory database: live servers in threads then get
     # SQLite's real locking (WAL + busy timeout) instead of shared-cache table locks.
     DATABASES["default"]["TEST"] = {"NAME": str(LUXX_DATA_DIR / "test.sqlite3")}  # noqa: F405
+else:
+    # The same backend, emptying tables faster between tests (tests/support/postgresql).
+    DATABASES["default"]["ENGINE"] = "tests.support.postgresql"  # noqa: F405
