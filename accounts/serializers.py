@@ -17,8 +17,9 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 # What the password validators check that a schema can state: at least 8 characters,
-# letters and digits (the similarity and common-password checks it cannot).
-PASSWORD_PATTERN = r"[^\W\d_][\s\S]*\d|\d[\s\S]*[^\W\d_]"
+# letters and digits, and no NUL character (the similarity and common-password checks it
+# cannot).
+PASSWORD_PATTERN = r"^[^\x00]*(?:[^\W\d_][^\x00]*\d|\d[^\x00]*[^\W\d_])[^\x00]*$"
 
 
 # Django's password validators give the messages; the schema states their rules.

@@ -30,6 +30,10 @@ def provider_check_base_url(*, base_url: str, user: Any, shared: bool) -> None:
         parts = urlsplit(base_url)
     except ValueError:  # a bracketed host that is not an IPv6 address
         raise _invalid("base_url", "The host in [brackets] is not an IPv6 address.") from None
+    try:
+        parts.port  # noqa: B018  (raises for a port past 65535)
+    except ValueError:
+        raise _invalid("base_url", "The port must be at most 65535.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _invalid("base_url", "Use an http:// or https:// URL with a host.")
     if parts.username or parts.password:

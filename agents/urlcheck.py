@@ -20,9 +20,11 @@ from toolbox.netguard import IPAddress, is_public_address, parse_ip_literal
 
 # What a provider's base URL may be (provider_check_base_url() and the OpenAPI schema):
 # http(s), a host name of letters, digits, dots and hyphens or a bracketed IPv6 address, a
-# port, then a path and query without spaces, control characters or a #fragment. The
-# LLM SDKs' URL parser refuses more than urlsplit() does, so this is checked up front.
-BASE_URL_PATTERN = r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:[/?][^\s#\x00-\x1f\x7f]*)?$"
+# port (at most 65535), then a path and query without spaces, control characters or a
+# #fragment. The LLM SDKs' URL parser refuses more than urlsplit() does, so this is
+# checked up front.
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+BASE_URL_PATTERN = rf"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::{_PORT})?(?:[/?][^\s#\x00-\x1f\x7f]*)?$"
 
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 

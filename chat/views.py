@@ -30,11 +30,11 @@ from chat import serializers as s
 from chat.events import Heartbeat, Retrying, StepEvent, TurnEvent, TurnFinished
 from chat.models import Message, MessageRole, MessageStatus
 from chat.streaming import collect_turn, run_turn
-from luxx.api import Conflict, LuxxError, LuxxPagination, UpstreamError, ok, paginate, parse_positive_int, validated
+from luxx.api import Conflict, LuxxError, LuxxPagination, UpstreamError, ok, paginate, parse_positive_int, query_text, validated
 from luxx.asyncapi import documented_by, drf_request, error_response
 from luxx.db import run_db
 from luxx.fields import CONVERSATION_ID_PATTERN
-from luxx.schema import SSE_EVENT_SCHEMA
+from luxx.schema import NO_NUL_PATTERN, SSE_EVENT_SCHEMA
 from luxx.sse import KEEPALIVE, sse_frame, sse_response
 
 SSE_RESPONSE = {(200, "text/event-stream"): SSE_EVENT_SCHEMA}
@@ -56,16 +56,21 @@ class ConversationListView(APIView):
         tags=["conversations"],
         summary="List conversations",
         parameters=[
-            OpenApiParameter("project_id", str, required=False),
-            OpenApiParameter("search", str, required=False, description="Only conversations whose title contains this text (any case)."),
+            OpenApiParameter("project_id", {"type": "string", "pattern": NO_NUL_PATTERN}, required=False),
+            OpenApiParameter(
+                "search",
+                {"type": "string", "pattern": NO_NUL_PATTERN},
+                required=False,
+                description="Only conversations whose title contains this text (any case).",
+            ),
         ],
         responses=s.ConversationSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
         conversations = selectors.conversation_list(
             user=request.user,  # type: ignore[arg-type]
-            project_id=request.query_params.get("project_id"),
-            search=request.query_params.get("search", "").strip()[:200],
+            project_id=query_text(request, "project_id"),
+            search=(query_text(request, "search", "") or "").strip()[:200],
         )
         return ok(paginate(request, conversations, s.ConversationSerializer))
 

@@ -230,9 +230,17 @@ def _api_exception_message(exc: exceptions.APIException) -> str:
     return str(detail)
 
 
+def query_text(request: Request, name: str, default: str | None = None) -> str | None:
+    """A free-text query parameter; NUL characters (which no database column holds) are a 400."""
+    value = request.query_params.get(name, default)
+    if value is not None and "\x00" in value:
+        raise exceptions.ValidationError({name: ["Null characters are not allowed."]})
+    return value
+
+
 def parse_positive_int(request: Request, name: str, default: int, *, maximum: int | None = None) -> int:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)

@@ -94,6 +94,7 @@ class RoomAgentInput(_ColorMixin, StrictObjectSerializer):
 
     # A seat comes from a template (agent_id) or is inline with a name (services._seat_fields()).
     openapi_extra = {"anyOf": [{"required": ["name"]}, {"required": ["agent_id"], "properties": {"agent_id": {"type": "integer"}}}]}
+    openapi_body_required = True
 
 
 # The bounds of each termination condition's ``value``: (kind, minimum, maximum).

@@ -191,11 +191,18 @@ def test_malformed_json_is_a_400(user: Any) -> None:
     assert response.json()["success"] is False
 
 
-def test_a_bracketed_host_that_is_not_an_ipv6_address_is_a_400_naming_base_url(user: Any) -> None:
-    response = create(api_client_for(user), base_url="http://[aC6]/v1")
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://[aC6]/v1", "The host in [brackets] is not an IPv6 address."),
+        ("https://a0:70191/v1", "The port must be at most 65535."),
+    ],
+)
+def test_a_base_url_that_urlsplit_cannot_take_apart_is_a_400_naming_it(user: Any, url: str, message: str) -> None:
+    response = create(api_client_for(user), base_url=url)
 
     assert response.status_code == 400
-    assert response.json()["errors"] == {"base_url": ["The host in [brackets] is not an IPv6 address."]}
+    assert response.json()["errors"] == {"base_url": [message]}
     assert not Provider.objects.exists()
 
 

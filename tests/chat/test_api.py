@@ -144,6 +144,11 @@ def test_it_lists_only_own_conversations_paginated(owner: Any, stranger: Any, ow
     assert client.get("/api/conversations/?page=abc").status_code == 400
     far = client.get("/api/conversations/?page=225960186544783808&page_size=95")
     assert far.status_code == 200 and far.json()["data"]["items"] == [] and far.json()["data"]["total"] == 3
+    empty = client.get("/api/conversations/?page=")
+    assert empty.status_code == 400 and empty.json()["errors"] == {"page": ["Must be a whole number."]}
+    for name in ("search", "project_id"):
+        nul = client.get("/api/conversations/", {name: "a\x00b"})
+        assert nul.status_code == 400 and nul.json()["errors"] == {name: ["Null characters are not allowed."]}
 
 
 def test_it_updates_and_deletes_a_conversation(owner: Any, own_provider: Provider) -> None:

@@ -5,6 +5,7 @@ serializers and services enforce, so that generated clients send what the API ac
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -150,6 +151,12 @@ def test_text_fields_state_that_they_refuse_nul_and_blank_text(schema: dict[str,
     assert agent["role"]["pattern"] == "^[^\\x00]*$"
     assert agent["color"]["pattern"] == "^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"  # its own pattern stays
     assert "pattern" not in components["Agent"]["properties"]["name"]  # responses say nothing of it
+    password = re.compile(components["RegisterInputRequest"]["properties"]["password"]["pattern"])
+    assert password.search("secret123") and password.search("123secret")
+    assert not password.search("secret12\x003") and not password.search("12345678") and not password.search("password")
+    base_url = re.compile(components["ProviderInputRequest"]["properties"]["base_url"]["pattern"])
+    assert base_url.search("http://127.0.0.1:65535/v1") and not base_url.search("http://127.0.0.1:65536/v1")
+    assert schema["paths"]["/api/chat-rooms/{room_id}/agents"]["post"]["requestBody"]["required"] is True
 
 
 def test_a_put_that_changes_only_the_given_fields_requires_none_nested_ones_included(schema: dict[str, Any]) -> None:
@@ -187,3 +194,9 @@ def test_the_statuses_a_request_can_get_are_documented(schema: dict[str, Any]) -
     assert events["Last-Event-ID"]["pattern"] == "^[0-9]{0,15}$"
     documents = {p["name"]: p["schema"] for p in paths["/api/knowledge/documents/"]["get"]["parameters"]}
     assert documents["agent_id"] == {"type": "integer", "minimum": 1}
+
+
+def test_free_text_query_parameters_state_that_they_refuse_nul(schema: dict[str, Any]) -> None:
+    parameters = {p["name"]: p["schema"] for p in schema["paths"]["/api/conversations/"]["get"]["parameters"]}
+
+    assert parameters["search"]["pattern"] == parameters["project_id"]["pattern"] == "^[^\\x00]*$"

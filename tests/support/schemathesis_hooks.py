@@ -19,8 +19,13 @@ import requests
 import schemathesis
 
 FUZZ: dict[str, Any] = json.loads(os.environ.get("LUXX_FUZZ", "{}"))
-# Ids that request bodies refer to, by field name.
-BODY_REFERENCES = ("provider_id", "agent_id", "conversation_id")
+# Ids that request bodies refer to: the field's name, and the kind of resource it names.
+BODY_REFERENCES = {
+    "provider_id": "provider_id",
+    "selector_provider_id": "provider_id",
+    "agent_id": "agent_id",
+    "conversation_id": "conversation_id",
+}
 
 
 def _ids_for(path: str, method: str) -> dict[str, Any]:
@@ -58,7 +63,7 @@ def _point_at_real_resources(body: Any) -> None:
     elif isinstance(body, dict):
         for name, value in body.items():
             if name in BODY_REFERENCES and isinstance(value, (int, str)) and not isinstance(value, bool):
-                body[name] = FUZZ["body"][name]
+                body[name] = FUZZ["body"][BODY_REFERENCES[name]]
             elif name == "attachments" and isinstance(value, list) and value and "attachment" in FUZZ["body"]:
                 # A message's files: one real image of the fuzz user (already in its conversation).
                 body[name] = [FUZZ["body"]["attachment"]]
