@@ -383,12 +383,11 @@ class MessageEventsView(APIView):
 
 
 def _last_event_id(request: HttpRequest) -> int:
-    raw = (request.headers.get("Last-Event-ID") or request.GET.get("lastEventId") or "").strip()
-    if not raw:
-        return 0
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 15:
+    """The header's id, else the query's (either may be empty); each one given must be valid."""
+    given = [value.strip() for value in (request.headers.get("Last-Event-ID"), request.GET.get("lastEventId")) if value is not None]
+    if any(value and (not value.isascii() or not value.isdigit() or len(value) > 15) for value in given):
         raise LuxxError(_("Last-Event-ID must be the id of an event of this reply (a whole number)."))
-    return int(raw)
+    return int(next((value for value in given if value), "0"))
 
 
 def _prepare_follow(request: HttpRequest, message_id: str) -> tuple[replies.StoredReply, int]:

@@ -158,6 +158,13 @@ def test_a_user_message_and_a_bad_last_event_id_are_400_and_another_users_reply_
         bad_id, _ = follow(live_url, token, reply_id, last_event_id=bad)
         assert bad_id.status_code == 400, bad
         assert bad_id.json() == {"success": False, "message": "Last-Event-ID must be the id of an event of this reply (a whole number)."}
+    # a bad query value is refused even beside a good header
+    both = httpx.get(
+        f"{live_url}/api/messages/{reply_id}/events",
+        params={"lastEventId": "ë"},
+        headers={"Authorization": f"Bearer {token}", "Last-Event-ID": "1"},
+    )
+    assert both.status_code == 400
     not_yours, _ = follow(live_url, stranger, reply_id)
     unknown, _ = follow(live_url, token, "msg_doesnotexist")
     anonymous = httpx.get(f"{live_url}/api/messages/{reply_id}/events")
