@@ -24,6 +24,9 @@ const PRESETS = {
 };
 
 let providers = [];
+// Whether the user ticked or cleared "default" in this form: the provider list can arrive
+// after they did, and must not undo it.
+let defaultChosen = false;
 
 function field(name) {
   return form.elements.namedItem(name);
@@ -41,6 +44,7 @@ function fillForm(values) {
 
 function resetForm() {
   form.reset();
+  defaultChosen = false;
   field("id").value = "";
   field("api_key").placeholder = "";
   submitButton.textContent = t("add_provider");
@@ -54,7 +58,7 @@ function resetForm() {
 // The API honours an explicit is_default: false, so a user's first provider is offered
 // as the default here rather than left unchecked by accident.
 function preferDefaultForFirst() {
-  if (!field("id").value) field("is_default").checked = !providers.some((p) => !p.is_shared);
+  if (!field("id").value && !defaultChosen) field("is_default").checked = !providers.some((p) => !p.is_shared);
 }
 
 function editProvider(provider) {
@@ -178,6 +182,7 @@ async function load() {
   } catch (error) {
     list.replaceChildren(el("p", { class: "alert alert-error", text: error.message }));
   }
+  list.dataset.ready = "true";
 }
 
 async function loadProfile() {
@@ -197,6 +202,10 @@ async function loadProfile() {
     showError(error);
   }
 }
+
+field("is_default").addEventListener("change", () => {
+  defaultChosen = true;
+});
 
 for (const button of document.querySelectorAll("[data-preset]")) {
   button.addEventListener("click", () => {

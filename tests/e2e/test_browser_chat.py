@@ -35,6 +35,7 @@ def test_a_user_signs_up_adds_a_provider_and_watches_a_reply_stream(page: Any, f
 
     # When a provider pointing at the fake LLM is added in the settings page
     page.goto("/settings/")
+    expect(page.locator("#provider-list")).to_have_attribute("data-ready", "true")
     page.get_by_role("button", name="Fake LLM (testing)").click()
     page.get_by_label("Base URL").fill(fake_llm.base_url + "/v1")
     page.get_by_label("Use as my default provider").check()

@@ -31,6 +31,26 @@ def test_the_settings_empty_state_points_at_the_presets_where_they_are(page: Any
     assert page.errors == []
 
 
+def test_a_default_choice_made_before_the_provider_list_arrives_is_kept(page: Any) -> None:
+    # Given a new account whose provider list is slow to arrive on the settings page
+    register(page)
+    held: list[Any] = []
+    page.route(re.compile(r".*/api/providers/$"), lambda route: held.append(route))
+    page.goto("/settings/")
+
+    # When the user clears "default" (after ticking it) before the list is there
+    box = page.get_by_label("Use as my default provider")
+    box.check()
+    box.uncheck()
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page.locator("#provider-list")).to_have_attribute("data-ready", "true")
+
+    # Then their choice stands (with no provider yet, the form would otherwise offer it checked)
+    expect(box).not_to_be_checked()
+    assert page.errors == []
+
+
 def test_testing_a_provider_says_whether_it_answered_in_plain_words(new_page: Any, fake_llm: Any) -> None:
     # Given a working provider and one that fails, for a user whose language is Chinese
     page = new_page(locale="zh-CN")
