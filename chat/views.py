@@ -153,7 +153,6 @@ def _file_name(title: str) -> str:
 
 class ConversationImportView(APIView):
     parser_classes = [MultiPartParser]
-    luxx_error_codes = {"POST": ["413"]}
 
     @extend_schema(
         tags=["conversations"],

@@ -26,7 +26,7 @@ CONTENT_TYPES = ("image/png", "image/jpeg", "image/webp", "application/pdf", "te
 
 class FileListView(APIView):
     parser_classes = [MultiPartParser]
-    luxx_error_codes = {"POST": ["413", "415"]}
+    luxx_error_codes = {"POST": ["415"]}
 
     @extend_schema(
         tags=["files"],

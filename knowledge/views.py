@@ -44,7 +44,7 @@ def _search(request: Request, serializer: Any) -> dict[str, Any]:
 class DocumentListView(APIView):
     parser_classes = [MultiPartParser]
     pagination_class = LuxxPagination
-    luxx_error_codes = {"GET": ["404"], "POST": ["404", "409", "413", "415"]}
+    luxx_error_codes = {"GET": ["404"], "POST": ["404", "409", "415"]}
 
     @extend_schema(
         tags=["knowledge"],
@@ -113,7 +113,7 @@ class SearchView(APIView):
 
 class V1UploadView(APIView):
     parser_classes = [MultiPartParser]
-    luxx_error_codes = {"POST": ["404", "409", "413", "415"]}
+    luxx_error_codes = {"POST": ["404", "409", "415"]}
 
     @extend_schema(
         tags=["v1 knowledge"], summary="Upload a document for an agent (v1)", request=s.V1UploadInput, responses=s.DocumentSerializer
