@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from drf_spectacular.utils import extend_schema
@@ -87,7 +86,7 @@ class V1MessagesView(APIView):
         raise MethodNotAllowed("POST")  # never routed: v1_messages serves it
 
 
-_history_view = sync_to_async(V1MessagesView.as_view(), thread_sensitive=True)
+_history_view = V1MessagesView.as_view()
 
 
 def _prepare_stream(request: HttpRequest, conversation_id: str) -> services.PreparedTurn:
@@ -99,7 +98,7 @@ def _prepare_stream(request: HttpRequest, conversation_id: str) -> services.Prep
 @documented_by(V1MessagesView)
 async def v1_messages(request: HttpRequest, conversation_id: str) -> HttpResponseBase:
     if request.method != "POST":
-        response: HttpResponseBase = await _history_view(request, conversation_id=conversation_id)
+        response: HttpResponseBase = await run_db(_history_view, request, conversation_id=conversation_id)
         return response
     try:
         prepared = await run_db(_prepare_stream, request, conversation_id)

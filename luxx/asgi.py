@@ -23,13 +23,16 @@ get_resolver().url_patterns  # noqa: B018
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from luxx import loopsafe  # noqa: E402
+from luxx.asyncapi import async_views_on_shared_thread  # noqa: E402
 from luxx.bodylimit import BodyLimitMiddleware, install_in_daphne  # noqa: E402
 from mcplink.asgi import with_mcp  # noqa: E402
 
 # Looked up at each call, so installing after the middleware chain is built is enough.
 loopsafe.install()
 install_in_daphne()
-application = BodyLimitMiddleware(ProtocolTypeRouter({"http": with_mcp(django_asgi_app), "websocket": URLRouter([])}))
+application = BodyLimitMiddleware(
+    ProtocolTypeRouter({"http": with_mcp(async_views_on_shared_thread(django_asgi_app)), "websocket": URLRouter([])})
+)
 
 # What start-up made (about 350,000 objects) lives as long as the process: keep it out of
 # the garbage collector's scans. A full collection of it took about 175 ms, a pause for
