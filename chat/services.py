@@ -23,7 +23,7 @@ from files import context as files_context
 from files.vision import model_accepts_images
 from luxx.api import Conflict, NotFound
 from luxx.db import first_unordered, write_transaction
-from luxx.prepared import PreparedQuery
+from luxx.prepared import PreparedInsert, PreparedQuery
 from toolbox.registry import ToolContext, registry
 from usage import services as usage
 from usage.limits import Reservation
@@ -157,6 +157,9 @@ def _branch_leaf(*, user: User, conversation: Conversation, message_id: str) -> 
     message = _message_of(user=user, conversation=conversation, message_id=message_id, field_name="current_leaf_id")
     return selectors.newest_leaf_under(conversation_id=conversation.pk, message_id=message.pk) or message.pk
 
+
+# The two messages of every turn: inserted by a statement built once (luxx.prepared).
+_NEW_MESSAGE = PreparedInsert(Message)
 
 # The conversation of every turn and of most chat requests: compiled once (luxx.prepared).
 _OWNED_CONVERSATION = PreparedQuery(
@@ -400,7 +403,7 @@ def turn_prepare(
         else:
             earlier = _history(conversation, parent_id=parent_id)
             attached = files_for(earlier, replayed=False)
-            user_message = Message.objects.create(
+            user_message = _NEW_MESSAGE.create(
                 user=user,
                 conversation=conversation,
                 parent_id=parent_id,
@@ -417,7 +420,7 @@ def turn_prepare(
         reservation = usage.reserve_for_turn(
             user=user, provider_id=provider.pk, model=model, prompt_estimate=prompt_tokens, max_tokens=max_tokens, stream=True
         )
-        assistant = Message.objects.create(
+        assistant = _NEW_MESSAGE.create(
             user=user,
             conversation=conversation,
             parent=user_message,

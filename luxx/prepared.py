@@ -1,4 +1,5 @@
-"""Querysets compiled to SQL once, then run with new values.
+"""Querysets compiled to SQL once, then run with new values; and rows inserted without
+compiling an INSERT for each.
 
 Django compiles a queryset to SQL every time it runs it. For the few lookups on the path
 of every streaming turn (the user of a token, the conversation with its provider and
@@ -12,6 +13,14 @@ placeholder became a parameter, and refuses the query otherwise. What a run retu
 what the queryset itself returns: model instances (with their ``select_related`` rows
 and annotations) or, for a ``values_list`` queryset, tuples, each value converted as
 Django converts it.
+
+:class:`PreparedInsert` does for ``Model.objects.create()`` what :class:`PreparedQuery`
+does for lookups: each create compiles its INSERT anew (quoting every column, building
+each value's placeholder), which costs about as much as running it. Here the statement
+is built once per database, and each create only prepares its values as Django does
+(``pre_save``, then ``get_db_prep_save``). For models whose key is made in Python (a
+default), with no save signals received and no field that needs a placeholder of its
+own; it refuses a model it cannot insert that way.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from django.db import connections, router
-from django.db.models import Model, QuerySet
+from django.db.models import Model, QuerySet, signals
 from django.db.models.query import ModelIterable, get_related_populators
 
 M = TypeVar("M", bound=Model)
@@ -127,3 +136,44 @@ class PreparedQuery(Generic[M]):
             for name, position in annotations.items():
                 setattr(instance, name, row[position])
             yield instance
+
+
+class PreparedInsert(Generic[M]):
+    """``model.objects.create(**values)`` with its INSERT built once per database."""
+
+    def __init__(self, model: type[M]) -> None:
+        meta = model._meta
+        if meta.pk is None or not meta.pk.has_default() or meta.pk.db_returning:
+            raise ValueError(f"prepared insert: {model.__name__}'s key is not made in Python")
+        self._model = model
+        self._fields = [field for field in meta.local_concrete_fields if not getattr(field, "generated", False)]
+        if any(hasattr(field, "get_placeholder") for field in self._fields):
+            raise ValueError(f"prepared insert: a field of {model.__name__} needs a placeholder of its own")
+        self._sql: dict[str, str] = {}
+
+    def _statement(self, alias: str) -> str:
+        sql = self._sql.get(alias)
+        if sql is None:
+            quote = connections[alias].ops.quote_name
+            columns = ", ".join(quote(str(field.column)) for field in self._fields)
+            placeholders = ", ".join(["%s"] * len(self._fields))
+            sql = self._sql[alias] = f"INSERT INTO {quote(self._model._meta.db_table)} ({columns}) VALUES ({placeholders})"
+        return sql
+
+    def create(self, **values: Any) -> M:
+        """A new row, as ``objects.create(**values)`` makes it, for plain values (not query
+        expressions) and a model without save signal receivers (both checked)."""
+        for signal in (signals.pre_save, signals.post_save):
+            if signal.has_listeners(self._model):
+                raise ValueError(f"prepared insert: {self._model.__name__} has save signal receivers")
+        if any(hasattr(value, "resolve_expression") for value in values.values()):
+            raise TypeError("prepared insert: values are plain values, not query expressions")
+        instance = self._model(**values)
+        alias = router.db_for_write(self._model, instance=instance)
+        connection = connections[alias]
+        params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in self._fields]
+        with connection.cursor() as cursor:
+            cursor.execute(self._statement(alias), params)
+        instance._state.adding = False
+        instance._state.db = alias
+        return instance

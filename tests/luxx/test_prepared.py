@@ -1,15 +1,17 @@
-"""Prepared queries give what their queryset gives, on both databases, for any values."""
+"""Prepared queries give what their queryset gives, and prepared inserts store what create()
+stores, on both databases, for any values."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
+from django.db.models.signals import post_save
 
 from agents.models import Agent, Provider
-from chat.models import Conversation, Message, MessageRole
-from luxx.prepared import PreparedQuery
+from chat.models import Conversation, Message, MessageRole, MessageStatus
+from luxx.prepared import PreparedInsert, PreparedQuery
 from tests.support.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +115,50 @@ def test_constants_of_any_kind_stay_in_the_query() -> None:
 
     assert by_tools.first(conversation_id=full.pk).pk == full.pk
     assert by_tools.first(conversation_id=bare.pk) is None
+
+
+NEW_MESSAGE = PreparedInsert(Message)
+
+
+def test_a_prepared_insert_stores_what_create_stores(django_assert_num_queries: Any) -> None:
+    user, conversation, _ = _setup()
+    values = {
+        "user": user,
+        "conversation": conversation,
+        "role": MessageRole.ASSISTANT,
+        "status": MessageStatus.STREAMING,
+        "content": "text ü 中文 'quoted'",
+        "attachments": [{"id": "file_1", "name": "a.png"}],
+        "usage_reserved": {"tokens": 12, "nested": [1, None, "x"]},
+        "token_count": 7,
+        "model": "m",
+    }
+    with django_assert_num_queries(1):
+        prepared = NEW_MESSAGE.create(**values)
+    made = Message.objects.create(**values)
+
+    assert prepared.pk.startswith("msg_") and prepared.created_at is not None and not prepared._state.adding
+    stored, expected = Message.objects.get(pk=prepared.pk), Message.objects.get(pk=made.pk)
+    differ = {"id", "created_at", "updated_at"}
+    assert {k: v for k, v in _fields(stored).items() if k not in differ} == {k: v for k, v in _fields(expected).items() if k not in differ}
+    assert stored.created_at == prepared.created_at and stored.updated_at == prepared.updated_at
+    child = NEW_MESSAGE.create(user=user, conversation=conversation, parent=prepared, role=MessageRole.USER, content="next")
+    assert Message.objects.get(pk=child.pk).parent_id == prepared.pk
+
+
+def test_a_prepared_insert_refuses_what_it_cannot_insert_as_create_would() -> None:
+    user, conversation, _ = _setup()
+    with pytest.raises(ValueError, match="key is not made in Python"):
+        PreparedInsert(Provider)
+    with pytest.raises(TypeError, match="not query expressions"):
+        NEW_MESSAGE.create(user=user, conversation=conversation, role=MessageRole.USER, token_count=F("token_count") + 1)
+
+    def receiver(**kwargs: Any) -> None:
+        pass
+
+    post_save.connect(receiver, sender=Message)
+    try:
+        with pytest.raises(ValueError, match="save signal receivers"):
+            NEW_MESSAGE.create(user=user, conversation=conversation, role=MessageRole.USER, content="hi")
+    finally:
+        post_save.disconnect(receiver, sender=Message)
