@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from django.conf import settings
+from django.db.models import OuterRef, QuerySet
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 
@@ -161,20 +162,33 @@ def _branch_leaf(*, user: User, conversation: Conversation, message_id: str) -> 
 # The two messages of every turn: inserted by a statement built once (luxx.prepared).
 _NEW_MESSAGE = PreparedInsert(Message)
 
-# The conversation of every turn and of most chat requests: compiled once (luxx.prepared).
-_OWNED_CONVERSATION = PreparedQuery(
-    lambda user_id, conversation_id: (
+
+def _owned_conversation(user_id: int, conversation_id: str) -> QuerySet[Conversation]:
+    return (
         Conversation.objects.filter(user_id=user_id, pk=conversation_id)
         .select_related("provider", "provider__user", "agent")
         .order_by()[:1]
-    ),
-    user_id=int,
-    conversation_id=str,
-)
+    )
 
 
-def conversation_get(*, user: User, conversation_id: str) -> Conversation:
-    conversation: Conversation | None = _OWNED_CONVERSATION.first(user_id=user.pk, conversation_id=conversation_id)
+def _turn_conversation(user_id: int, conversation_id: str) -> QuerySet[Conversation]:
+    """The conversation, and whether the chat has documents to answer from (``has_documents``)."""
+    from knowledge.services import chat_documents_exist
+
+    return _owned_conversation(user_id, conversation_id).annotate(
+        has_documents=chat_documents_exist(user_id=OuterRef("user_id"), agent_id=OuterRef("agent_id"))
+    )
+
+
+# The conversation of most chat requests, and of every turn: compiled once (luxx.prepared).
+_OWNED_CONVERSATION = PreparedQuery(_owned_conversation, user_id=int, conversation_id=str)
+_TURN_CONVERSATION = PreparedQuery(_turn_conversation, user_id=int, conversation_id=str)
+
+
+def conversation_get(*, user: User, conversation_id: str, for_turn: bool = False) -> Conversation:
+    """The user's conversation, or 404. ``for_turn`` also reads ``has_documents``."""
+    query = _TURN_CONVERSATION if for_turn else _OWNED_CONVERSATION
+    conversation: Conversation | None = query.first(user_id=user.pk, conversation_id=conversation_id)
     if conversation is None:
         raise NotFound(_("Conversation not found."))
     return conversation
@@ -319,7 +333,7 @@ def turn_prepare(
     ``attachments`` are file ids (files/): resolved with the path's earlier attachments
     in one query inside the set-up transaction (see files.context.turn_files); a
     regenerated or retried turn sends its user message's files again."""
-    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    conversation = conversation_get(user=user, conversation_id=conversation_id, for_turn=True)
     retried: tuple[Message, Message] | None = None
     question: Message | None = None
     if retry_message_id is not None:
@@ -364,7 +378,13 @@ def turn_prepare(
     # The question's embedding (when an embeddings provider is set) is recorded by the
     # set-up's transaction below, not by one of its own.
     with usage.usage_deferred() as embedding_usage:
-        system_prompt, citations = _with_knowledge(system_prompt, user=user, agent_id=conversation.agent_id, query=content)
+        system_prompt, citations = _with_knowledge(
+            system_prompt,
+            user=user,
+            agent_id=conversation.agent_id,
+            query=content,
+            has_documents=conversation.has_documents,  # type: ignore[attr-defined]  # the annotation
+        )
 
     budget = provider.context_window - max_tokens - estimate_tokens(system_prompt)
 
@@ -507,15 +527,17 @@ def _attachments_for_turn(
     return attached
 
 
-def _with_knowledge(system_prompt: str, *, user: User, agent_id: int | None, query: str) -> tuple[str, list[dict[str, Any]]]:
-    """When the chat has documents (the agent's, or the user's for every chat), put the
-    best chunks into the context as numbered sources and return the citations the reply
-    will carry. A chat without documents costs one indexed EXISTS query."""
+def _with_knowledge(
+    system_prompt: str, *, user: User, agent_id: int | None, query: str, has_documents: bool
+) -> tuple[str, list[dict[str, Any]]]:
+    """When the chat has documents (the agent's, or the user's for every chat: read with
+    the conversation, see ``_turn_conversation``), put the best chunks into the context as
+    numbered sources and return the citations the reply will carry."""
     from knowledge import services as knowledge
 
     if not query.strip():
         return system_prompt, []  # a message of attachments alone: nothing to search for
-    if not knowledge.chat_has_documents(user_id=user.pk, agent_id=agent_id):
+    if not has_documents:
         return system_prompt, []
     chunks = knowledge.knowledge_retrieve(user_id=user.pk, agent_id=agent_id, query=query, top_k=5)
     if not chunks:

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError
-from django.db.models import Q
+from django.db.models import Exists, Q
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -316,6 +316,14 @@ _ANY_CHAT_DOCUMENT = PreparedQuery(lambda user_id: chat_documents(user_id=user_i
 _ANY_AGENT_CHAT_DOCUMENT = PreparedQuery(
     lambda user_id, agent_id: chat_documents(user_id=user_id, agent_id=agent_id).values_list("pk")[:1], user_id=int, agent_id=int
 )
+
+
+def chat_documents_exist(*, user_id: Any, agent_id: Any) -> Exists:
+    """:func:`chat_has_documents` as an expression, for the query that reads the chat itself
+    (``OuterRef("user_id")``, ``OuterRef("agent_id")``), so a turn asks in the same round
+    trip; a chat without an agent matches no agent's documents (``agent_id = NULL`` is
+    never true)."""
+    return Exists(Document.objects.filter(Q(user_id=user_id), Q(agent__isnull=True) | Q(agent_id=agent_id), status=DocumentStatus.READY))
 
 
 def chat_has_documents(*, user_id: int, agent_id: int | None) -> bool:

@@ -107,7 +107,7 @@ def test_another_users_documents_for_all_chats_are_never_used(live_url: str, fak
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("with_agent", [False, True])
-def test_a_chat_without_documents_costs_one_indexed_query_for_them(fake_llm: Any, with_agent: bool) -> None:
+def test_a_chat_without_documents_costs_no_query_of_its_own_for_them(fake_llm: Any, with_agent: bool) -> None:
     # Given a user without documents, and a chat (plain, or an agent's)
     user = make_user()
     provider = make_provider(user, fake_llm)
@@ -118,9 +118,10 @@ def test_a_chat_without_documents_costs_one_indexed_query_for_them(fake_llm: Any
     with CaptureQueriesContext(connection) as captured:
         prepared = chat.turn_prepare(user=user, conversation_id=conversation.pk, content="Where is the lighthouse?")
 
-    # Then the documents cost one EXISTS query, no chunk is read, and there are no citations
+    # Then the documents are an EXISTS in the query that reads the conversation, no chunk
+    # is read, and there are no citations
     on_documents = [q["sql"] for q in captured.captured_queries if "knowledge_document" in q["sql"]]
     assert len(on_documents) == 1
-    assert "LIMIT 1" in on_documents[0]
+    assert "EXISTS" in on_documents[0] and 'FROM "chat_conversation"' in on_documents[0]
     assert not any("knowledge_chunk" in q["sql"] for q in captured.captured_queries)
     assert prepared.citations == []
