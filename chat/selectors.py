@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import connection
 from django.db.models import Q, QuerySet
 
@@ -51,9 +53,14 @@ SELECT m.id FROM below JOIN chat_message m ON m.id = below.id ORDER BY m.created
 """
 
 
+def newest_first(*, conversation_id: Any) -> QuerySet[Message]:
+    """A conversation's messages, the most recently created first (``conversation_id`` may
+    be an ``OuterRef``, for a query of the conversation itself)."""
+    return Message.objects.filter(conversation_id=conversation_id).order_by("-created_at", "-id")
+
+
 _NEWEST_MESSAGE = PreparedQuery(
-    lambda conversation_id: Message.objects.filter(conversation_id=conversation_id).order_by("-created_at", "-id").values_list("id")[:1],
-    conversation_id=str,
+    lambda conversation_id: newest_first(conversation_id=conversation_id).values_list("id")[:1], conversation_id=str
 )
 
 
@@ -66,8 +73,13 @@ def newest_message_id(*, conversation_id: str) -> str | None:
 
 
 def current_leaf_id(conversation: Conversation) -> str | None:
-    """The end of the branch the conversation shows and continues."""
-    return conversation.current_leaf_id or newest_message_id(conversation_id=conversation.pk)
+    """The end of the branch the conversation shows and continues (the newest message read
+    with the conversation, when its query annotated ``newest_message_id``)."""
+    if conversation.current_leaf_id:
+        return conversation.current_leaf_id
+    if hasattr(conversation, "newest_message_id"):
+        return conversation.newest_message_id  # type: ignore[no-any-return]
+    return newest_message_id(conversation_id=conversation.pk)
 
 
 def message_path(*, conversation_id: str, leaf_id: str | None, limit: int = 1000, columns: tuple[str, ...] | None = None) -> list[Message]:

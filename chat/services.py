@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from django.conf import settings
-from django.db.models import OuterRef, QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 
@@ -172,11 +172,13 @@ def _owned_conversation(user_id: int, conversation_id: str) -> QuerySet[Conversa
 
 
 def _turn_conversation(user_id: int, conversation_id: str) -> QuerySet[Conversation]:
-    """The conversation, and whether the chat has documents to answer from (``has_documents``)."""
+    """The conversation, whether the chat has documents to answer from (``has_documents``),
+    and its newest message (``newest_message_id``, the leaf when it has no current one)."""
     from knowledge.services import chat_documents_exist
 
     return _owned_conversation(user_id, conversation_id).annotate(
-        has_documents=chat_documents_exist(user_id=OuterRef("user_id"), agent_id=OuterRef("agent_id"))
+        has_documents=chat_documents_exist(user_id=OuterRef("user_id"), agent_id=OuterRef("agent_id")),
+        newest_message_id=Subquery(selectors.newest_first(conversation_id=OuterRef("pk")).values("id")[:1]),
     )
 
 

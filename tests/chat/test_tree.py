@@ -350,3 +350,26 @@ def test_a_turns_set_up_reads_a_long_branch_in_a_fixed_number_of_queries(
         prepared = services.turn_prepare(user=owner, conversation_id=conversation.pk, content="next")
     assert [m["content"] for m in prepared.spec.messages][-3:] == ["m146", "m147", "next"]
     assert len(prepared.spec.messages) == 151
+
+
+def test_a_turn_without_a_current_leaf_continues_the_newest_message_read_with_the_conversation(owner: Any) -> None:
+    # Given a conversation whose messages have no current leaf (its leaf was deleted)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chat import services
+    from tests.chat.test_retry import make_provider_row
+
+    conversation = Conversation.objects.create(user=owner, provider=make_provider_row(owner), model="m")
+    first = Message.objects.create(user=owner, conversation=conversation, role="user", content="a")
+    newest = Message.objects.create(user=owner, conversation=conversation, parent=first, role="assistant", content="b")
+
+    # When a turn is prepared
+    with CaptureQueriesContext(connection) as captured:
+        prepared = services.turn_prepare(user=owner, conversation_id=conversation.pk, content="c")
+
+    # Then the new message continues the newest one, found by the conversation's own query
+    assert Message.objects.get(pk=prepared.user_message_id).parent_id == newest.pk
+    reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+    assert sum('FROM "chat_message"' in sql for sql in reads) == 1, reads  # no lookup of its own (the history reads "chat_message m")
+    assert 'FROM "chat_conversation"' in reads[0] and 'FROM "chat_message"' in reads[0]
