@@ -435,10 +435,14 @@ def main() -> None:
             profilers = (
                 [profile(args.profile, server.pid, f"{args.database}-{n}-{i}") for i, server in enumerate(servers)] if args.profile else []
             )
-            cpu_before = server_cpu_seconds(servers)
+            cpu_before, threads_before = server_cpu_seconds(servers), server_thread_cpu(servers)
             with PeakMemory([s.pid for s in servers]) as memory, PeakConnections(env.get("DATABASE_URL", ""), pg_name) as pool:
                 raw = [r for i in range(args.rounds) for r in asyncio.run(run_luxx(bases, token, ids[i * n : (i + 1) * n], marker))]
             cpu_per_stream_ms = (server_cpu_seconds(servers) - cpu_before) / len(ids) * 1000
+            loop_ms, threads_ms = (
+                (after - before) / len(ids) * 1000 for after, before in zip(server_thread_cpu(servers), threads_before, strict=True)
+            )
+            ended_ms = cpu_per_stream_ms - loop_ms - threads_ms
             for profiler in profilers:
                 profiler.send_signal(2)
                 profiler.wait(timeout=60)
@@ -458,6 +462,7 @@ def main() -> None:
             print(
                 f"{'':>5} added ttft p50: {luxx['ttft_p50_ms'] - direct['ttft_p50_ms']:+.1f} ms; "
                 f"rate after the first token vs direct: {streaming_ratio:.2f}; server CPU per stream: {cpu_per_stream_ms:.1f} ms"
+                f" (event loop {loop_ms:.1f}, other threads {threads_ms:.1f}, ended threads and children {ended_ms:.1f})"
                 + (f"; peak PostgreSQL connections: {pool.peak} ({args.processes} server process(es))" if pg_name else ""),
                 flush=True,
             )
@@ -518,6 +523,21 @@ def server_cpu_seconds(servers: list[subprocess.Popen[bytes]]) -> float:
             times = each.cpu_times()
             total += times.user + times.system
     return total
+
+
+def server_thread_cpu(servers: list[subprocess.Popen[bytes]]) -> tuple[float, float]:
+    """CPU seconds of the servers' event-loop threads (the main thread) and of their other
+    threads alive now. What the servers used beyond both over a run was used by threads
+    that ended during it (a thread started per request shows there) or by child processes."""
+    loop = others = 0.0
+    for server in servers:
+        for thread in psutil.Process(server.pid).threads():
+            spent = thread.user_time + thread.system_time
+            if thread.id == server.pid:
+                loop += spent
+            else:
+                others += spent
+    return loop, others
 
 
 def profile(directory: str, pid: int, name: str) -> subprocess.Popen[bytes]:
