@@ -188,7 +188,8 @@ _TURN_CONVERSATION = PreparedQuery(_turn_conversation, user_id=int, conversation
 
 
 def conversation_get(*, user: User, conversation_id: str, for_turn: bool = False) -> Conversation:
-    """The user's conversation, or 404. ``for_turn`` also reads ``has_documents``."""
+    """The user's conversation, or 404. ``for_turn`` also reads ``has_documents`` and
+    ``newest_message_id`` (see ``_turn_conversation``)."""
     query = _TURN_CONVERSATION if for_turn else _OWNED_CONVERSATION
     conversation: Conversation | None = query.first(user_id=user.pk, conversation_id=conversation_id)
     if conversation is None:

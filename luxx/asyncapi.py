@@ -21,7 +21,7 @@ requests one long-lived thread for them instead.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
@@ -35,6 +35,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
 from luxx.api import LuxxRenderer, exception_handler
+from luxx.bodylimit import ASGIApp, Receive, Scope, Send
 
 
 def drf_request(request: HttpRequest) -> Request:
@@ -73,8 +74,6 @@ def documented_by(view_class: Any) -> Callable[[Callable[..., Any]], Callable[..
     return attach
 
 
-ASGIApp = Callable[[dict[str, Any], Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
-
 _shared_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="luxx-async-views")
 
 
@@ -89,12 +88,12 @@ def serves_async_api_view(path: str) -> bool:
     return getattr(match.func, "luxx_async_api", False)
 
 
-def async_views_on_shared_thread(app: ASGIApp) -> ASGIApp:
+def async_views_on_shared_thread(app: Any) -> ASGIApp:
     """``app`` (Django's ASGI handler), with the thread-sensitive calls of requests to these
     views on one shared thread. Django's per-request context, entered inside this one,
     then leaves it in place."""
 
-    async def application(scope: dict[str, Any], receive: Callable[..., Awaitable[Any]], send: Callable[..., Awaitable[Any]]) -> None:
+    async def application(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and serves_async_api_view(scope["path"]):
             async with ThreadSensitiveContext(executor=_shared_thread):
                 await app(scope, receive, send)
