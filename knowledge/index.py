@@ -49,6 +49,7 @@ import itertools
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,30 +85,32 @@ class Statistics:
         return value if value > 0 else 1e-6
 
 
-def bm25(statistics: Statistics, terms: list[str], search_text: str) -> float:
-    """A chunk's BM25 for the query words, in ``terms`` order (the sum's order is fixed so
-    that both databases add up the same floats). ``search_text`` is the chunk's words
-    joined by single spaces."""
+def bm25_scorer(statistics: Statistics, terms: list[str]) -> Callable[[str], float]:
+    """A function giving a chunk's BM25 for the query words, in ``terms`` order (the sum's
+    order is fixed so that both databases add up the same floats), from the chunk's
+    ``search_text``: its words joined by single spaces.
+
+    Everything that depends only on the query (each word's idf and the strings searched
+    for) is computed here once: a search scores thousands of chunks with it."""
     average = statistics.average_length or 1.0
-    length = search_text.count(" ") + 1 if search_text else 0
-    norm = K1 * (1 - B + B * length / average)
-    padded = f" {search_text} "
-    score = 0.0
-    for term in terms:
-        tf = _occurrences(padded, term)
-        if tf:
-            score += statistics.idf(term) * (tf * (K1 + 1)) / (tf + norm)
+    words = [(f" {term} ", f" {term} {term} ", term, statistics.idf(term)) for term in terms]
+
+    def score(search_text: str) -> float:
+        length = search_text.count(" ") + 1 if search_text else 0
+        norm = K1 * (1 - B + B * length / average)
+        padded = f" {search_text} "
+        total = 0.0
+        for spaced, repeated, term, idf in words:
+            # A substring count is ten times faster than splitting; it misses a word
+            # repeated straight after itself, which is then counted the slow way.
+            tf = padded.count(spaced)
+            if tf:
+                if repeated in padded:
+                    tf = padded.split(" ").count(term)
+                total += idf * (tf * (K1 + 1)) / (tf + norm)
+        return total
+
     return score
-
-
-def _occurrences(padded: str, term: str) -> int:
-    """How often a word occurs in `` words joined by spaces `` (a substring count is ten
-    times faster than splitting; it misses a word repeated straight after itself, which
-    is then counted the slow way)."""
-    found = padded.count(f" {term} ")
-    if found and f" {term} {term} " in padded:
-        return padded.split(" ").count(term)
-    return found
 
 
 def lexical_search(
@@ -139,10 +142,11 @@ def lexical_search(
         if not present:
             return []
         scored: dict[int, float] = {}
+        bm25 = bm25_scorer(stats, present)
 
         def score(plan: _Candidates) -> None:
             for chunk_id, search_text in engine.candidates(cursor, plan, scope, scope_params, exclude=scored.keys()):
-                scored[chunk_id] = bm25(stats, present, search_text or "")
+                scored[chunk_id] = bm25(search_text or "")
 
         if exhaustive:
             score(_Candidates(any_of=present))
