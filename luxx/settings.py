@@ -163,6 +163,7 @@ DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["ENGINE"] = "luxx.postgresql"
         # Connections come from a pool per process, so a process holds at most
         # LUXX_DB_POOL_SIZE of them whatever the number of requests and streams.
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -170,6 +171,12 @@ if DATABASE_URL:
             "max_size": env_int("LUXX_DB_POOL_SIZE", 16, minimum=2, maximum=1000),
             "timeout": env_float("LUXX_DB_POOL_TIMEOUT", 30.0),
         }
+        # Statements run twice on a connection are prepared on the server, which then
+        # skips parsing and planning them: every turn runs the same few (luxx.postgresql).
+        # Django leaves this off for transaction-pooling proxies (PgBouncer before 1.21);
+        # set it false there.
+        if env_bool("LUXX_DB_PREPARED_STATEMENTS", True):
+            DATABASES["default"]["OPTIONS"].update(server_side_binding=True, prepare_threshold=2)
 else:
     bootstrap.ensure_private_file(LUXX_DATA_DIR / "luxx.sqlite3")  # owner only, like the data directory
     DATABASES = {

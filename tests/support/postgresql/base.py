@@ -1,4 +1,4 @@
-"""Django's PostgreSQL backend, with a faster flush for the suite's transactional tests.
+"""Luxx's PostgreSQL backend (luxx.postgresql), with a faster flush for the suite's transactional tests.
 
 After each test that commits, Django empties every table with one ``TRUNCATE``; on
 PostgreSQL that makes new files for each of the ~40 tables and their indexes and takes
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base as django_base
+
+from luxx.postgresql import base
 
 
-class DatabaseOperations(base.DatabaseOperations):
+class DatabaseOperations(django_base.DatabaseOperations):
     def sql_flush(self, style: Any, tables: Any, *, reset_sequences: bool = False, allow_cascade: bool = False) -> list[str]:
         if reset_sequences:
             return super().sql_flush(style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
