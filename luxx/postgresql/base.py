@@ -23,10 +23,11 @@ MAX_PARAMETERS = 65_535
 
 
 class ServerBindingCursor(base.ServerBindingCursor):
+    # At run time Django's class is a psycopg Cursor; its stubs do not say so.
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         if params is not None and len(params) > MAX_PARAMETERS:
-            query, params = psycopg.ClientCursor(self.connection).mogrify(query, params), None
-        return super().execute(query, params, **kwargs)
+            query, params = psycopg.ClientCursor(self.connection).mogrify(query, params), None  # type: ignore[attr-defined]
+        return super().execute(query, params, **kwargs)  # type: ignore[misc]
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
