@@ -154,6 +154,7 @@ def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], fina
     def json(value: Any) -> Any:
         return json_field.get_db_prep_save(value, connection)  # type: ignore[attr-defined]
 
+    ledger: list[LedgerEntry] = []
     with write_transaction(), connection.cursor() as cursor:
         if progress:
             cursor.executemany(
@@ -185,7 +186,7 @@ def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], fina
                     for final in finals
                 ],
             )
-            ledger_write([final.ledger for final in finals if final.ledger is not None and final.message_id not in swept])
+            ledger = [final.ledger for final in finals if final.ledger is not None and final.message_id not in swept]
         for final in finals:
             if final.title_conversation_id:
                 # Its title was a default one when the turn began; the task checks again.
@@ -196,6 +197,8 @@ def replies_write(*, progress: list[tuple[str, list[dict[str, Any]], str]], fina
                 f"UPDATE {table} SET updated_at = %s WHERE status = %s AND id IN ({', '.join(['%s'] * len(ids))})",
                 [now, MessageStatus.STREAMING.value, *ids],
             )
+        # Last: the users' counters stay locked until the commit.
+        ledger_write(ledger)
 
 
 def _swept_ids(cursor: Any, table: str, ids: list[str]) -> set[str]:

@@ -437,10 +437,10 @@ def turn_prepare(
             )
         attached.current_id = user_message.pk
         history = history_within_budget([*earlier, user_message], budget, expand=attached.expand)
-        # The limits: a refusal (429) undoes the messages saved above. The reply keeps what
-        # was reserved, for the sweep to settle should its process die.
+        # The reply keeps what the turn reserves, for the sweep to settle should its
+        # process die; the reservation is admitted last (below).
         prompt_tokens = usage.prompt_estimate(system_prompt, history)
-        reservation = usage.reserve_for_turn(
+        reservation = usage.turn_cost_reservation(
             user=user, provider_id=provider.pk, model=model, prompt_estimate=prompt_tokens, max_tokens=max_tokens, stream=True
         )
         assistant = _NEW_MESSAGE.create(
@@ -455,6 +455,9 @@ def turn_prepare(
         remembered = {"enabled_tools": chosen_tools} if chosen_tools is not None and chosen_tools != conversation.enabled_tools else {}
         Conversation.objects.filter(pk=conversation.pk).update(updated_at=assistant.created_at, current_leaf=assistant, **remembered)
         usage.ledger_write(embedding_usage)
+        # The limits, last: a refusal (429) undoes the messages saved above, and the
+        # user's counters stay locked only until the commit (every turn of theirs waits).
+        usage.reservation_admit(user=user, reservation=reservation)
 
     citations = [*citations, *attached.citations]
     spec = TurnSpec(

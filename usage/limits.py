@@ -170,38 +170,53 @@ def _refusal(account: UsageAccount, limits: dict[str, Any], now: datetime, *, st
     return None
 
 
-def turn_admit(*, user: Any, tokens: int, cost_micros: int, stream: bool = True) -> Reservation:
-    """Admit a model turn of ``user`` reserving ``tokens`` and ``cost_micros``, or raise
-    :class:`LimitExceeded`. ``stream``: a chat request, also counted against the
-    concurrency and rate limits, holding a stream until its final write.
+def turn_reservation(*, user_id: int, tokens: int, cost_micros: int, stream: bool = True) -> Reservation:
+    """What admitting a turn now would reserve; nothing is written (see :func:`reservation_admit`)."""
+    day, month, _minute = _now_parts(timezone.now())
+    return Reservation(user_id, day, month, tokens, cost_micros, stream)
 
-    Call inside the transaction that sets the turn up, so a refusal undoes it all. The
-    admitted path is one UPDATE; a user's first turn also creates their row."""
-    now = timezone.now()
-    day, month, minute = _now_parts(now)
+
+def reservation_admit(*, user: Any, reservation: Reservation) -> Reservation:
+    """Admit ``reservation`` (of ``user``), or raise :class:`LimitExceeded`. A stream's is
+    also counted against the concurrency and rate limits, holding a stream until its final
+    write.
+
+    Call inside the transaction that sets the turn up, so a refusal undoes it all, and
+    as its last statement: the user's row stays locked until the transaction ends, and
+    every turn of the user waits for it. The admitted path is one UPDATE; a user's first
+    turn also creates their row."""
     for _attempt in range(3):
+        now = timezone.now()
         admitted = _admit_update(
             user_id=user.pk,
             level=user.permission_level,
-            day=day,
-            month=month,
-            minute=minute,
-            tokens=tokens,
-            cost=cost_micros,
-            stream=stream,
+            day=reservation.day,
+            month=reservation.month,
+            minute=_now_parts(now)[2],
+            tokens=reservation.tokens,
+            cost=reservation.cost_micros,
+            stream=reservation.stream,
         )
         if admitted:
-            return Reservation(user.pk, day, month, tokens, cost_micros, stream)
+            return reservation
         account = UsageAccount.objects.filter(user_id=user.pk).first()
         if account is None:
             UsageAccount.objects.get_or_create(user_id=user.pk)
             continue
         level = LevelLimit.objects.filter(permission_level=user.permission_level).first()
-        refusal = _refusal(account, effective_limits(account, level), now, stream=stream)
+        refusal = _refusal(account, effective_limits(account, level), now, stream=reservation.stream)
         if refusal is not None:
             raise LimitExceeded(refusal)
         # A turn ended between the UPDATE and the look: try again.
     raise LimitExceeded(Refusal("concurrent_streams", None, None, STREAM_RETRY_SECONDS))
+
+
+def turn_admit(*, user: Any, tokens: int, cost_micros: int, stream: bool = True) -> Reservation:
+    """Admit a model turn of ``user`` reserving ``tokens`` and ``cost_micros`` (see
+    :func:`reservation_admit`)."""
+    return reservation_admit(
+        user=user, reservation=turn_reservation(user_id=user.pk, tokens=tokens, cost_micros=cost_micros, stream=stream)
+    )
 
 
 def limits_check(*, user: Any) -> None:

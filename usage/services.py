@@ -21,7 +21,7 @@ from django.utils import timezone
 from agents.runtime import CallUsage
 from luxx.text import estimate_tokens
 from usage import prices
-from usage.limits import Reservation, turn_admit
+from usage.limits import Reservation, reservation_admit, turn_reservation
 from usage.models import LIMIT_NAMES, UsageAccount, UsageKind, UsageRecord
 
 
@@ -44,12 +44,23 @@ class LedgerEntry:
     records: list[UsageRecord] = field(default_factory=list)
 
 
-def reserve_for_turn(*, user: Any, provider_id: int | None, model: str, prompt_estimate: int, max_tokens: int, stream: bool) -> Reservation:
-    """Admit a turn (see usage.limits.turn_admit), reserving its estimated prompt and its
-    maximum output, priced from the price table."""
+def turn_cost_reservation(
+    *, user: Any, provider_id: int | None, model: str, prompt_estimate: int, max_tokens: int, stream: bool
+) -> Reservation:
+    """What a turn will reserve: its estimated prompt and its maximum output, priced from
+    the price table. Nothing is written: :func:`usage.limits.reservation_admit` admits it."""
     price = prices.price_for(provider_id, model)
     cost = prices.cost_micros(price, prompt_tokens=prompt_estimate, completion_tokens=max_tokens)
-    return turn_admit(user=user, tokens=prompt_estimate + max_tokens, cost_micros=cost, stream=stream)
+    return turn_reservation(user_id=user.pk, tokens=prompt_estimate + max_tokens, cost_micros=cost, stream=stream)
+
+
+def reserve_for_turn(*, user: Any, provider_id: int | None, model: str, prompt_estimate: int, max_tokens: int, stream: bool) -> Reservation:
+    """Admit a turn (see usage.limits.reservation_admit), reserving what
+    :func:`turn_cost_reservation` says."""
+    planned = turn_cost_reservation(
+        user=user, provider_id=provider_id, model=model, prompt_estimate=prompt_estimate, max_tokens=max_tokens, stream=stream
+    )
+    return reservation_admit(user=user, reservation=planned)
 
 
 def prompt_estimate(system_prompt: str, messages: Sequence[dict[str, Any]]) -> int:
@@ -90,28 +101,45 @@ def _records(entry: LedgerEntry, now: Any) -> list[UsageRecord]:
     return records
 
 
-def _settle_params(entry: LedgerEntry, records: list[UsageRecord], today: date, month: date) -> tuple[Any, ...]:
-    tokens = sum(r.prompt_tokens + r.completion_tokens for r in records)
-    cost = sum(r.cost_micros for r in records)
-    res = entry.reservation
-    day_delta = (tokens - res.tokens, cost - res.cost_micros) if res is not None and res.day == today else (tokens, cost)
-    month_delta = (tokens - res.tokens, cost - res.cost_micros) if res is not None and res.month == month else (tokens, cost)
-    adapt = connection.ops.adapt_datefield_value
-    return (
-        adapt(today),
-        day_delta[0],
-        adapt(today),
-        day_delta[1],
-        adapt(today),
-        adapt(month),
-        month_delta[0],
-        adapt(month),
-        month_delta[1],
-        adapt(month),
-        1 if res is not None and res.stream else 0,
-        1 if res is not None and res.stream else 0,
-        entry.user_id,
-    )
+@dataclass(slots=True)
+class _Settlement:
+    """What one user's counters move by."""
+
+    day_tokens: int = 0
+    day_cost: int = 0
+    month_tokens: int = 0
+    month_cost: int = 0
+    streams: int = 0
+
+    def add(self, entry: LedgerEntry, records: list[UsageRecord], today: date, month: date) -> None:
+        tokens = sum(r.prompt_tokens + r.completion_tokens for r in records)
+        cost = sum(r.cost_micros for r in records)
+        res = entry.reservation
+        day_delta = (tokens - res.tokens, cost - res.cost_micros) if res is not None and res.day == today else (tokens, cost)
+        month_delta = (tokens - res.tokens, cost - res.cost_micros) if res is not None and res.month == month else (tokens, cost)
+        self.day_tokens += day_delta[0]
+        self.day_cost += day_delta[1]
+        self.month_tokens += month_delta[0]
+        self.month_cost += month_delta[1]
+        self.streams += 1 if res is not None and res.stream else 0
+
+    def params(self, user_id: int, today: date, month: date) -> tuple[Any, ...]:
+        adapt = connection.ops.adapt_datefield_value
+        return (
+            adapt(today),
+            self.day_tokens,
+            adapt(today),
+            self.day_cost,
+            adapt(today),
+            adapt(month),
+            self.month_tokens,
+            adapt(month),
+            self.month_cost,
+            adapt(month),
+            self.streams,
+            self.streams,
+            user_id,
+        )
 
 
 def _nonneg(expression: str) -> str:
@@ -121,20 +149,22 @@ def _nonneg(expression: str) -> str:
 
 def ledger_write(entries: Sequence[LedgerEntry]) -> list[UsageRecord]:
     """Record the entries' calls and settle their reservations (the counters move from
-    what was reserved to what was used; an entry without one adds what it used).
-    Call inside a transaction. Answers the rows written."""
+    what was reserved to what was used; an entry without one adds what it used; a
+    counter never goes below 0). Call inside a transaction, as its last writes: the users'
+    counters stay locked until it ends, and every turn of theirs waits for them. Answers
+    the rows written."""
     if not entries:
         return []
     now = timezone.now()
     today = timezone.localdate(now)
     month = today.replace(day=1)
     records: list[UsageRecord] = []
-    settle = []
+    settlements: dict[int, _Settlement] = {}
     for entry in entries:
         rows = _records(entry, now)
         entry.records = rows
         records.extend(rows)
-        settle.append(_settle_params(entry, rows, today, month))
+        settlements.setdefault(entry.user_id, _Settlement()).add(entry, rows, today, month)
     if records:
         UsageRecord.objects.bulk_create(records)
     table = connection.ops.quote_name(UsageAccount._meta.db_table)
@@ -147,8 +177,10 @@ def ledger_write(entries: Sequence[LedgerEntry]) -> list[UsageRecord]:
         "active_streams = CASE WHEN active_streams > %s THEN active_streams - %s ELSE 0 END "
         "WHERE user_id = %s"
     )
+    # One UPDATE per user, in user order: two writers settling the same users lock their
+    # rows in the same order, so they cannot deadlock.
     with connection.cursor() as cursor:
-        cursor.executemany(sql, settle)
+        cursor.executemany(sql, [settlements[user_id].params(user_id, today, month) for user_id in sorted(settlements)])
     return records
 
 
@@ -299,9 +331,11 @@ __all__ = [
     "ledger_write",
     "limits_update",
     "prompt_estimate",
+    "reservation_admit",
     "reservation_data",
     "reserve_for_turn",
     "streams_release",
+    "turn_cost_reservation",
     "usage_deferred",
     "usage_record",
 ]
