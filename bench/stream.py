@@ -436,7 +436,11 @@ def main() -> None:
                 [profile(args.profile, server.pid, f"{args.database}-{n}-{i}") for i, server in enumerate(servers)] if args.profile else []
             )
             cpu_before, threads_before = server_cpu_seconds(servers), server_thread_cpu(servers)
-            with PeakMemory([s.pid for s in servers]) as memory, PeakConnections(env.get("DATABASE_URL", ""), pg_name) as pool:
+            with (
+                PeakMemory([s.pid for s in servers]) as memory,
+                PeakConnections(env.get("DATABASE_URL", ""), pg_name) as pool,
+                MachineLoad(llm) as machine,
+            ):
                 raw = [r for i in range(args.rounds) for r in asyncio.run(run_luxx(bases, token, ids[i * n : (i + 1) * n], marker))]
             cpu_per_stream_ms = (server_cpu_seconds(servers) - cpu_before) / len(ids) * 1000
             loop_ms, threads_ms = (
@@ -464,6 +468,14 @@ def main() -> None:
                 f"rate after the first token vs direct: {streaming_ratio:.2f}; server CPU per stream: {cpu_per_stream_ms:.1f} ms"
                 f" (event loop {loop_ms:.1f}, other threads {threads_ms:.1f}, ended threads and children {ended_ms:.1f})"
                 + (f"; peak PostgreSQL connections: {pool.peak} ({args.processes} server process(es))" if pg_name else ""),
+                flush=True,
+            )
+            servers_cores = cpu_per_stream_ms * len(ids) / 1000 / machine.wall
+            print(
+                f"{'':>5} cores busy during the Luxx run: {machine.busy:.2f} of {psutil.cpu_count()} (server processes "
+                f"{servers_cores:.2f}, bench client {machine.client:.2f}, fake LLM {machine.llm_cores:.2f}, "
+                f"the rest {machine.busy - servers_cores - machine.client - machine.llm_cores:.2f}); "
+                f"at most {max(machine.samples, default=0.0):.2f} in 0.2 s; every core busy for {machine.saturated_share():.0%} of the run",
                 flush=True,
             )
             for source, row in (("direct", direct), ("luxx", luxx)):
@@ -523,6 +535,55 @@ def server_cpu_seconds(servers: list[subprocess.Popen[bytes]]) -> float:
             times = each.cpu_times()
             total += times.user + times.system
     return total
+
+
+class MachineLoad:
+    """Cores busy on the machine while the Luxx streams run, sampled every 0.2 s: on
+    average, by whom (the servers are measured apart), and the share of the run during
+    which every core was busy, when the servers could not get more CPU than they had."""
+
+    INTERVAL = 0.2
+
+    def __init__(self, llm: subprocess.Popen[bytes]) -> None:
+        self.llm = psutil.Process(llm.pid)
+        self.own = psutil.Process()
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    @staticmethod
+    def _busy() -> float:
+        times = psutil.cpu_times()
+        return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+    def _cpu(self, process: psutil.Process) -> float:
+        times = process.cpu_times()
+        return times.user + times.system
+
+    def _sample(self) -> None:
+        previous = self._busy()
+        while not self._stop.wait(self.INTERVAL):
+            busy = self._busy()
+            self.samples.append((busy - previous) / self.INTERVAL)
+            previous = busy
+
+    def __enter__(self) -> MachineLoad:
+        self.started, self.busy_before = time.perf_counter(), self._busy()
+        self.client_before, self.llm_before = self._cpu(self.own), self._cpu(self.llm)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.wall = time.perf_counter() - self.started
+        self.busy = (self._busy() - self.busy_before) / self.wall
+        self.client = (self._cpu(self.own) - self.client_before) / self.wall
+        self.llm_cores = (self._cpu(self.llm) - self.llm_before) / self.wall
+
+    def saturated_share(self) -> float:
+        cores = psutil.cpu_count() or 1
+        return sum(1 for busy in self.samples if busy >= 0.95 * cores) / len(self.samples) if self.samples else 0.0
 
 
 def server_thread_cpu(servers: list[subprocess.Popen[bytes]]) -> tuple[float, float]:
