@@ -205,7 +205,12 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-LUXX_DB_THREADS = env_int("LUXX_DB_THREADS", 4, minimum=1, maximum=64)
+# Threads that run the async views' database work (luxx.db.run_db). Each competes with the
+# event loop for the GIL: more of them start turns sooner but stall the replies already
+# streaming (bench/stream.py, PostgreSQL, 200 streams: 4 threads gave gap p99 47-65 ms,
+# 3 gave 41-45 ms with time to the first token no worse than before the usage row was
+# taken last; on SQLite 3 and 4 measure the same).
+LUXX_DB_THREADS = env_int("LUXX_DB_THREADS", 3, minimum=1, maximum=64)
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
