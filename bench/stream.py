@@ -10,6 +10,7 @@ what their client received (every reply is checked against the database).
     .venv/bin/python bench/stream.py                                 # N = 1, 50, 200, 1000; SQLite; one uvicorn
     .venv/bin/python bench/stream.py --database postgres --n 200     # PostgreSQL + Redis (a throw-away database)
     .venv/bin/python bench/stream.py --database postgres --processes 2 --n 400
+    .venv/bin/python bench/stream.py --database postgres --processes 2 --n 400 --users 50   # streams of 50 users
     .venv/bin/python bench/stream.py --server daphne --n 1 50
     .venv/bin/python bench/stream.py --history 40 --n 50 200           # each chat already holds 40 messages
     .venv/bin/python bench/stream.py --n 1 --rounds 30                 # the 1-stream figures over 30 streams, one after another
@@ -163,17 +164,19 @@ def error_kind(error: BaseException) -> str:
     return type(error).__name__
 
 
-async def run_luxx(bases: list[str], token: str, conversations: list[str], marker: str) -> list[StreamResult]:
-    headers = {"Authorization": f"Bearer {token}"}
+async def run_luxx(bases: list[str], conversations: list[tuple[str, str]], marker: str) -> list[StreamResult]:
+    """Stream one turn in each of ``conversations`` ((id, its owner's access token)) at once."""
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=900)) as session:
 
-        async def one(index: int, conversation_id: str) -> StreamResult:
+        async def one(index: int, conversation_id: str, token: str) -> StreamResult:
             result = StreamResult(started=time.perf_counter())
             base = bases[index % len(bases)]
             try:
                 async with session.post(
-                    f"{base}/api/messages/stream", json={"conversation_id": conversation_id, "content": f"go {marker}"}, headers=headers
+                    f"{base}/api/messages/stream",
+                    json={"conversation_id": conversation_id, "content": f"go {marker}"},
+                    headers={"Authorization": f"Bearer {token}"},
                 ) as response:
                     if response.status != 200:
                         body = (await response.read())[:80].decode(errors="replace")
@@ -184,7 +187,7 @@ async def run_luxx(bases: list[str], token: str, conversations: list[str], marke
                 result.error = error_kind(error)
             return result
 
-        return await asyncio.gather(*(one(i, c) for i, c in enumerate(conversations)))
+        return await asyncio.gather(*(one(i, c, token) for i, (c, token) in enumerate(conversations)))
 
 
 async def run_direct(llm_base: str, n: int, marker: str) -> list[StreamResult]:
@@ -346,6 +349,9 @@ def main() -> None:
         default="uvicorn",
         help="uvicorn (the production server, with uvloop and httptools) or daphne",
     )
+    parser.add_argument(
+        "--users", type=int, default=1, help="the streams' owners, taken in turn (each user's turns share their usage counters' row)"
+    )
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--rate", type=float, default=100.0, help="tokens per second per stream")
     parser.add_argument("--history", type=int, default=0, metavar="K", help="messages each conversation holds before the timed turn")
@@ -406,23 +412,29 @@ def main() -> None:
         from chat.models import Conversation
         from tests.support.factories import access_token_for, make_user
 
-        user = make_user(username="bench", level=3)
-        provider = Provider.objects.create(
-            user=user, name="fake", provider_type="openai", base_url=f"{llm_base}/v1", default_model="fake", is_default=True
-        )
-        token = access_token_for(user)
+        owners = []
+        for i in range(args.users):
+            user = make_user(username=f"bench{i}", level=3)
+            provider = Provider.objects.create(
+                user=user, name="fake", provider_type="openai", base_url=f"{llm_base}/v1", default_model="fake", is_default=True
+            )
+            owners.append((user, provider, access_token_for(user)))
 
-        def conversations(n: int) -> list[str]:
-            created = Conversation.objects.bulk_create([Conversation(user=user, provider=provider, model="fake") for _ in range(n)])
+        def conversations(n: int) -> list[tuple[str, str]]:
+            """n new conversations, their owners taken in turn."""
+            owned = [owners[i % len(owners)] for i in range(n)]
+            created = Conversation.objects.bulk_create(
+                [Conversation(user=user, provider=provider, model="fake") for user, provider, _ in owned]
+            )
             if args.history:
                 with_history(created, args.history)
-            return [c.pk for c in created]
+            return [(c.pk, token) for c, (_, _, token) in zip(created, owned, strict=True)]
 
-        asyncio.run(run_luxx(bases, token, conversations(3 * len(bases)), marker))
+        asyncio.run(run_luxx(bases, conversations(3 * len(bases)), marker))
         print(
             f"server: {args.server} x {args.processes}; database: {args.database}"
             f"{' + Redis' if args.database == 'postgres' else ''}; fake LLM: {args.tokens} tokens at {args.rate:g} tokens/s per stream"
-            f"; history: {args.history} messages per conversation"
+            f"; history: {args.history} messages per conversation; {args.users} user(s)"
             + (f"; each N run {args.rounds} times, the streams pooled" if args.rounds > 1 else "")
         )
         print(
@@ -441,7 +453,7 @@ def main() -> None:
                 PeakConnections(env.get("DATABASE_URL", ""), pg_name) as pool,
                 MachineLoad(llm) as machine,
             ):
-                raw = [r for i in range(args.rounds) for r in asyncio.run(run_luxx(bases, token, ids[i * n : (i + 1) * n], marker))]
+                raw = [r for i in range(args.rounds) for r in asyncio.run(run_luxx(bases, ids[i * n : (i + 1) * n], marker))]
             cpu_per_stream_ms = (server_cpu_seconds(servers) - cpu_before) / len(ids) * 1000
             loop_ms, threads_ms = (
                 (after - before) / len(ids) * 1000 for after, before in zip(server_thread_cpu(servers), threads_before, strict=True)
