@@ -268,3 +268,56 @@ def test_a_tool_name_the_real_apis_refuse_is_a_400_as_there(fake_llm: FakeLLM) -
 
     assert "Invalid function name 'mcp.files.read'" in str(openai_error.value)
     assert "'bad name' should match pattern" in str(anthropic_error.value)
+
+
+def test_the_event_loop_is_asyncio_or_uvloop_and_nothing_else() -> None:
+    import asyncio
+
+    import uvloop
+
+    from fakellm.server import event_loop_factory
+
+    for name, kind in (("asyncio", asyncio.AbstractEventLoop), ("uvloop", uvloop.Loop)):
+        loop = event_loop_factory(name)()
+        try:
+            assert isinstance(loop, kind)
+        finally:
+            loop.close()
+    with pytest.raises(ValueError, match="unknown event loop 'trio'"):
+        event_loop_factory("trio")
+
+
+def test_the_command_serves_a_stream_on_uvloop() -> None:
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = Path(__file__).resolve().parents[2]
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "fakellm", "--port", str(port), "--loop", "uvloop"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.models.list()
+                break
+            except openai.APIConnectionError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "the fake LLM did not start"
+                time.sleep(0.2)
+        prompt = '[[fake {"text": "Served on uvloop."}]]'
+        chunks = client.chat.completions.create(model="m", messages=[{"role": "user", "content": prompt}], stream=True)
+
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Served on uvloop."
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -13,8 +13,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8001)
+        parser.add_argument(
+            "--loop", choices=["asyncio", "uvloop"], default="asyncio", help="the event loop (uvloop: less CPU per streamed chunk)"
+        )
 
-    def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
+    def handle(self, *args: Any, host: str, port: int, loop: str, **options: Any) -> None:
         server = FakeLLM(host=host, port=port)
         self.stdout.write(
             f"Fake LLM on http://{host}:{port}\n"
@@ -23,4 +26,4 @@ class Command(BaseCommand):
             '  Script a reply by writing e.g. [[fake {"thinking": "hmm", "tokens": 50, "tokens_per_second": 20}]] in a message.'
         )
         self.stdout.flush()
-        server.serve_forever()
+        server.serve_forever(loop=loop)
