@@ -454,10 +454,17 @@ def turn_prepare(
         )
         remembered = {"enabled_tools": chosen_tools} if chosen_tools is not None and chosen_tools != conversation.enabled_tools else {}
         Conversation.objects.filter(pk=conversation.pk).update(updated_at=assistant.created_at, current_leaf=assistant, **remembered)
-        usage.ledger_write(embedding_usage)
         # The limits, last: a refusal (429) undoes the messages saved above, and the
         # user's counters stay locked only until the commit (every turn of theirs waits).
-        usage.reservation_admit(user=user, reservation=reservation)
+        # The question's embedding is settled after the admission, which creates the
+        # counters of a user's first turn.
+        admitted = usage.reservation_admit(user=user, reservation=reservation)
+        if admitted != reservation:  # planned before midnight, admitted after
+            reservation = admitted
+            Message.objects.filter(pk=assistant.pk).update(
+                usage_reserved=usage.reservation_data(reservation, provider_id=provider.pk, prompt_tokens=prompt_tokens)
+            )
+        usage.ledger_write(embedding_usage)
 
     citations = [*citations, *attached.citations]
     spec = TurnSpec(

@@ -15,7 +15,7 @@ reservation with what the calls really used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -91,8 +91,11 @@ def _admit_update(*, user_id: int, level: int, day: date, month: date, minute: i
         f"month_cost_micros = {month_cost} + %(cost)s",
         "month = %(month)s",
     ]
-    # A NULL limit makes its comparison NULL, which COALESCE turns into "holds".
+    # A NULL limit makes its comparison NULL, which COALESCE turns into "holds". A row
+    # already counting a later day or month is not taken back to this one.
     conditions = [
+        "(day IS NULL OR day <= %(day)s)",
+        "(month IS NULL OR month <= %(month)s)",
         f"COALESCE({day_tokens} < {_limit_sql('tokens_per_day')}, TRUE)",
         f"COALESCE({month_tokens} < {_limit_sql('tokens_per_month')}, TRUE)",
         f"COALESCE({day_cost} < {_limit_sql('cost_per_day')} * 1000000, TRUE)",
@@ -176,6 +179,13 @@ def turn_reservation(*, user_id: int, tokens: int, cost_micros: int, stream: boo
     return Reservation(user_id, day, month, tokens, cost_micros, stream)
 
 
+def _caught_up(reservation: Reservation, account: UsageAccount) -> Reservation:
+    """``reservation`` for the day and month ``account`` counts, where they are later."""
+    day = max(account.day or reservation.day, reservation.day)
+    month = max(account.month or reservation.month, reservation.month)
+    return replace(reservation, day=day, month=month)
+
+
 def reservation_admit(*, user: Any, reservation: Reservation) -> Reservation:
     """Admit ``reservation`` (of ``user``), or raise :class:`LimitExceeded`. A stream's is
     also counted against the concurrency and rate limits, holding a stream until its final
@@ -184,7 +194,12 @@ def reservation_admit(*, user: Any, reservation: Reservation) -> Reservation:
     Call inside the transaction that sets the turn up, so a refusal undoes it all, and
     as its last statement: the user's row stays locked until the transaction ends, and
     every turn of the user waits for it. The admitted path is one UPDATE; a user's first
-    turn also creates their row."""
+    turn also creates their row.
+
+    Answers the reservation admitted: ``reservation`` itself, or, when the user's row
+    already counts a later day or month than it was planned for (planned before
+    midnight, admitted after another turn of the new day), the same amounts for that
+    period, which the caller keeps instead."""
     for _attempt in range(3):
         now = timezone.now()
         admitted = _admit_update(
@@ -202,6 +217,10 @@ def reservation_admit(*, user: Any, reservation: Reservation) -> Reservation:
         account = UsageAccount.objects.filter(user_id=user.pk).first()
         if account is None:
             UsageAccount.objects.get_or_create(user_id=user.pk)
+            continue
+        caught_up = _caught_up(reservation, account)
+        if caught_up != reservation:
+            reservation = caught_up
             continue
         level = LevelLimit.objects.filter(permission_level=user.permission_level).first()
         refusal = _refusal(account, effective_limits(account, level), now, stream=reservation.stream)

@@ -147,13 +147,14 @@ def _nonneg(expression: str) -> str:
     return f"{greatest}({expression}, 0)"
 
 
-def ledger_write(entries: Sequence[LedgerEntry]) -> list[UsageRecord]:
+def ledger_write(entries: Sequence[LedgerEntry], *, released_streams: Sequence[int] = ()) -> list[UsageRecord]:
     """Record the entries' calls and settle their reservations (the counters move from
     what was reserved to what was used; an entry without one adds what it used; a
-    counter never goes below 0). Call inside a transaction, as its last writes: the users'
-    counters stay locked until it ends, and every turn of theirs waits for them. Answers
-    the rows written."""
-    if not entries:
+    counter never goes below 0), and give back one stream of each user in
+    ``released_streams`` (a reply whose process died and that kept no reservation). Call
+    inside a transaction, as its last writes: the users' counters stay locked until it
+    ends, and every turn of theirs waits for them. Answers the rows written."""
+    if not entries and not released_streams:
         return []
     now = timezone.now()
     today = timezone.localdate(now)
@@ -165,6 +166,8 @@ def ledger_write(entries: Sequence[LedgerEntry]) -> list[UsageRecord]:
         entry.records = rows
         records.extend(rows)
         settlements.setdefault(entry.user_id, _Settlement()).add(entry, rows, today, month)
+    for user_id in released_streams:
+        settlements.setdefault(user_id, _Settlement()).streams += 1
     if records:
         UsageRecord.objects.bulk_create(records)
     table = connection.ops.quote_name(UsageAccount._meta.db_table)
@@ -294,20 +297,7 @@ def cut_replies_settle(replies: Sequence[CutReply]) -> list[UsageRecord]:
                 reservation=reservation,
             )
         )
-    if without:
-        streams_release(user_ids=without)
-    return ledger_write(entries)
-
-
-def streams_release(*, user_ids: Sequence[int]) -> None:
-    """Give back the stream of replies that ended without their final write (their process
-    died) and kept no reservation; what they reserved stays counted for its period."""
-    with connection.cursor() as cursor:
-        table = connection.ops.quote_name(UsageAccount._meta.db_table)
-        cursor.executemany(
-            f"UPDATE {table} SET active_streams = CASE WHEN active_streams > 0 THEN active_streams - 1 ELSE 0 END WHERE user_id = %s",
-            [(user_id,) for user_id in user_ids],
-        )
+    return ledger_write(entries, released_streams=without)
 
 
 def limits_update(*, user: Any, changes: dict[str, Any]) -> UsageAccount:
@@ -334,7 +324,6 @@ __all__ = [
     "reservation_admit",
     "reservation_data",
     "reserve_for_turn",
-    "streams_release",
     "turn_cost_reservation",
     "usage_deferred",
     "usage_record",

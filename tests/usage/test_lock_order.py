@@ -6,19 +6,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from agents.runtime import CallUsage
 from chat import services
 from chat.models import Conversation, Message
 from chat.progress import ReplyFinal, replies_write
 from tests.support.factories import make_user
-from usage.limits import LimitExceeded, turn_admit
-from usage.models import UsageAccount, UsageKind
-from usage.services import LedgerEntry, ledger_write
+from usage.limits import LimitExceeded, reservation_admit, turn_admit, turn_reservation
+from usage.models import UsageAccount, UsageKind, UsageRecord
+from usage.services import CutReply, LedgerEntry, cut_replies_settle, ledger_write, reservation_data, usage_record
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +123,75 @@ def test_the_reply_writer_settles_after_its_other_writes(user: Any, openai_provi
     assert any("task" in sql.split()[2] for sql in writes[:-1]), writes
     assert writes[-1].startswith(f'UPDATE "{ACCOUNTS}"') and writes[-2].startswith('INSERT INTO "usage_usagerecord"')
     assert UsageAccount.objects.get(user=user).active_streams == 1
+
+
+def test_a_first_turn_counts_its_questions_embedding(user: Any, openai_provider: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a user without counters yet, whose question is embedded to search their documents
+    def with_knowledge(system_prompt: str, **kwargs: Any) -> Any:
+        usage_record(LedgerEntry(user_id=user.pk, provider_id=None, model="emb", kind=UsageKind.EMBEDDING, calls=[CallUsage(50, 0)]))
+        return system_prompt, []
+
+    monkeypatch.setattr(services, "_with_knowledge", with_knowledge)
+    assert not UsageAccount.objects.filter(user=user).exists()
+    conversation = Conversation.objects.create(user=user, provider=openai_provider, model="fake-model")
+    # when their first turn is set up
+    prepared = services.turn_prepare(user=user, conversation_id=conversation.pk, content="Explain TCP slow start.")
+    # then the counters hold the turn's reservation and the embedding's tokens
+    assert prepared.reservation is not None
+    account = UsageAccount.objects.get(user=user)
+    assert (account.day_tokens, account.month_tokens) == (prepared.reservation.tokens + 50,) * 2
+    assert UsageRecord.objects.filter(user=user, kind=UsageKind.EMBEDDING).count() == 1
+
+
+def _moment(*parts: int) -> datetime:
+    return timezone.make_aware(datetime(*parts), timezone.get_current_timezone())
+
+
+def test_a_reservation_planned_before_midnight_counts_in_the_day_the_row_has_reached(user: Any) -> None:
+    # given a turn planned at 23:59:59 of 31 March, and another turn already counted on 1 April
+    before, after = _moment(2026, 3, 31, 23, 59, 59), _moment(2026, 4, 1, 0, 0, 1)
+    UsageAccount.objects.create(user=user, day=after.date(), month=after.date().replace(day=1), day_tokens=5000, month_tokens=5000)
+    with mock.patch("usage.limits.timezone.now", return_value=before):
+        planned = turn_reservation(user_id=user.pk, tokens=100, cost_micros=0)
+    # when it is admitted after midnight
+    with mock.patch("usage.limits.timezone.now", return_value=after), transaction.atomic():
+        admitted = reservation_admit(user=user, reservation=planned)
+    # then the new day's and month's counters keep what they held, plus the reservation
+    account = UsageAccount.objects.get(user=user)
+    assert (account.day, account.day_tokens, account.month, account.month_tokens) == (date(2026, 4, 1), 5100, date(2026, 4, 1), 5100)
+    assert (admitted.day, admitted.month, admitted.tokens) == (date(2026, 4, 1), date(2026, 4, 1), 100)
+
+
+def test_a_turns_reply_keeps_the_period_its_reservation_was_admitted_for(user: Any, openai_provider: Any) -> None:
+    # given a user's row already counting 1 April while this server's clock still says 31 March
+    UsageAccount.objects.create(user=user, day=date(2026, 4, 1), month=date(2026, 4, 1), day_tokens=5000, month_tokens=5000)
+    conversation = Conversation.objects.create(user=user, provider=openai_provider, model="fake-model")
+    with mock.patch("usage.limits.timezone.now", return_value=_moment(2026, 3, 31, 23, 59, 59)):
+        prepared = services.turn_prepare(user=user, conversation_id=conversation.pk, content="Explain TCP slow start.")
+    # then the reply keeps the reservation as counted, for its settlement
+    assert prepared.reservation is not None and prepared.reservation.day == date(2026, 4, 1)
+    reserved = Message.objects.get(pk=prepared.assistant_message_id).usage_reserved
+    assert (reserved["day"], reserved["month"]) == ("2026-04-01", "2026-04-01")
+    assert UsageAccount.objects.get(user=user).day_tokens == 5000 + prepared.reservation.tokens
+
+
+def test_the_sweep_settles_and_releases_each_user_once_in_user_order(user: Any) -> None:
+    # given two cut replies: the higher id's kept its reservation, the lower id's kept none
+    other = make_user(username="second", level=3)
+    first, second = sorted([user, other], key=lambda u: u.pk)
+    held = turn_admit(user=second, tokens=1000, cost_micros=0)
+    turn_admit(user=first, tokens=0, cost_micros=0)
+    reserved = reservation_data(held, provider_id=None, prompt_tokens=10)
+    cut = [
+        CutReply(second.pk, "m2", None, "m", reserved=reserved, usage=None, produced="a few words"),
+        CutReply(first.pk, "m1", None, "m", reserved=None, usage=None, produced=""),
+    ]
+    # when the sweep settles them
+    with statements() as seen, transaction.atomic():
+        cut_replies_settle(cut)
+    # then one UPDATE moves both users' counters, the lower id first, and frees both streams
+    settles = [params for sql, params in seen if sql.startswith(f'UPDATE "{ACCOUNTS}"')]
+    assert len(settles) == 1 and [row[-1] for row in settles[0]] == [first.pk, second.pk]
+    accounts = {a.user_id: a for a in UsageAccount.objects.all()}
+    assert (accounts[first.pk].active_streams, accounts[second.pk].active_streams) == (0, 0)
+    assert accounts[second.pk].day_tokens < 1000
