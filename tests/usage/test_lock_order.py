@@ -88,6 +88,9 @@ def test_a_refused_turn_saves_nothing(user: Any, openai_provider: Any) -> None:
         services.turn_prepare(user=user, conversation_id=conversation.pk, content="Explain TCP slow start.")
     assert not Message.objects.exists()
     assert Conversation.objects.get(pk=conversation.pk).current_leaf_id is None
+    assert not UsageRecord.objects.exists()
+    account = UsageAccount.objects.get(user=user)
+    assert (account.day_tokens, account.month_tokens, account.active_streams, account.minute_requests) == (0, 0, 0, 0)
 
 
 def test_the_reply_writer_settles_after_its_other_writes(user: Any, openai_provider: Any) -> None:
