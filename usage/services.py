@@ -103,12 +103,16 @@ def _records(entry: LedgerEntry, now: Any) -> list[UsageRecord]:
 
 @dataclass(slots=True)
 class _Settlement:
-    """What one user's counters move by."""
+    """What one user's counters move by: ``*_delta`` when the row counts the settlement's
+    day (month), ``*_used`` (what was used, nothing given back) when it already counts a
+    later one, where no reservation being settled was counted."""
 
-    day_tokens: int = 0
-    day_cost: int = 0
-    month_tokens: int = 0
-    month_cost: int = 0
+    day_tokens_delta: int = 0
+    day_cost_delta: int = 0
+    month_tokens_delta: int = 0
+    month_cost_delta: int = 0
+    tokens_used: int = 0
+    cost_used: int = 0
     streams: int = 0
 
     def add(self, entry: LedgerEntry, records: list[UsageRecord], today: date, month: date) -> None:
@@ -117,29 +121,33 @@ class _Settlement:
         res = entry.reservation
         day_delta = (tokens - res.tokens, cost - res.cost_micros) if res is not None and res.day == today else (tokens, cost)
         month_delta = (tokens - res.tokens, cost - res.cost_micros) if res is not None and res.month == month else (tokens, cost)
-        self.day_tokens += day_delta[0]
-        self.day_cost += day_delta[1]
-        self.month_tokens += month_delta[0]
-        self.month_cost += month_delta[1]
+        self.day_tokens_delta += day_delta[0]
+        self.day_cost_delta += day_delta[1]
+        self.month_tokens_delta += month_delta[0]
+        self.month_cost_delta += month_delta[1]
+        self.tokens_used += tokens
+        self.cost_used += cost
         self.streams += 1 if res is not None and res.stream else 0
 
     def params(self, user_id: int, today: date, month: date) -> tuple[Any, ...]:
-        adapt = connection.ops.adapt_datefield_value
+        d, m = connection.ops.adapt_datefield_value(today), connection.ops.adapt_datefield_value(month)
         return (
-            adapt(today),
-            self.day_tokens,
-            adapt(today),
-            self.day_cost,
-            adapt(today),
-            adapt(month),
-            self.month_tokens,
-            adapt(month),
-            self.month_cost,
-            adapt(month),
+            *(d, self.day_tokens_delta, d, self.tokens_used, self.day_tokens_delta),
+            *(d, self.day_cost_delta, d, self.cost_used, self.day_cost_delta),
+            *(d, d),
+            *(m, self.month_tokens_delta, m, self.tokens_used, self.month_tokens_delta),
+            *(m, self.month_cost_delta, m, self.cost_used, self.month_cost_delta),
+            *(m, m),
             self.streams,
             self.streams,
             user_id,
         )
+
+
+def _settled(column: str, period: str) -> str:
+    """``column`` moved: by the delta when the row counts the settlement's period, by
+    what was used when it counts a later one, from 0 when it counts an earlier one."""
+    return _nonneg(f"CASE WHEN {period} = %s THEN {column} + %s WHEN {period} > %s THEN {column} + %s ELSE %s END")
 
 
 def _nonneg(expression: str) -> str:
@@ -157,7 +165,9 @@ def ledger_write(entries: Sequence[LedgerEntry], *, released_streams: Sequence[i
     if not entries and not released_streams:
         return []
     now = timezone.now()
-    today = timezone.localdate(now)
+    # A reservation admitted for a later period than this clock's (see
+    # usage.limits.reservation_admit) is settled in that period.
+    today = max([timezone.localdate(now), *(e.reservation.day for e in entries if e.reservation is not None)])
     month = today.replace(day=1)
     records: list[UsageRecord] = []
     settlements: dict[int, _Settlement] = {}
@@ -171,12 +181,14 @@ def ledger_write(entries: Sequence[LedgerEntry], *, released_streams: Sequence[i
     if records:
         UsageRecord.objects.bulk_create(records)
     table = connection.ops.quote_name(UsageAccount._meta.db_table)
+    # A row already counting a later day or month (another server's clock ran ahead) is
+    # not taken back to this one.
     sql = (
         f"UPDATE {table} SET "
-        f"day_tokens = {_nonneg('(CASE WHEN day = %s THEN day_tokens ELSE 0 END) + %s')}, "
-        f"day_cost_micros = {_nonneg('(CASE WHEN day = %s THEN day_cost_micros ELSE 0 END) + %s')}, day = %s, "
-        f"month_tokens = {_nonneg('(CASE WHEN month = %s THEN month_tokens ELSE 0 END) + %s')}, "
-        f"month_cost_micros = {_nonneg('(CASE WHEN month = %s THEN month_cost_micros ELSE 0 END) + %s')}, month = %s, "
+        f"day_tokens = {_settled('day_tokens', 'day')}, day_cost_micros = {_settled('day_cost_micros', 'day')}, "
+        "day = CASE WHEN day > %s THEN day ELSE %s END, "
+        f"month_tokens = {_settled('month_tokens', 'month')}, month_cost_micros = {_settled('month_cost_micros', 'month')}, "
+        "month = CASE WHEN month > %s THEN month ELSE %s END, "
         "active_streams = CASE WHEN active_streams > %s THEN active_streams - %s ELSE 0 END "
         "WHERE user_id = %s"
     )

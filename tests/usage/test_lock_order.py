@@ -198,3 +198,33 @@ def test_the_sweep_settles_and_releases_each_user_once_in_user_order(user: Any) 
     accounts = {a.user_id: a for a in UsageAccount.objects.all()}
     assert (accounts[first.pk].active_streams, accounts[second.pk].active_streams) == (0, 0)
     assert accounts[second.pk].day_tokens < 1000
+
+
+def test_a_settlement_on_a_clock_behind_keeps_the_later_day_the_row_counts(user: Any) -> None:
+    # given a turn reserved on 31 March, and the row already counting 1 April (another
+    # server's clock ran ahead: 5,000 tokens there)
+    with mock.patch("usage.limits.timezone.now", return_value=_moment(2026, 3, 31, 23, 59, 58)):
+        held = turn_admit(user=user, tokens=100, cost_micros=0)
+    UsageAccount.objects.filter(user=user).update(day=date(2026, 4, 1), month=date(2026, 4, 1), day_tokens=5000, month_tokens=5000)
+    # when this server settles it while its clock still says 31 March
+    with mock.patch("usage.services.timezone.now", return_value=_moment(2026, 3, 31, 23, 59, 59)), transaction.atomic():
+        ledger_write([_entry(user, held, 60)])
+    # then the row still counts 1 April, with what the turn used added (its reservation
+    # was counted on 31 March, which the row no longer holds)
+    account = UsageAccount.objects.get(user=user)
+    assert (account.day, account.day_tokens, account.month, account.month_tokens) == (date(2026, 4, 1), 5060, date(2026, 4, 1), 5060)
+    assert account.active_streams == 0
+
+
+def test_a_reservation_admitted_for_a_later_day_is_settled_in_it(user: Any) -> None:
+    # given a reservation planned on 31 March and admitted for 1 April, which the row counts
+    UsageAccount.objects.create(user=user, day=date(2026, 4, 1), month=date(2026, 4, 1), day_tokens=5000, month_tokens=5000)
+    with mock.patch("usage.limits.timezone.now", return_value=_moment(2026, 3, 31, 23, 59, 59)), transaction.atomic():
+        held = reservation_admit(user=user, reservation=turn_reservation(user_id=user.pk, tokens=100, cost_micros=0))
+    assert UsageAccount.objects.get(user=user).day_tokens == 5100
+    # when it is settled on a clock that still says 31 March
+    with mock.patch("usage.services.timezone.now", return_value=_moment(2026, 3, 31, 23, 59, 59)), transaction.atomic():
+        ledger_write([_entry(user, held, 60)])
+    # then 1 April gives back the reservation and keeps what was used
+    account = UsageAccount.objects.get(user=user)
+    assert (account.day, account.day_tokens, account.month_tokens) == (date(2026, 4, 1), 5060, 5060)
