@@ -103,10 +103,11 @@ def _records(entry: LedgerEntry, now: Any) -> list[UsageRecord]:
 
 @dataclass(slots=True)
 class _Settlement:
-    """What one user's counters move by: ``*_delta`` when the row counts the settlement's
-    day (month), ``*_used`` (what was used, nothing given back) when it already counts a
-    later one, where no reservation being settled was counted."""
+    """What one user's counters move by, settled in ``today``: ``*_delta`` when the row
+    counts that day (month), ``*_used`` (what was used, nothing given back) when it
+    already counts a later one, where no reservation being settled was counted."""
 
+    today: date
     day_tokens_delta: int = 0
     day_cost_delta: int = 0
     month_tokens_delta: int = 0
@@ -115,11 +116,12 @@ class _Settlement:
     cost_used: int = 0
     streams: int = 0
 
-    def add(self, entry: LedgerEntry, records: list[UsageRecord], today: date, month: date) -> None:
+    def add(self, entry: LedgerEntry, records: list[UsageRecord]) -> None:
         tokens = sum(r.prompt_tokens + r.completion_tokens for r in records)
         cost = sum(r.cost_micros for r in records)
         res = entry.reservation
-        day_delta = (tokens - res.tokens, cost - res.cost_micros) if res is not None and res.day == today else (tokens, cost)
+        day_delta = (tokens - res.tokens, cost - res.cost_micros) if res is not None and res.day == self.today else (tokens, cost)
+        month = self.today.replace(day=1)
         month_delta = (tokens - res.tokens, cost - res.cost_micros) if res is not None and res.month == month else (tokens, cost)
         self.day_tokens_delta += day_delta[0]
         self.day_cost_delta += day_delta[1]
@@ -129,8 +131,9 @@ class _Settlement:
         self.cost_used += cost
         self.streams += 1 if res is not None and res.stream else 0
 
-    def params(self, user_id: int, today: date, month: date) -> tuple[Any, ...]:
-        d, m = connection.ops.adapt_datefield_value(today), connection.ops.adapt_datefield_value(month)
+    def params(self, user_id: int) -> tuple[Any, ...]:
+        adapt = connection.ops.adapt_datefield_value
+        d, m = adapt(self.today), adapt(self.today.replace(day=1))
         return (
             *(d, self.day_tokens_delta, d, self.tokens_used, self.day_tokens_delta),
             *(d, self.day_cost_delta, d, self.cost_used, self.day_cost_delta),
@@ -165,19 +168,21 @@ def ledger_write(entries: Sequence[LedgerEntry], *, released_streams: Sequence[i
     if not entries and not released_streams:
         return []
     now = timezone.now()
-    # A reservation admitted for a later period than this clock's (see
-    # usage.limits.reservation_admit) is settled in that period.
-    today = max([timezone.localdate(now), *(e.reservation.day for e in entries if e.reservation is not None)])
-    month = today.replace(day=1)
+    # Each user is settled in their day: this clock's, or the latest a reservation of
+    # theirs was admitted for (see usage.limits.reservation_admit), which gives it back.
+    days = dict.fromkeys([*(entry.user_id for entry in entries), *released_streams], timezone.localdate(now))
+    for entry in entries:
+        if entry.reservation is not None:
+            days[entry.user_id] = max(days[entry.user_id], entry.reservation.day)
+    settlements = {user_id: _Settlement(day) for user_id, day in days.items()}
     records: list[UsageRecord] = []
-    settlements: dict[int, _Settlement] = {}
     for entry in entries:
         rows = _records(entry, now)
         entry.records = rows
         records.extend(rows)
-        settlements.setdefault(entry.user_id, _Settlement()).add(entry, rows, today, month)
+        settlements[entry.user_id].add(entry, rows)
     for user_id in released_streams:
-        settlements.setdefault(user_id, _Settlement()).streams += 1
+        settlements[user_id].streams += 1
     if records:
         UsageRecord.objects.bulk_create(records)
     table = connection.ops.quote_name(UsageAccount._meta.db_table)
@@ -195,7 +200,7 @@ def ledger_write(entries: Sequence[LedgerEntry], *, released_streams: Sequence[i
     # One UPDATE per user, in user order: two writers settling the same users lock their
     # rows in the same order, so they cannot deadlock.
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [settlements[user_id].params(user_id, today, month) for user_id in sorted(settlements)])
+        cursor.executemany(sql, [settlements[user_id].params(user_id) for user_id in sorted(settlements)])
     return records
 
 

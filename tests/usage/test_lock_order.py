@@ -228,3 +228,20 @@ def test_a_reservation_admitted_for_a_later_day_is_settled_in_it(user: Any) -> N
     # then 1 April gives back the reservation and keeps what was used
     account = UsageAccount.objects.get(user=user)
     assert (account.day, account.day_tokens, account.month_tokens) == (date(2026, 4, 1), 5060, 5060)
+
+
+def test_each_user_is_settled_in_their_own_day(user: Any) -> None:
+    # given one user's turn admitted for 1 April (their row ran ahead) and another's on 31 March
+    other = make_user(username="second", level=3)
+    UsageAccount.objects.create(user=other, day=date(2026, 4, 1), month=date(2026, 4, 1), day_tokens=5000, month_tokens=5000)
+    late = _moment(2026, 3, 31, 23, 59, 59)
+    with mock.patch("usage.limits.timezone.now", return_value=late), transaction.atomic():
+        ahead = reservation_admit(user=other, reservation=turn_reservation(user_id=other.pk, tokens=100, cost_micros=0))
+        behind = turn_admit(user=user, tokens=100, cost_micros=0)
+    # when both are settled together on a clock that says 31 March
+    with mock.patch("usage.services.timezone.now", return_value=late), transaction.atomic():
+        ledger_write([_entry(other, ahead, 60), _entry(user, behind, 40)])
+    # then each row stays in its own day, its reservation given back there
+    accounts = {a.user_id: a for a in UsageAccount.objects.all()}
+    assert (accounts[other.pk].day, accounts[other.pk].day_tokens) == (date(2026, 4, 1), 5060)
+    assert (accounts[user.pk].day, accounts[user.pk].day_tokens) == (date(2026, 3, 31), 40)
